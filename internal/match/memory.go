@@ -1,0 +1,842 @@
+package match
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// Defaults of MemoryConfig.
+const (
+	DefaultInterestTimeout = 5 * time.Second
+	DefaultRecentPartner   = 60 * time.Second
+	DefaultReportBlock     = 24 * time.Hour
+)
+
+// MemoryConfig configures NewMemory. Zero fields take their defaults.
+type MemoryConfig struct {
+	Clock clock.Clock // required
+	// InterestTimeout is how long a session with interests waits for a partner
+	// sharing one before it accepts anyone of its mode (rule 3). Default 5 s.
+	InterestTimeout time.Duration
+	// MaxWaiting caps the queue over all modes; a Join or Next that would go
+	// beyond it fails with ErrOverloaded and changes nothing. 0 = unlimited.
+	MaxWaiting int
+	// RecentPartner is how long after a chat ended its partner can still be
+	// reported. Default 60 s.
+	RecentPartner time.Duration
+	// ReportBlock is how long a reported pair is never matched again.
+	// Default 24 h.
+	ReportBlock time.Duration
+	// NewRoomID names a new chat. Default: "r_" and 16 random base32
+	// characters from crypto/rand.
+	NewRoomID func() string
+}
+
+// Memory is the single-node engine: every session's chat state, the waiting
+// queue and the matching rules of protocol.md, in memory, behind one mutex.
+// It implements signaling.Engine.
+//
+// Choices the protocol leaves open:
+//   - The session that has waited longer (enqueued first) is the initiator,
+//     its EventMatched is sent first, and Common lists the shared interests
+//     in its order.
+//   - A Join or Next is refused with ErrOverloaded when MaxWaiting sessions
+//     are waiting already, even if it would have matched at once.
+//   - After Close, Join and Next fail with ErrOverloaded; the other methods
+//     keep working so sessions can still be torn down.
+//
+// Why the queue is cheap: matching runs after every change for the one
+// session that changed, so between calls no two waiting, connected sessions
+// accept each other. Every index below therefore holds few connected entries
+// that could match a newcomer, and a match is found by looking at the heads
+// of a handful of FIFO lists: the lists of the newcomer's interests and, if
+// it accepts anyone, the lists of sessions that accept anyone.
+type Memory struct {
+	clk             clock.Clock
+	n               Notifier
+	interestTimeout time.Duration
+	maxWaiting      int
+	recentPartner   time.Duration
+	reportBlock     time.Duration
+	newRoomID       func() string
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session
+	queues   [len(protocol.Modes) + 1]modeQueue // indexed by protocol.Mode
+	waiting  int                                // over all modes
+	chats    int
+	matches  uint64
+	seq      uint64 // enqueue counter: a lower seq has waited longer
+
+	// blocks holds the reported pairs until they expire; blockOrder lists
+	// them by expiry (ReportBlock is fixed, so insertion order is expiry
+	// order) so expired ones are dropped without scanning the map.
+	blocks     map[pairKey]time.Time
+	blockOrder []blockEntry
+	blockHead  int
+
+	freeLists []*qlist // emptied interest lists kept for reuse
+}
+
+// session is one session's record. It exists only while the session has
+// something to remember: a queue place, a chat, a last partner or a dropped
+// connection. A session that never joined costs nothing.
+type session struct {
+	id        string
+	state     State
+	connected bool
+	gone      bool // ended; a pending timer must not touch it
+
+	// Queue place (state Waiting).
+	mode       protocol.Mode
+	interests  []string
+	seq        uint64
+	enqueuedAt time.Time
+	timedOut   bool        // the interest timeout passed: accepts anyone
+	timer      clock.Timer // pending interest timeout
+	// nodes[i] links the session into the list of interests[i]; the last
+	// node links it into an "accepts anyone" list. A node is in a list only
+	// while the session waits connected.
+	nodes []qnode
+
+	// Chat (state Chatting).
+	partner *session
+	room    string
+
+	// Last partner (rule 5 and report), set when a chat ends and forgotten
+	// at the next match.
+	last      string
+	lastEnded time.Time
+}
+
+func (s *session) open() bool { return len(s.interests) == 0 || s.timedOut }
+
+// modeQueue indexes the connected waiting sessions of one mode. Every list
+// is ordered by seq, oldest first.
+type modeQueue struct {
+	waiting    int    // all waiting sessions of the mode, connected or not
+	plain      qlist  // sessions without interests
+	expired    qlist  // sessions with interests whose timeout passed
+	byInterest map[string]*qlist
+}
+
+type qlist struct {
+	head, tail *qnode
+	key        string // the interest, for interest lists
+}
+
+type qnode struct {
+	prev, next *qnode
+	s          *session
+	list       *qlist
+}
+
+// insert puts n into l in seq order. New entries are the youngest almost
+// always, so the walk from the tail stops at once; a reconnecting or timed
+// out session walks past the few younger connected entries.
+func (l *qlist) insert(n *qnode) {
+	p := l.tail
+	for p != nil && p.s.seq > n.s.seq {
+		p = p.prev
+	}
+	n.list = l
+	n.prev = p
+	if p == nil {
+		n.next = l.head
+		l.head = n
+	} else {
+		n.next = p.next
+		p.next = n
+	}
+	if n.next == nil {
+		l.tail = n
+	} else {
+		n.next.prev = n
+	}
+}
+
+func (l *qlist) remove(n *qnode) {
+	if n.prev == nil {
+		l.head = n.next
+	} else {
+		n.prev.next = n.next
+	}
+	if n.next == nil {
+		l.tail = n.prev
+	} else {
+		n.next.prev = n.prev
+	}
+	n.prev, n.next, n.list = nil, nil, nil
+}
+
+type pairKey struct{ a, b string }
+
+func makePair(x, y string) pairKey {
+	if x > y {
+		x, y = y, x
+	}
+	return pairKey{x, y}
+}
+
+type blockEntry struct {
+	key     pairKey
+	expires time.Time
+}
+
+// Stats is a snapshot of an engine's counters.
+type Stats struct {
+	Waiting  [len(protocol.Modes) + 1]int // indexed by protocol.Mode; 0 unused
+	Chats    int                          // chats in progress
+	Matches  uint64                       // matches made since start
+	Sessions int                          // session records held
+}
+
+// NewMemory returns an engine that reports events to n.
+func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
+	if cfg.Clock == nil {
+		panic("match: MemoryConfig.Clock is required")
+	}
+	if cfg.InterestTimeout <= 0 {
+		cfg.InterestTimeout = DefaultInterestTimeout
+	}
+	if cfg.RecentPartner <= 0 {
+		cfg.RecentPartner = DefaultRecentPartner
+	}
+	if cfg.ReportBlock <= 0 {
+		cfg.ReportBlock = DefaultReportBlock
+	}
+	if cfg.NewRoomID == nil {
+		cfg.NewRoomID = randomRoomID
+	}
+	m := &Memory{
+		clk:             cfg.Clock,
+		n:               n,
+		interestTimeout: cfg.InterestTimeout,
+		maxWaiting:      cfg.MaxWaiting,
+		recentPartner:   cfg.RecentPartner,
+		reportBlock:     cfg.ReportBlock,
+		newRoomID:       cfg.NewRoomID,
+		sessions:        make(map[string]*session),
+		blocks:          make(map[pairKey]time.Time),
+	}
+	for i := range m.queues {
+		m.queues[i].byInterest = make(map[string]*qlist)
+	}
+	return m
+}
+
+var roomEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomRoomID returns "r_" and 16 base32 characters (80 random bits).
+func randomRoomID() string {
+	var raw [10]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	var out [18]byte
+	out[0], out[1] = 'r', '_'
+	roomEncoding.Encode(out[2:], raw[:])
+	return string(out[:])
+}
+
+// Stats returns the current counters.
+func (m *Memory) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{Chats: m.chats, Matches: m.matches, Sessions: len(m.sessions)}
+	for i := range m.queues {
+		st.Waiting[i] = m.queues[i].waiting
+	}
+	return st
+}
+
+// Close stops the pending interest timers. Afterwards Join and Next fail with
+// ErrOverloaded.
+func (m *Memory) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	for _, s := range m.sessions {
+		if s.timer != nil {
+			s.timer.Stop()
+			s.timer = nil
+		}
+	}
+}
+
+func validMode(mode protocol.Mode) bool {
+	return mode > 0 && int(mode) < len(protocol.Modes)+1
+}
+
+// Join puts an idle session in the queue.
+func (m *Memory) Join(_ context.Context, id string, prefs Prefs) error {
+	if !validMode(prefs.Mode) {
+		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s != nil && s.state != Idle {
+		return ErrBadState
+	}
+	if err := m.admit(); err != nil {
+		return err
+	}
+	if s == nil {
+		s = m.newSession(id)
+	}
+	m.enqueue(s, prefs, m.clk.Now())
+	return nil
+}
+
+// Next ends the current chat, if any, and queues the session with prefs.
+// While waiting it does nothing.
+func (m *Memory) Next(_ context.Context, id string, prefs Prefs) error {
+	if !validMode(prefs.Mode) {
+		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s != nil && s.state == Waiting {
+		return nil
+	}
+	// Checked before the chat ends: a refused next changes nothing.
+	if err := m.admit(); err != nil {
+		return err
+	}
+	now := m.clk.Now()
+	if s == nil {
+		s = m.newSession(id)
+	} else if s.state == Chatting {
+		m.endChat(s, ReasonNext, now)
+	}
+	m.enqueue(s, prefs, now)
+	return nil
+}
+
+// Leave ends the chat or leaves the queue; the session becomes idle.
+func (m *Memory) Leave(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s == nil {
+		return nil
+	}
+	switch s.state {
+	case Chatting:
+		m.endChat(s, ReasonLeft, m.clk.Now())
+	case Waiting:
+		m.dequeue(s)
+		s.state = Idle
+		m.forgetIfEmpty(s)
+	}
+	return nil
+}
+
+// Report reports the current partner, or the last one if that chat ended
+// within RecentPartner, and blocks the pair for ReportBlock.
+func (m *Memory) Report(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s == nil {
+		return "", ErrNotChatting
+	}
+	now := m.clk.Now()
+	var reported string
+	switch {
+	case s.state == Chatting:
+		reported = s.partner.id
+		m.endChat(s, ReasonReported, now)
+	case s.last != "" && now.Sub(s.lastEnded) <= m.recentPartner:
+		reported = s.last
+	default:
+		return "", ErrNotChatting
+	}
+	m.block(s.id, reported, now)
+	return reported, nil
+}
+
+// SetConnected marks the session's connection as dropped or back. A waiting
+// session leaves the match indexes while dropped, keeping its seq (its place)
+// and its interest clock, and is matched at once when it comes back.
+func (m *Memory) SetConnected(_ context.Context, id string, connected bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s == nil || s.connected == connected {
+		return nil
+	}
+	s.connected = connected
+	if s.state != Waiting {
+		m.forgetIfEmpty(s)
+		return nil
+	}
+	if connected {
+		m.link(s)
+		m.tryMatch(s, m.clk.Now())
+	} else {
+		m.unlink(s)
+	}
+	return nil
+}
+
+// End removes the session; its partner, if any, gets EventPeerLeft with
+// reason.
+func (m *Memory) End(_ context.Context, id string, reason Reason) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s == nil {
+		return nil
+	}
+	switch s.state {
+	case Chatting:
+		m.endChat(s, reason, m.clk.Now())
+	case Waiting:
+		m.dequeue(s)
+	}
+	s.state = Idle
+	s.gone = true
+	delete(m.sessions, id)
+	return nil
+}
+
+// State returns the session's state; Idle for unknown sessions.
+func (m *Memory) State(_ context.Context, id string) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.sessions[id]; s != nil {
+		return s.state, nil
+	}
+	return Idle, nil
+}
+
+func (m *Memory) admit() error {
+	if m.closed || (m.maxWaiting > 0 && m.waiting >= m.maxWaiting) {
+		return ErrOverloaded
+	}
+	return nil
+}
+
+func (m *Memory) newSession(id string) *session {
+	s := &session{id: id, connected: true}
+	m.sessions[id] = s
+	return s
+}
+
+// forgetIfEmpty drops the record of an idle session that has nothing left to
+// remember, so it costs no more than a session that never joined.
+func (m *Memory) forgetIfEmpty(s *session) {
+	if s.state == Idle && s.connected && s.last == "" {
+		delete(m.sessions, s.id)
+		s.gone = true
+	}
+}
+
+// enqueue puts s (idle) in the queue: EventWaiting, then a match if one is
+// possible, else the interest timer.
+func (m *Memory) enqueue(s *session, prefs Prefs, now time.Time) {
+	m.seq++
+	s.state = Waiting
+	s.mode = prefs.Mode
+	s.interests = append(s.interests[:0], prefs.Interests...)
+	s.seq = m.seq
+	s.enqueuedAt = now
+	s.timedOut = false
+	if need := len(s.interests) + 1; cap(s.nodes) < need {
+		s.nodes = make([]qnode, need)
+	} else {
+		s.nodes = s.nodes[:need]
+	}
+	for i := range s.nodes {
+		s.nodes[i].s = s
+	}
+	m.queues[s.mode].waiting++
+	m.waiting++
+	m.n.Notify(s.id, Event{Kind: EventWaiting})
+	if s.connected {
+		m.link(s)
+		m.tryMatch(s, now)
+	}
+	if s.state == Waiting && len(s.interests) > 0 && !m.closed {
+		seq := s.seq
+		s.timer = m.clk.AfterFunc(m.interestTimeout, func() { m.interestTimeoutPassed(s, seq) })
+	}
+}
+
+// dequeue takes s out of the queue; the caller sets its new state.
+func (m *Memory) dequeue(s *session) {
+	m.unlink(s)
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	m.queues[s.mode].waiting--
+	m.waiting--
+}
+
+func (m *Memory) interestTimeoutPassed(s *session, seq uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A real clock's timer may fire after Stop was called: check that this
+	// is still the same queue stay.
+	if s.gone || s.state != Waiting || s.seq != seq || s.timedOut {
+		return
+	}
+	s.timer = nil
+	s.timedOut = true
+	if s.connected {
+		m.queues[s.mode].expired.insert(&s.nodes[len(s.interests)])
+		m.tryMatch(s, m.clk.Now())
+	}
+}
+
+// link adds a connected waiting session to the indexes of its mode.
+func (m *Memory) link(s *session) {
+	q := &m.queues[s.mode]
+	for i, in := range s.interests {
+		l := q.byInterest[in]
+		if l == nil {
+			if k := len(m.freeLists); k > 0 {
+				l = m.freeLists[k-1]
+				m.freeLists = m.freeLists[:k-1]
+			} else {
+				l = new(qlist)
+			}
+			l.key = in
+			q.byInterest[in] = l
+		}
+		l.insert(&s.nodes[i])
+	}
+	if len(s.interests) == 0 {
+		q.plain.insert(&s.nodes[0])
+	} else if s.timedOut {
+		q.expired.insert(&s.nodes[len(s.interests)])
+	}
+}
+
+// unlink removes s from every index it is in.
+func (m *Memory) unlink(s *session) {
+	q := &m.queues[s.mode]
+	for i := range s.nodes {
+		n := &s.nodes[i]
+		l := n.list
+		if l == nil {
+			continue
+		}
+		l.remove(n)
+		if l.head == nil && l != &q.plain && l != &q.expired {
+			delete(q.byInterest, l.key)
+			l.key = ""
+			m.freeLists = append(m.freeLists, l)
+		}
+	}
+}
+
+// tryMatch matches the connected waiting session s with the partner the
+// rules choose, if there is one. Only s changed since the last call, so only
+// pairs with s can have become possible.
+func (m *Memory) tryMatch(s *session, now time.Time) {
+	q := &m.queues[s.mode]
+	var best, recent *session
+	for _, in := range s.interests {
+		if l := q.byInterest[in]; l != nil {
+			m.scan(l, s, now, &best, &recent)
+		}
+	}
+	if s.open() {
+		m.scan(&q.plain, s, now, &best, &recent)
+		m.scan(&q.expired, s, now, &best, &recent)
+	}
+	// Rule 5: a partner s (or that partner) just parted from only when there
+	// is no other. It cannot have another acceptable partner waiting either:
+	// that pair would have been matched when the later of the two changed.
+	if best == nil {
+		best = recent
+	}
+	if best != nil {
+		m.match(best, s, now)
+	}
+}
+
+// scan looks in l (every entry of which accepts s and is accepted by it) for
+// the oldest entry that is neither s, nor blocked with s, nor just parted
+// from s; those just parted go to *recent instead.
+func (m *Memory) scan(l *qlist, s *session, now time.Time, best, recent **session) {
+	for n := l.head; n != nil; n = n.next {
+		c := n.s
+		if *best != nil && c.seq >= (*best).seq {
+			return
+		}
+		if c == s || m.blocked(s.id, c.id, now) {
+			continue
+		}
+		if s.last == c.id || c.last == s.id {
+			if *recent == nil || c.seq < (*recent).seq {
+				*recent = c
+			}
+			continue
+		}
+		*best = c
+		return
+	}
+}
+
+// match pairs two waiting sessions.
+func (m *Memory) match(a, b *session, now time.Time) {
+	if b.seq < a.seq {
+		a, b = b, a
+	}
+	var common []string
+	for _, x := range a.interests {
+		for _, y := range b.interests {
+			if x == y {
+				common = append(common, x)
+				break
+			}
+		}
+	}
+	if common == nil {
+		common = []string{} // never nil: the wire field is always an array
+	}
+	m.dequeue(a)
+	m.dequeue(b)
+	room := m.newRoomID()
+	for _, x := range [2]*session{a, b} {
+		x.state = Chatting
+		x.room = room
+		x.last = ""
+		x.lastEnded = time.Time{}
+	}
+	a.partner, b.partner = b, a
+	m.chats++
+	m.matches++
+	m.n.Notify(a.id, Event{Kind: EventMatched, Room: room, Partner: b.id, Initiator: true,
+		Mode: a.mode, Common: common, Waited: now.Sub(a.enqueuedAt)})
+	m.n.Notify(b.id, Event{Kind: EventMatched, Room: room, Partner: a.id,
+		Mode: b.mode, Common: common, Waited: now.Sub(b.enqueuedAt)})
+}
+
+// endChat ends the chat of s: both become idle and remember each other, and
+// the partner gets EventPeerLeft with reason.
+func (m *Memory) endChat(s *session, reason Reason, now time.Time) {
+	p := s.partner
+	room := s.room
+	for _, x := range [2]*session{s, p} {
+		x.state = Idle
+		x.room = ""
+		x.partner = nil
+		x.lastEnded = now
+	}
+	s.last, p.last = p.id, s.id
+	m.chats--
+	m.n.Notify(p.id, Event{Kind: EventPeerLeft, Room: room, Reason: reason})
+}
+
+func (m *Memory) blocked(x, y string, now time.Time) bool {
+	if len(m.blocks) == 0 {
+		return false
+	}
+	exp, ok := m.blocks[makePair(x, y)]
+	return ok && now.Before(exp)
+}
+
+func (m *Memory) block(x, y string, now time.Time) {
+	// Drop expired blocks first, so the map holds only ReportBlock's worth.
+	for m.blockHead < len(m.blockOrder) {
+		e := m.blockOrder[m.blockHead]
+		if now.Before(e.expires) {
+			break
+		}
+		if exp, ok := m.blocks[e.key]; ok && !now.Before(exp) {
+			delete(m.blocks, e.key)
+		}
+		m.blockOrder[m.blockHead] = blockEntry{}
+		m.blockHead++
+	}
+	if m.blockHead > 64 && m.blockHead*2 > len(m.blockOrder) {
+		n := copy(m.blockOrder, m.blockOrder[m.blockHead:])
+		clear(m.blockOrder[n:])
+		m.blockOrder = m.blockOrder[:n]
+		m.blockHead = 0
+	}
+	k := makePair(x, y)
+	exp := now.Add(m.reportBlock)
+	m.blocks[k] = exp
+	m.blockOrder = append(m.blockOrder, blockEntry{key: k, expires: exp})
+}
+
+// CheckInvariants verifies the engine's internal consistency and rule 7 and
+// that matching is complete: no two waiting, connected sessions of a mode
+// accept each other. It is meant for tests (it is O(waiting²)).
+func (m *Memory) CheckInvariants() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	var waiting [len(protocol.Modes) + 1]int
+	total, chatting := 0, 0
+	var ready []*session
+	for id, s := range m.sessions {
+		if s.id != id || s.gone {
+			return fmt.Errorf("session %q: bad record (id %q, gone %v)", id, s.id, s.gone)
+		}
+		switch s.state {
+		case Chatting:
+			chatting++
+			p := s.partner
+			if p == nil {
+				return fmt.Errorf("session %q chatting without partner", id)
+			}
+			if p == s || m.sessions[p.id] != p {
+				return fmt.Errorf("session %q chatting with gone or self session %q", id, p.id)
+			}
+			if p.state != Chatting || p.partner != s || p.room != s.room || s.room == "" {
+				return fmt.Errorf("session %q: partner %q not chatting back in room %q", id, p.id, s.room)
+			}
+			if s.timer != nil || linked(s) {
+				return fmt.Errorf("session %q chatting but still queued", id)
+			}
+		case Waiting:
+			if !validMode(s.mode) {
+				return fmt.Errorf("session %q waiting with mode %d", id, s.mode)
+			}
+			waiting[s.mode]++
+			total++
+			if s.partner != nil || s.room != "" {
+				return fmt.Errorf("session %q waiting with a partner", id)
+			}
+			if err := m.checkLinks(s); err != nil {
+				return err
+			}
+			if s.connected {
+				ready = append(ready, s)
+			}
+		default:
+			if s.partner != nil || s.room != "" || s.timer != nil || linked(s) {
+				return fmt.Errorf("session %q idle but queued or chatting", id)
+			}
+		}
+	}
+	if chatting != 2*m.chats {
+		return fmt.Errorf("%d sessions chatting, %d chats counted", chatting, m.chats)
+	}
+	if total != m.waiting {
+		return fmt.Errorf("%d sessions waiting, %d counted", total, m.waiting)
+	}
+	linkedCount := 0
+	for mode := range m.queues {
+		q := &m.queues[mode]
+		if waiting[mode] != q.waiting {
+			return fmt.Errorf("mode %d: %d waiting, %d counted", mode, waiting[mode], q.waiting)
+		}
+		lists := []*qlist{&q.plain, &q.expired}
+		for _, l := range q.byInterest {
+			if l.head == nil {
+				return fmt.Errorf("mode %d: empty list %q kept", mode, l.key)
+			}
+			lists = append(lists, l)
+		}
+		for _, l := range lists {
+			var prev *qnode
+			for n := l.head; n != nil; n = n.next {
+				linkedCount++
+				if n.list != l || n.prev != prev || n.s.state != Waiting || !n.s.connected || int(n.s.mode) != mode || n.s.gone {
+					return fmt.Errorf("mode %d list %q: bad entry %q", mode, l.key, n.s.id)
+				}
+				if prev != nil && prev.s.seq >= n.s.seq {
+					return fmt.Errorf("mode %d list %q: out of order at %q", mode, l.key, n.s.id)
+				}
+				prev = n
+			}
+			if l.tail != prev {
+				return fmt.Errorf("mode %d list %q: bad tail", mode, l.key)
+			}
+		}
+	}
+	expected := 0
+	for _, s := range ready {
+		expected += len(s.interests)
+		if s.open() {
+			expected++
+		}
+	}
+	if linkedCount != expected {
+		return fmt.Errorf("%d list entries, %d expected", linkedCount, expected)
+	}
+	for i, a := range ready {
+		for _, b := range ready[i+1:] {
+			if a.mode == b.mode && accepts(a, b) && accepts(b, a) && !m.blocked(a.id, b.id, now) {
+				return fmt.Errorf("sessions %q and %q wait for each other unmatched", a.id, b.id)
+			}
+		}
+	}
+	return nil
+}
+
+func linked(s *session) bool {
+	for i := range s.nodes {
+		if s.nodes[i].list != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLinks verifies that a waiting session is in exactly the lists it
+// belongs to.
+func (m *Memory) checkLinks(s *session) error {
+	q := &m.queues[s.mode]
+	if len(s.nodes) != len(s.interests)+1 {
+		return fmt.Errorf("session %q: %d nodes for %d interests", s.id, len(s.nodes), len(s.interests))
+	}
+	for i, in := range s.interests {
+		want := (*qlist)(nil)
+		if s.connected {
+			want = q.byInterest[in]
+			if want == nil {
+				return fmt.Errorf("session %q: no list for interest %q", s.id, in)
+			}
+		}
+		if s.nodes[i].list != want {
+			return fmt.Errorf("session %q: not in the list of %q", s.id, in)
+		}
+	}
+	want := (*qlist)(nil)
+	switch {
+	case !s.connected:
+	case len(s.interests) == 0:
+		want = &q.plain
+	case s.timedOut:
+		want = &q.expired
+	}
+	if s.nodes[len(s.interests)].list != want {
+		return fmt.Errorf("session %q: wrong accepts-anyone list", s.id)
+	}
+	if len(s.interests) > 0 && !s.timedOut && s.timer == nil && !m.closed {
+		return fmt.Errorf("session %q: interest timer missing", s.id)
+	}
+	return nil
+}
+
+// accepts reports whether waiting session a accepts b (rule 3).
+func accepts(a, b *session) bool {
+	if a.open() {
+		return true
+	}
+	for _, x := range a.interests {
+		for _, y := range b.interests {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
