@@ -1,0 +1,100 @@
+// Package match owns every session's chat state (idle, waiting, chatting; the
+// room and partner) together with the waiting queue and the matching rules of
+// protocol.md. It changes that state atomically — a join, a next, a leave, a
+// match, a disconnect — and reports each consequence as an Event to the
+// session concerned, through a Notifier, in the order it happened.
+//
+// memory.go is the single-node implementation; a Redis one implements the same
+// contract with Lua scripts, so the signaling layer never knows which it has.
+package match
+
+import (
+	"errors"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// Errors returned by an engine. Callers map them to protocol error codes.
+var (
+	// ErrBadState: join while not idle.
+	ErrBadState = errors.New("match: session is not idle")
+	// ErrNotChatting: report with no current chat and no partner in the last 60 s.
+	ErrNotChatting = errors.New("match: no current or recent partner")
+	// ErrOverloaded: the queue is full or the backend is unreachable.
+	ErrOverloaded = errors.New("match: overloaded")
+)
+
+// State of a session's chat.
+type State uint8
+
+// The states of protocol.md ("Session states").
+const (
+	Idle State = iota
+	Waiting
+	Chatting
+)
+
+// String returns the wire name of the state.
+func (s State) String() string {
+	switch s {
+	case Waiting:
+		return "waiting"
+	case Chatting:
+		return "chatting"
+	}
+	return "idle"
+}
+
+// Prefs are what a session asks for in join: the mode and its interests,
+// already normalised (protocol.NormalizeInterests).
+type Prefs struct {
+	Mode      protocol.Mode
+	Interests []string
+}
+
+// Reason says why a chat ended, as sent in peer_left.
+type Reason string
+
+// The reasons of protocol.md.
+const (
+	ReasonNext         Reason = "next"
+	ReasonLeft         Reason = "left"
+	ReasonDisconnected Reason = "disconnected"
+	ReasonReported     Reason = "reported"
+)
+
+// EventKind tells what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventWaiting: the session entered the queue.
+	EventWaiting EventKind = iota + 1
+	// EventMatched: a partner was found. Room, Partner, Initiator, Mode and
+	// Common are set.
+	EventMatched
+	// EventPeerLeft: the chat ended from the partner's side; the session is
+	// idle now. Room (of the chat that ended) and Reason are set.
+	EventPeerLeft
+)
+
+// Event is one consequence of a state change, addressed to one session.
+type Event struct {
+	Kind      EventKind
+	Room      string
+	Partner   string
+	Initiator bool
+	Mode      protocol.Mode
+	Common    []string // interests both share, possibly empty (never nil when matched)
+	Reason    Reason
+	// Waited is how long the session waited in the queue (EventMatched only).
+	Waited time.Duration
+}
+
+// Notifier receives events. Engines call Notify in the order the changes
+// happened, possibly while holding their own locks: it must not block and
+// must not call back into the engine.
+type Notifier interface {
+	Notify(session string, ev Event)
+}

@@ -1,0 +1,164 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Code is an error code of an `error` frame.
+type Code string
+
+// Error codes of protocol v1.
+const (
+	CodeBadMessage  Code = "bad_message"
+	CodeUnknownType Code = "unknown_type"
+	CodeBadState    Code = "bad_state"
+	CodeNotChatting Code = "not_chatting"
+	CodeTooLong     Code = "too_long"
+	CodeRateLimited Code = "rate_limited"
+	CodeBanned      Code = "banned"
+	CodeOverloaded  Code = "overloaded"
+)
+
+// Codes lists every code, for metrics.
+var Codes = [...]Code{CodeBadMessage, CodeUnknownType, CodeBadState, CodeNotChatting,
+	CodeTooLong, CodeRateLimited, CodeBanned, CodeOverloaded}
+
+// Welcome is the first frame on every connection. It carries no seq.
+type Welcome struct {
+	Type        string      `json:"type"` // always "welcome"
+	Session     string      `json:"session"`
+	ResumeToken string      `json:"resumeToken"`
+	Resumed     bool        `json:"resumed"`
+	ICEServers  []ICEServer `json:"iceServers"`
+	Online      int         `json:"online"`
+	// On a resume only:
+	State   string    `json:"state,omitempty"`
+	Chat    *ChatInfo `json:"chat,omitempty"`
+	LastSeq *int64    `json:"lastSeq,omitempty"`
+}
+
+// ChatInfo describes the current chat in a resumed welcome.
+type ChatInfo struct {
+	Room            string   `json:"room"`
+	Initiator       bool     `json:"initiator"`
+	Mode            string   `json:"mode"`
+	CommonInterests []string `json:"commonInterests"`
+}
+
+// EncodeWelcome encodes a welcome frame.
+func EncodeWelcome(w Welcome) []byte {
+	w.Type = "welcome"
+	if w.ICEServers == nil {
+		w.ICEServers = []ICEServer{}
+	}
+	if w.Chat != nil && w.Chat.CommonInterests == nil {
+		// The protocol says commonInterests is an array (possibly empty);
+		// a nil slice would encode as null. Copy: w.Chat is the caller's.
+		c := *w.Chat
+		c.CommonInterests = []string{}
+		w.Chat = &c
+	}
+	b, err := json.Marshal(w)
+	if err != nil { // only strings, bools and ints: cannot fail
+		panic("protocol: encoding welcome: " + err.Error())
+	}
+	return b
+}
+
+// The Append* functions append one server frame to dst. They are the relay
+// hot path, so they write JSON directly instead of going through reflection.
+
+func head(dst []byte, typ string, seq int64) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","seq":`...)
+	return strconv.AppendInt(dst, seq, 10)
+}
+
+// AppendString appends s as a JSON string. Invalid UTF-8 is replaced, so the
+// result is always valid JSON.
+func AppendString(dst []byte, s string) []byte {
+	out, err := jsontext.AppendQuote(dst, s)
+	if err != nil {
+		// AppendQuote still appended a valid string with U+FFFD substituted.
+		return out
+	}
+	return out
+}
+
+// AppendWaiting appends {"type":"waiting"}.
+func AppendWaiting(dst []byte, seq int64) []byte {
+	return append(head(dst, "waiting", seq), '}')
+}
+
+// AppendMatched appends a matched frame.
+func AppendMatched(dst []byte, seq int64, room string, initiator bool, mode Mode, common []string) []byte {
+	dst = head(dst, "matched", seq)
+	dst = append(dst, `,"room":`...)
+	dst = AppendString(dst, room)
+	dst = append(dst, `,"initiator":`...)
+	dst = strconv.AppendBool(dst, initiator)
+	dst = append(dst, `,"mode":"`...)
+	dst = append(dst, mode.String()...)
+	dst = append(dst, `","commonInterests":[`...)
+	for i, s := range common {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, "]}"...)
+}
+
+// AppendSignal appends a signal frame; data is the partner's raw JSON value,
+// passed through unchanged.
+func AppendSignal(dst []byte, seq int64, room string, data []byte) []byte {
+	dst = head(dst, "signal", seq)
+	dst = append(dst, `,"room":`...)
+	dst = AppendString(dst, room)
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// AppendChat appends a chat frame.
+func AppendChat(dst []byte, seq int64, text string) []byte {
+	dst = head(dst, "chat", seq)
+	dst = append(dst, `,"text":`...)
+	dst = AppendString(dst, text)
+	return append(dst, '}')
+}
+
+// AppendTyping appends a typing frame.
+func AppendTyping(dst []byte, seq int64, typing bool) []byte {
+	dst = head(dst, "typing", seq)
+	dst = append(dst, `,"typing":`...)
+	dst = strconv.AppendBool(dst, typing)
+	return append(dst, '}')
+}
+
+// AppendPeerLeft appends a peer_left frame.
+func AppendPeerLeft(dst []byte, seq int64, reason string) []byte {
+	dst = head(dst, "peer_left", seq)
+	dst = append(dst, `,"reason":`...)
+	dst = AppendString(dst, reason)
+	return append(dst, '}')
+}
+
+// AppendReported appends a reported frame.
+func AppendReported(dst []byte, seq int64) []byte {
+	return append(head(dst, "reported", seq), '}')
+}
+
+// AppendError appends an error frame.
+func AppendError(dst []byte, seq int64, code Code, message string) []byte {
+	dst = head(dst, "error", seq)
+	dst = append(dst, `,"code":`...)
+	dst = AppendString(dst, string(code))
+	dst = append(dst, `,"message":`...)
+	dst = AppendString(dst, message)
+	return append(dst, '}')
+}

@@ -1,0 +1,267 @@
+// Package server is the composition root: it builds a node's parts from a
+// Config — engine, signaling hub, TURN, HTTP handlers — and runs them until
+// the context ends, then drains.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
+	"github.com/strangerchat/stranger/internal/signaling"
+	"github.com/strangerchat/stranger/internal/web"
+)
+
+// engine is what the server needs of a backend beyond signaling.Engine.
+type engine interface {
+	signaling.Engine
+	Close()
+}
+
+// Server is one node.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	hub      *signaling.Hub
+	engine   engine
+	registry *prometheus.Registry
+
+	http     *http.Server
+	admin    *http.Server
+	ln       net.Listener
+	adminLn  net.Listener
+	runDone  chan struct{}
+	cancelFn context.CancelFunc
+}
+
+// Options are the parts a test may replace.
+type Options struct {
+	Clock clock.Clock // default: the wall clock
+}
+
+// New builds a node from cfg; nothing listens until Start.
+func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if cfg.Redis != "" {
+		return nil, errors.New("--redis: the Redis backend is not built into this version yet")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := signaling.NewMetrics(reg)
+
+	s := &Server{cfg: cfg, log: log, registry: reg, runDone: make(chan struct{})}
+	stun := cfg.STUN
+	hub := signaling.New(signaling.Options{
+		Clock:      opt.Clock,
+		Log:        log,
+		Metrics:    metrics,
+		Moderation: signaling.NewModeration(opt.Clock, log, cfg.BanThreshold, cfg.BanDuration),
+		ICEServers: func(string, time.Time) []protocol.ICEServer {
+			if len(stun) == 0 {
+				return nil
+			}
+			return []protocol.ICEServer{{URLs: stun}}
+		},
+		ResumeGrace:    cfg.ResumeGrace,
+		PingInterval:   cfg.PingInterval,
+		PongTimeout:    cfg.PongTimeout,
+		AllowedOrigins: cfg.AllowedOrigins,
+		TrustProxy:     cfg.TrustProxy,
+		MaxConnsPerIP:  cfg.MaxConnsPerIP,
+		MaxSessions:    cfg.MaxSessions,
+		MsgRate:        cfg.MsgRate,
+		MsgBurst:       cfg.MsgBurst,
+	})
+	mem := match.NewMemory(match.MemoryConfig{
+		Clock:           opt.Clock,
+		InterestTimeout: cfg.InterestTimeout,
+		MaxWaiting:      cfg.MaxWaiting,
+	}, hub)
+	hub.UseEngine(mem)
+	s.hub, s.engine = hub, mem
+	registerEngineGauges(reg, mem)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", hub)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/online", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]int{"online": hub.Online()})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", web.Handler())
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	if cfg.AdminAddr != "" {
+		am := http.NewServeMux()
+		am.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		am.HandleFunc("/debug/pprof/", pprof.Index)
+		am.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		am.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		am.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		am.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.admin = &http.Server{Handler: am, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return s, nil
+}
+
+// statser is implemented by engines that can count their queue and chats.
+type statser interface{ Stats() match.Stats }
+
+func registerEngineGauges(reg prometheus.Registerer, e any) {
+	st, ok := e.(statser)
+	if !ok {
+		return
+	}
+	for _, m := range protocol.Modes {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stranger_sessions_waiting", Help: "Sessions in the queue, by mode.",
+			ConstLabels: prometheus.Labels{"mode": m.String()},
+		}, func() float64 { return float64(st.Stats().Waiting[m]) }))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stranger_chats_active", Help: "Chats in progress.",
+	}, func() float64 { return float64(st.Stats().Chats) }))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.hub.Draining() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	if rd, ok := s.engine.(interface{ Ready(context.Context) error }); ok {
+		if err := rd.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Start listens on the configured addresses and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	if s.admin != nil {
+		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("--admin-addr %s: %w", s.cfg.AdminAddr, err)
+		}
+		s.adminLn = aln
+		go func() { _ = s.admin.Serve(aln) }()
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancelFn = cancel
+	go func() {
+		defer close(s.runDone)
+		s.hub.Run(runCtx)
+	}()
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", "memory")
+	return nil
+}
+
+// Addr is the address the node listens on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// AdminAddr is the admin listener's address, or "".
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Hub exposes the signaling hub (tests).
+func (s *Server) Hub() *signaling.Hub { return s.hub }
+
+// Engine exposes the engine (tests check its invariants).
+func (s *Server) Engine() signaling.Engine { return s.engine }
+
+// Shutdown drains: /readyz turns 503, the listener closes, open sockets are
+// closed with 1012, and it returns when done or when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.hub.Drain()
+	err := s.http.Shutdown(ctx)
+	if s.admin != nil {
+		_ = s.admin.Shutdown(ctx)
+	}
+	if s.cancelFn != nil {
+		s.cancelFn()
+		<-s.runDone
+	}
+	s.engine.Close()
+	return err
+}
+
+// Run starts the node and serves until ctx ends, then drains within
+// cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	s, err := New(cfg, log, Options{})
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// NewLogger builds the slog logger of cfg.
+func NewLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	o := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}

@@ -1,0 +1,496 @@
+// Package signaling is the WebSocket endpoint of protocol v1: it holds the
+// client sessions of a node, checks every client frame, relays messages
+// between the two sessions of a chat, keeps frames for a resume and runs the
+// grace period of dropped connections. Chat state and matching live behind
+// the Engine seam, so this code is the same for one node or many.
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// Options configure a Hub. Zero durations take the defaults of protocol.md.
+type Options struct {
+	Engine     Engine
+	Clock      clock.Clock
+	Log        *slog.Logger
+	Metrics    *Metrics
+	Moderation *Moderation
+	// ICEServers returns welcome.iceServers for a session (fresh TURN
+	// credentials on every welcome). Nil: none.
+	ICEServers func(session string, now time.Time) []protocol.ICEServer
+
+	ResumeGrace    time.Duration // default 15 s
+	PingInterval   time.Duration // default 10 s
+	PongTimeout    time.Duration // default 30 s
+	AllowedOrigins []string
+	TrustProxy     bool
+	MaxConnsPerIP  int // 0: unlimited
+	MaxSessions    int // 0: unlimited
+	MsgRate        float64
+	MsgBurst       int
+}
+
+// Hub holds the sessions of this node.
+type Hub struct {
+	opts       Options
+	engine     Engine
+	clock      clock.Clock
+	log        *slog.Logger
+	metrics    *Metrics
+	moderation *Moderation
+	upgrader   websocket.Upgrader
+
+	mu       sync.RWMutex
+	sessions map[string]*session
+	tokens   map[string]*session
+	perIP    map[string]int
+
+	online   atomic.Int64
+	draining atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+var _ match.Notifier = (*Hub)(nil)
+
+// New builds a hub; call Run to start its pinger and Shutdown to drain it.
+func New(o Options) *Hub {
+	if o.ResumeGrace == 0 {
+		o.ResumeGrace = 15 * time.Second
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 10 * time.Second
+	}
+	if o.PongTimeout == 0 {
+		o.PongTimeout = 30 * time.Second
+	}
+	if o.MsgRate == 0 {
+		o.MsgRate = 20
+	}
+	if o.MsgBurst == 0 {
+		o.MsgBurst = 60
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{
+		opts:       o,
+		engine:     o.Engine,
+		clock:      o.Clock,
+		log:        o.Log,
+		metrics:    o.Metrics,
+		moderation: o.Moderation,
+		sessions:   map[string]*session{},
+		tokens:     map[string]*session{},
+		perIP:      map[string]int{},
+		stop:       make(chan struct{}),
+	}
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 4096,
+		// One pool for all connections: an idle connection holds no write
+		// buffer (gorilla returns it after each message).
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade
+	}
+	return h
+}
+
+// Online is the number of sessions with a live connection on this node.
+func (h *Hub) Online() int { return int(h.online.Load()) }
+
+// Run pings connections and drops dead ones until ctx ends or Shutdown.
+func (h *Hub) Run(ctx context.Context) {
+	t := time.NewTicker(h.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.pingAll()
+		}
+	}
+}
+
+func (h *Hub) pingAll() {
+	now := h.clock.Now()
+	for _, s := range h.snapshot() {
+		s.mu.Lock()
+		if c := s.conn; c != nil && !c.closed {
+			if now.Sub(c.lastPong) > h.opts.PongTimeout {
+				c.failLocked(errPongLost)
+			} else {
+				c.pingDue = true
+				c.kickLocked()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// snapshot lists the sessions. Lock order is session.mu before hub.mu, so
+// code that needs both takes this copy instead of locking sessions under h.mu.
+func (h *Hub) snapshot() []*session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	list := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		list = append(list, s)
+	}
+	return list
+}
+
+// lookup returns the local session id, or nil.
+func (h *Hub) lookup(id string) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[id]
+}
+
+// Notify delivers an engine event to a session of this node.
+func (h *Hub) Notify(id string, ev match.Event) {
+	s := h.lookup(id)
+	if ev.Kind == match.EventMatched {
+		h.metrics.MatchWait.Observe(ev.Waited.Seconds())
+		if ev.Initiator {
+			h.metrics.Matches.Inc()
+		}
+	}
+	if s != nil {
+		s.onEvent(ev)
+	}
+}
+
+// ServeHTTP is the /ws endpoint.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		http.Error(w, "node is shutting down; reconnect", http.StatusServiceUnavailable)
+		return
+	}
+	if !originAllowed(r, h.opts.AllowedOrigins) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip := clientIP(r, h.opts.TrustProxy)
+	h.mu.Lock()
+	if h.opts.MaxConnsPerIP > 0 && h.perIP[ip] >= h.opts.MaxConnsPerIP {
+		h.mu.Unlock()
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	if h.opts.MaxSessions > 0 && len(h.sessions) >= h.opts.MaxSessions && r.URL.Query().Get("resume") == "" {
+		h.mu.Unlock()
+		http.Error(w, "node is full; try again later", http.StatusServiceUnavailable)
+		return
+	}
+	h.perIP[ip]++
+	h.mu.Unlock()
+
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		h.releaseIP(ip)
+		return // Upgrade wrote the HTTP error
+	}
+	h.metrics.Connections.Inc()
+	q := r.URL.Query()
+	c := &conn{ws: ws, ip: ip, lastPong: h.clock.Now()}
+	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
+	go c.readLoop()
+}
+
+func (h *Hub) releaseIP(ip string) {
+	h.mu.Lock()
+	if h.perIP[ip] <= 1 {
+		delete(h.perIP, ip)
+	} else {
+		h.perIP[ip]--
+	}
+	h.mu.Unlock()
+}
+
+// attach gives c a session: the one its resume token names, if that can be
+// resumed, else a new one, and queues the welcome.
+func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
+	if token != "" {
+		if s := h.resume(c, token, lastParam, hasLast); s != nil {
+			return
+		}
+	}
+	s := &session{id: "s_" + randomID(), hub: h}
+	tok := randomID() + randomID()
+	s.mu.Lock()
+	s.ip, s.token, s.conn, c.s = c.ip, tok, c, s
+	h.mu.Lock()
+	h.sessions[s.id] = s
+	h.tokens[tok] = s
+	h.mu.Unlock()
+	h.online.Add(1)
+	h.metrics.Connected.Inc()
+	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
+		Session: s.id, ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
+	})
+	c.kickLocked()
+	s.mu.Unlock()
+}
+
+func (h *Hub) iceServers(id string) []protocol.ICEServer {
+	if h.opts.ICEServers == nil {
+		return nil
+	}
+	return h.opts.ICEServers(id, h.clock.Now())
+}
+
+func (h *Hub) onlineCount() int { return h.Online() }
+
+// resume attaches c to the session of token, re-sending what the client
+// missed. It returns nil if the token names no resumable session.
+func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
+	h.mu.Lock()
+	s := h.tokens[token]
+	if s != nil {
+		delete(h.tokens, token) // a token works once
+	}
+	h.mu.Unlock()
+	if s == nil {
+		h.countResume("unknown")
+		return nil
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		h.countResume("unknown")
+		return nil
+	}
+	old := s.conn
+	// N: the highest seq the client has; by default what the old connection
+	// wrote; clamped to [0, outSeq].
+	var n int64
+	if v, err := strconv.ParseInt(lastParam, 10, 64); hasLast && err == nil {
+		n = v
+	} else if old != nil {
+		n = old.written
+	} else if s.lastConn != nil {
+		n = s.lastConn.written
+	}
+	n = max(0, min(n, s.outSeq))
+	if n < s.acked {
+		// Frames the client says it lacks were already released: the drop
+		// cannot be made lossless, so the session ends (protocol.md).
+		s.mu.Unlock()
+		h.countResume("lost")
+		h.end(s, match.ReasonDisconnected, "resume after released frames")
+		return nil
+	}
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	wasDisconnected := old == nil
+	if old != nil {
+		old.closed = true // the writer stops; the close frame follows below
+	}
+	tok := randomID() + randomID()
+	s.token = tok
+	s.conn, c.s, c.written = c, s, n
+	s.lastConn = nil
+	s.ip = c.ip
+	w := protocol.Welcome{
+		Session: s.id, ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
+		State: s.state.String(), LastSeq: new(s.inSeq),
+	}
+	if s.state == match.Chatting {
+		common := s.chat.common
+		if common == nil {
+			common = []string{}
+		}
+		w.Chat = &protocol.ChatInfo{Room: s.chat.room, Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common}
+	}
+	h.mu.Lock()
+	h.tokens[tok] = s
+	h.mu.Unlock()
+	if wasDisconnected {
+		h.online.Add(1)
+		h.metrics.Connected.Inc()
+	}
+	w.Online = h.onlineCount()
+	c.welcome = protocol.EncodeWelcome(w)
+	c.kickLocked()
+	s.mu.Unlock()
+
+	if old != nil {
+		go func() {
+			old.closeWith(closeTakenOver, "session resumed on another connection")
+		}()
+	}
+	if wasDisconnected {
+		if err := h.engine.SetConnected(context.Background(), s.id, true); err != nil {
+			h.log.Warn("engine: reconnect", "session", s.id, "err", err)
+		}
+	}
+	h.countResume("resumed")
+	h.log.Debug("resumed", "session", s.id, "last", n)
+	return s
+}
+
+func (h *Hub) countResume(result string) {
+	h.metrics.Resumes.WithLabelValues(result).Inc()
+}
+
+// connEnded runs when c's reader stops: a clean client close or rate abuse
+// ends the session; any other end is a drop that starts the grace period.
+func (h *Hub) connEnded(c *conn, err error) {
+	h.releaseIP(c.ip)
+	_ = c.ws.Close()
+	s := c.s
+	s.mu.Lock()
+	c.closed = true
+	serverClose := c.close
+	if s.conn != c || s.ended {
+		s.mu.Unlock()
+		return // taken over by a resume, or already ended
+	}
+	s.conn = nil
+	s.lastConn = c
+	h.online.Add(-1)
+	h.metrics.Connected.Dec()
+	clientEnd, reason := endReason(err)
+	switch {
+	case serverClose == closePolicy:
+		s.mu.Unlock()
+		h.end(s, match.ReasonDisconnected, "rate abuse")
+		return
+	case clientEnd && serverClose == 0:
+		s.mu.Unlock()
+		h.end(s, reason, "client closed")
+		return
+	}
+	if s.heldBytes > maxHeldDisconnected {
+		s.mu.Unlock()
+		h.end(s, match.ReasonDisconnected, "held frames over limit")
+		return
+	}
+	s.grace = h.clock.AfterFunc(h.opts.ResumeGrace, func() {
+		s.mu.Lock()
+		expired := s.conn == nil && !s.ended
+		s.mu.Unlock()
+		if expired {
+			h.end(s, match.ReasonDisconnected, "grace period over")
+		}
+	})
+	s.mu.Unlock()
+	if err := h.engine.SetConnected(context.Background(), s.id, false); err != nil {
+		h.log.Warn("engine: disconnect", "session", s.id, "err", err)
+	}
+	h.log.Debug("connection dropped; grace period", "session", s.id, "err", err)
+}
+
+// end ends a session for good: the engine tells its partner, the session is
+// forgotten, and a connection it still has is closed.
+func (h *Hub) end(s *session, reason match.Reason, cause string) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	c := s.conn
+	s.conn = nil
+	tok := s.token
+	s.held, s.heldBytes = nil, 0
+	s.mu.Unlock()
+	if c != nil {
+		h.online.Add(-1)
+		h.metrics.Connected.Dec()
+		go c.closeWith(closeEnded, "session ended: "+cause)
+	}
+	h.mu.Lock()
+	delete(h.sessions, s.id)
+	if h.tokens[tok] == s {
+		delete(h.tokens, tok)
+	}
+	h.mu.Unlock()
+	if err := h.engine.End(context.Background(), s.id, reason); err != nil {
+		h.log.Warn("engine: end", "session", s.id, "err", err)
+	}
+	h.metrics.Ended.WithLabelValues(cause).Inc()
+	h.log.Debug("session ended", "session", s.id, "cause", cause)
+}
+
+// endAsync ends s from a context that holds locks (an engine callback).
+func (h *Hub) endAsync(s *session, reason match.Reason, cause string) {
+	go h.end(s, reason, cause)
+}
+
+// Drain stops accepting connections and closes every open one with 1012
+// (service restart): their sessions keep their grace period, so clients
+// resume on another node.
+func (h *Hub) Drain() {
+	if !h.draining.CompareAndSwap(false, true) {
+		return
+	}
+	close(h.stop)
+	var conns []*conn
+	for _, s := range h.snapshot() {
+		s.mu.Lock()
+		if s.conn != nil {
+			conns = append(conns, s.conn)
+		}
+		s.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.closeWith(closeServiceRest, "node restarting; resume on another node")
+		}()
+	}
+	wg.Wait()
+}
+
+// Draining reports whether Drain was called.
+func (h *Hub) Draining() bool { return h.draining.Load() }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// randomID is 80 random bits, base32: unguessable session, room and token ids.
+func randomID() string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(errors.New("crypto/rand failed: " + err.Error()))
+	}
+	return idEncoding.EncodeToString(b[:])
+}
+
+// UseEngine sets the engine. The engine is built with the hub as its
+// Notifier, so it comes after New; call UseEngine before serving.
+func (h *Hub) UseEngine(e Engine) { h.engine = e }

@@ -1,0 +1,56 @@
+package signaling
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// Metrics are the signaling layer's Prometheus collectors. Counters used on
+// the relay path are resolved once here so the hot path does no label lookup.
+type Metrics struct {
+	Connected   prometheus.Gauge
+	Connections prometheus.Counter
+	Matches     prometheus.Counter
+	MatchWait   prometheus.Histogram
+	Resumes     *prometheus.CounterVec
+	Ended       *prometheus.CounterVec
+	Reports     prometheus.Counter
+
+	relayed [8]prometheus.Counter // by protocol.Type
+	errors  map[protocol.Code]prometheus.Counter
+}
+
+// NewMetrics registers the collectors with reg (a fresh registry in tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stranger_sessions_connected", Help: "Sessions with a live WebSocket on this node."}),
+		Connections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_connections_total", Help: "WebSocket connections accepted."}),
+		Matches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_matches_total", Help: "Chats started (counted on the node of the initiator)."}),
+		MatchWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "stranger_match_wait_seconds", Help: "Time a session waited in the queue before it was matched.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stranger_resumes_total", Help: "Resume attempts by result (resumed, unknown, lost)."}, []string{"result"}),
+		Ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stranger_sessions_ended_total", Help: "Sessions ended, by cause."}, []string{"cause"}),
+		Reports: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_reports_total", Help: "Reports recorded."}),
+		errors: map[protocol.Code]prometheus.Counter{},
+	}
+	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stranger_messages_relayed_total", Help: "Client messages relayed to a partner, by type."}, []string{"type"})
+	for _, t := range []protocol.Type{protocol.TypeSignal, protocol.TypeChat, protocol.TypeTyping} {
+		m.relayed[t] = relayed.WithLabelValues(t.String())
+	}
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stranger_errors_total", Help: "Error frames sent to clients, by code."}, []string{"code"})
+	for _, c := range protocol.Codes {
+		m.errors[c] = errs.WithLabelValues(string(c))
+	}
+	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, relayed, errs)
+	return m
+}

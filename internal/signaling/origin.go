@@ -1,0 +1,78 @@
+package signaling
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// originAllowed implements the Origin rule of protocol.md: a request without
+// Origin (a non-browser client) is allowed; otherwise the Origin's host and
+// port must be the request's own, or one of the configured origins. "null"
+// and anything unparsable are refused.
+func originAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	oh, op := hostPort(u.Host, u.Scheme)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if rh, rp := hostPort(r.Host, scheme); strings.EqualFold(oh, rh) && op == rp {
+		return true
+	}
+	for _, a := range allowed {
+		au, err := url.Parse(a)
+		if err != nil {
+			continue
+		}
+		ah, ap := hostPort(au.Host, au.Scheme)
+		if strings.EqualFold(au.Scheme, u.Scheme) && strings.EqualFold(ah, oh) && ap == op {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort splits host[:port], filling in the scheme's default port.
+func hostPort(hp, scheme string) (host, port string) {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		host, port = strings.Trim(hp, "[]"), ""
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" || scheme == "wss" {
+			port = "443"
+		}
+	}
+	return host, port
+}
+
+// clientIP is the peer's IP, or with trustProxy the first address of
+// X-Forwarded-For (or X-Real-IP) set by the operator's own proxy.
+func clientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
+			return ip.String()
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

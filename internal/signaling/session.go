@@ -1,0 +1,169 @@
+package signaling
+
+import (
+	"sync"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// maxHeldDisconnected is the most a disconnected session keeps for a resume
+// (protocol.md, Resume); past it the session ends.
+const maxHeldDisconnected = 256 << 10
+
+// maxUnackedConnected is the most a connected session may have written but
+// not yet acknowledged (by a pong) before it is treated as a slow client and
+// its connection dropped, rather than letting its queue grow.
+const maxUnackedConnected = 1 << 20
+
+// earlyPingBytes: with this much unacknowledged, ping now instead of waiting
+// for the next tick, so held frames are released sooner.
+const earlyPingBytes = 32 << 10
+
+// chatView is the session's own view of its chat, kept in step with the
+// engine by the events it receives and by its own actions.
+type chatView struct {
+	room      string
+	partner   string
+	initiator bool
+	mode      protocol.Mode
+	common    []string
+}
+
+type heldFrame struct {
+	seq  int64
+	data []byte
+}
+
+// session is one client's session on this node. Its fields are guarded by mu
+// except where noted; mu is never held while calling the engine.
+type session struct {
+	id  string
+	hub *Hub
+
+	mu        sync.Mutex
+	ip        string
+	token     string
+	state     match.State
+	chat      chatView
+	prefs     match.Prefs
+	lastChat  time.Time // when the last chat ended (for report)
+	outSeq    int64     // seq of the last frame emitted
+	acked     int64     // highest seq known delivered
+	held      []heldFrame
+	heldBytes int
+	inSeq     int64 // highest client seq processed
+	conn      *conn
+	lastConn  *conn // the connection the session had before it dropped
+	grace     clock.Timer
+	ended     bool
+	budget    bucket
+	abuse     abuse
+}
+
+// emitLocked assigns the next seq, keeps the frame until acknowledged and
+// wakes the writer. build appends the frame for the given seq.
+func (s *session) emitLocked(build func(dst []byte, seq int64) []byte, sizeHint int) {
+	if s.ended {
+		return
+	}
+	s.outSeq++
+	b := build(make([]byte, 0, sizeHint), s.outSeq)
+	s.held = append(s.held, heldFrame{seq: s.outSeq, data: b})
+	s.heldBytes += len(b)
+	if c := s.conn; c != nil {
+		switch {
+		case s.heldBytes > maxUnackedConnected:
+			c.failLocked(errSlowClient)
+		case s.heldBytes > earlyPingBytes && c.pingSeq == 0:
+			c.pingDue = true
+			c.kickLocked()
+		default:
+			c.kickLocked()
+		}
+		return
+	}
+	if s.heldBytes > maxHeldDisconnected {
+		s.hub.endAsync(s, match.ReasonDisconnected, "held frames over limit")
+	}
+}
+
+// ackLocked releases frames up to seq, which the client is known to have.
+func (s *session) ackLocked(seq int64) {
+	if seq <= s.acked {
+		return
+	}
+	s.acked = seq
+	n := 0
+	for n < len(s.held) && s.held[n].seq <= seq {
+		s.heldBytes -= len(s.held[n].data)
+		n++
+	}
+	if n == len(s.held) {
+		s.held = s.held[:0]
+		if cap(s.held) > 64 {
+			s.held = nil
+		}
+		return
+	}
+	s.held = append(s.held[:0], s.held[n:]...)
+}
+
+func (s *session) errorLocked(code protocol.Code, msg string) {
+	if c := s.hub.metrics.errors[code]; c != nil {
+		c.Inc()
+	}
+	s.emitLocked(func(dst []byte, seq int64) []byte {
+		return protocol.AppendError(dst, seq, code, msg)
+	}, 64+len(msg))
+}
+
+// onEvent applies an engine event to the local view and tells the client.
+func (s *session) onEvent(ev match.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.Kind {
+	case match.EventWaiting:
+		s.endChatLocked()
+		s.state = match.Waiting
+		s.emitLocked(protocol.AppendWaiting, 32)
+	case match.EventMatched:
+		s.state = match.Chatting
+		s.chat = chatView{room: ev.Room, partner: ev.Partner, initiator: ev.Initiator, mode: ev.Mode, common: ev.Common}
+		s.emitLocked(func(dst []byte, seq int64) []byte {
+			return protocol.AppendMatched(dst, seq, ev.Room, ev.Initiator, ev.Mode, ev.Common)
+		}, 128)
+	case match.EventPeerLeft:
+		if s.state != match.Chatting || (ev.Room != "" && ev.Room != s.chat.room) {
+			return // a stale event of a chat this session already left
+		}
+		s.endChatLocked()
+		s.state = match.Idle
+		s.emitLocked(func(dst []byte, seq int64) []byte {
+			return protocol.AppendPeerLeft(dst, seq, string(ev.Reason))
+		}, 64)
+	}
+}
+
+// endChatLocked forgets the current chat, remembering when it ended.
+func (s *session) endChatLocked() {
+	if s.state == match.Chatting {
+		s.lastChat = s.hub.clock.Now()
+	}
+	s.chat = chatView{}
+}
+
+// deliver hands a partner's message to this session if it is still in that
+// chat with that partner; a message of an old chat is dropped, so a late
+// candidate never reaches a new partner.
+func (s *session) deliver(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != match.Chatting || s.chat.room != room || s.chat.partner != from {
+		return false
+	}
+	s.emitLocked(build, sizeHint)
+	return true
+}
