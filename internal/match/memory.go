@@ -76,12 +76,11 @@ type Memory struct {
 	matches  uint64
 	seq      uint64 // enqueue counter: a lower seq has waited longer
 
-	// blocks holds the reported pairs until they expire; blockOrder lists
-	// them by expiry (ReportBlock is fixed, so insertion order is expiry
-	// order) so expired ones are dropped without scanning the map.
-	blocks     map[pairKey]time.Time
-	blockOrder []blockEntry
-	blockHead  int
+	// blocks holds the reported pairs until they expire. Each has a timer
+	// that drops it, so the map holds only ReportBlock's worth of reports,
+	// and that retries matching: two waiting sessions may accept each other
+	// the moment their block expires.
+	blocks map[pairKey]*blockEntry
 
 	freeLists []*qlist // emptied interest lists kept for reuse
 }
@@ -122,9 +121,9 @@ func (s *session) open() bool { return len(s.interests) == 0 || s.timedOut }
 // modeQueue indexes the connected waiting sessions of one mode. Every list
 // is ordered by seq, oldest first.
 type modeQueue struct {
-	waiting    int    // all waiting sessions of the mode, connected or not
-	plain      qlist  // sessions without interests
-	expired    qlist  // sessions with interests whose timeout passed
+	waiting    int   // all waiting sessions of the mode, connected or not
+	plain      qlist // sessions without interests
+	expired    qlist // sessions with interests whose timeout passed
 	byInterest map[string]*qlist
 }
 
@@ -187,8 +186,8 @@ func makePair(x, y string) pairKey {
 }
 
 type blockEntry struct {
-	key     pairKey
 	expires time.Time
+	timer   clock.Timer
 }
 
 // Stats is a snapshot of an engine's counters.
@@ -225,7 +224,7 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 		reportBlock:     cfg.ReportBlock,
 		newRoomID:       cfg.NewRoomID,
 		sessions:        make(map[string]*session),
-		blocks:          make(map[pairKey]time.Time),
+		blocks:          make(map[pairKey]*blockEntry),
 	}
 	for i := range m.queues {
 		m.queues[i].byInterest = make(map[string]*qlist)
@@ -267,6 +266,9 @@ func (m *Memory) Close() {
 			s.timer.Stop()
 			s.timer = nil
 		}
+	}
+	for _, b := range m.blocks {
+		b.timer.Stop()
 	}
 }
 
@@ -645,33 +647,43 @@ func (m *Memory) blocked(x, y string, now time.Time) bool {
 	if len(m.blocks) == 0 {
 		return false
 	}
-	exp, ok := m.blocks[makePair(x, y)]
-	return ok && now.Before(exp)
+	b := m.blocks[makePair(x, y)]
+	return b != nil && now.Before(b.expires)
 }
 
 func (m *Memory) block(x, y string, now time.Time) {
-	// Drop expired blocks first, so the map holds only ReportBlock's worth.
-	for m.blockHead < len(m.blockOrder) {
-		e := m.blockOrder[m.blockHead]
-		if now.Before(e.expires) {
-			break
-		}
-		if exp, ok := m.blocks[e.key]; ok && !now.Before(exp) {
-			delete(m.blocks, e.key)
-		}
-		m.blockOrder[m.blockHead] = blockEntry{}
-		m.blockHead++
-	}
-	if m.blockHead > 64 && m.blockHead*2 > len(m.blockOrder) {
-		n := copy(m.blockOrder, m.blockOrder[m.blockHead:])
-		clear(m.blockOrder[n:])
-		m.blockOrder = m.blockOrder[:n]
-		m.blockHead = 0
-	}
 	k := makePair(x, y)
-	exp := now.Add(m.reportBlock)
-	m.blocks[k] = exp
-	m.blockOrder = append(m.blockOrder, blockEntry{key: k, expires: exp})
+	if old := m.blocks[k]; old != nil {
+		old.timer.Stop()
+	}
+	// A new entry each time: a stopped timer that fires anyway finds its
+	// entry replaced and does nothing.
+	b := &blockEntry{expires: now.Add(m.reportBlock)}
+	m.blocks[k] = b
+	if m.closed {
+		b.timer = stoppedTimer{}
+		return
+	}
+	b.timer = m.clk.AfterFunc(m.reportBlock, func() { m.blockExpired(k, b) })
+}
+
+type stoppedTimer struct{}
+
+func (stoppedTimer) Stop() bool { return false }
+
+func (m *Memory) blockExpired(k pairKey, b *blockEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.blocks[k] != b {
+		return
+	}
+	delete(m.blocks, k)
+	now := m.clk.Now()
+	for _, id := range [2]string{k.a, k.b} {
+		if s := m.sessions[id]; s != nil && s.state == Waiting && s.connected {
+			m.tryMatch(s, now)
+		}
+	}
 }
 
 // CheckInvariants verifies the engine's internal consistency and rule 7 and
