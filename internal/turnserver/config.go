@@ -1,0 +1,124 @@
+package turnserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/clock"
+)
+
+// Recommended defaults for the flags that fill Config.
+const (
+	DefaultRealm                  = "stranger"
+	DefaultRelayPortMin           = 49152
+	DefaultRelayPortMax           = 65535
+	DefaultMaxAllocationsPerUser  = 10
+	DefaultMaxAllocations         = 10000
+	DefaultAllocationLifetime     = 4 * time.Hour
+	DefaultBandwidthPerAllocation = 1_000_000 // bytes/s each way, 8 Mbit/s
+	DefaultCredentialTTL          = 6 * time.Hour
+
+	// MinSecretLength guards the shared secret: every user receives a
+	// (username, HMAC) pair, so a short secret can be brute-forced offline
+	// and then used to mint credentials at will.
+	MinSecretLength = 16
+
+	// minBandwidth is a budget below which not even one full-size UDP
+	// datagram per second passes.
+	minBandwidth = 2048
+)
+
+// Config configures the embedded TURN server. Field comments name the flag
+// that sets each one.
+type Config struct {
+	// Listen is host:port for both UDP and TCP (--turn-listen), e.g.
+	// ":3478". Port 0 picks a free port (tests); Server.Port reports it.
+	Listen string
+	// PublicIP is the relay address advertised to clients in
+	// XOR-RELAYED-ADDRESS (--turn-public-ip): the server's public address,
+	// or the 1:1 NAT address on a cloud VM.
+	PublicIP string
+	// RelayBindIP is the local address relay sockets bind to. Empty means
+	// the host of Listen, or 0.0.0.0 if Listen has none (the usual case
+	// behind a 1:1 NAT, where PublicIP is not a local address).
+	RelayBindIP string
+	// Realm is the TURN realm (--turn-realm); credentials for another realm
+	// are refused.
+	Realm string
+	// RelayPortMin and RelayPortMax bound relay ports, inclusive
+	// (--turn-relay-ports MIN-MAX); open them in the firewall.
+	RelayPortMin, RelayPortMax int
+	// Secret is the shared secret of the TURN REST API (--turn-secret).
+	Secret string
+	// AllowLoopback lets relays reach 127.0.0.0/8 and ::1
+	// (--turn-allow-loopback); for tests and local development only.
+	AllowLoopback bool
+	// MaxAllocationsPerUser caps live allocations per session id (the part
+	// of the username after the colon); 0 means no cap.
+	MaxAllocationsPerUser int
+	// MaxAllocations caps live allocations on this server; 0 means no cap.
+	MaxAllocations int
+	// AllocationLifetime caps how long one allocation may live however often
+	// it is refreshed; 0 means no cap (refresh continues while the
+	// credential is valid).
+	AllocationLifetime time.Duration
+	// BandwidthPerAllocation caps relayed bytes per second per allocation,
+	// each direction separately (like coturn's max-bps); packets over the
+	// budget are dropped, as a congested link would. 0 means no cap.
+	BandwidthPerAllocation int64
+	// Sockets is the number of UDP sockets sharing the listen port with
+	// SO_REUSEPORT, each with its own read loop; 0 means GOMAXPROCS.
+	Sockets int
+	// Clock drives credential expiry and the lifetime cap; nil is the wall
+	// clock.
+	Clock clock.Clock
+}
+
+// Validate reports the first invalid setting, naming its flag.
+func (c Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("turn-listen %q: want host:port such as :3478: %w", c.Listen, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("turn-listen %q: port must be 0-65535", c.Listen)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Errorf("turn-listen %q: host must be an IP address or empty", c.Listen)
+	}
+	ip := net.ParseIP(c.PublicIP)
+	if ip == nil || ip.IsUnspecified() {
+		return fmt.Errorf("turn-public-ip %q: want the IP address clients reach the relay at", c.PublicIP)
+	}
+	if c.RelayBindIP != "" && net.ParseIP(c.RelayBindIP) == nil {
+		return fmt.Errorf("turn relay bind IP %q is not an IP address", c.RelayBindIP)
+	}
+	if c.Realm == "" {
+		return errors.New("turn-realm must not be empty")
+	}
+	if c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax {
+		return fmt.Errorf("turn-relay-ports %d-%d: want 1 <= min <= max <= 65535", c.RelayPortMin, c.RelayPortMax)
+	}
+	if len(c.Secret) < MinSecretLength {
+		return fmt.Errorf("turn-secret must be at least %d characters (it is %d)", MinSecretLength, len(c.Secret))
+	}
+	if c.MaxAllocationsPerUser < 0 {
+		return fmt.Errorf("turn-max-allocations-per-user %d must not be negative", c.MaxAllocationsPerUser)
+	}
+	if c.MaxAllocations < 0 {
+		return fmt.Errorf("turn-max-allocations %d must not be negative", c.MaxAllocations)
+	}
+	if c.AllocationLifetime < 0 {
+		return fmt.Errorf("turn-allocation-lifetime %v must not be negative", c.AllocationLifetime)
+	}
+	if c.BandwidthPerAllocation != 0 && c.BandwidthPerAllocation < minBandwidth {
+		return fmt.Errorf("turn-bandwidth %d bytes/s: want 0 (no cap) or at least %d", c.BandwidthPerAllocation, minBandwidth)
+	}
+	if c.Sockets < 0 {
+		return fmt.Errorf("turn sockets %d must not be negative", c.Sockets)
+	}
+	return nil
+}

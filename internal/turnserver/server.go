@@ -1,0 +1,239 @@
+package turnserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/transport/v5/reuseport"
+	"github.com/pion/turn/v5"
+
+	"github.com/strangerchat/stranger/internal/clock"
+)
+
+// Server is a running embedded TURN server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  clock.Clock
+	policy PeerPolicy
+	quota  quota
+	turn   *turn.Server
+	port   int
+	closed sync.Once
+	err    error
+
+	allocationsTotal  atomic.Uint64
+	permissionsDenied atomic.Uint64
+	quotaRefused      atomic.Uint64
+	authRefused       atomic.Uint64
+	relayedBytes      atomic.Uint64
+	dropped           atomic.Uint64
+}
+
+// Start validates cfg, binds the UDP and TCP listeners and starts serving.
+// ctx bounds the start-up only; the server runs until Close.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    log.With("component", "turn"),
+		clock:  cfg.Clock,
+		policy: PeerPolicy{AllowLoopback: cfg.AllowLoopback},
+		quota:  quota{perUser: cfg.MaxAllocationsPerUser, total: cfg.MaxAllocations, byUser: map[string]int{}},
+	}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+
+	publicIP := net.ParseIP(cfg.PublicIP)
+	ipv6 := publicIP.To4() == nil
+	udpNet, tcpNet, anyIP := "udp4", "tcp4", "0.0.0.0"
+	if ipv6 {
+		// One family per server: the relay family follows the listener's
+		// (pion's default when a client names none, as browsers do).
+		udpNet, tcpNet, anyIP = "udp6", "tcp6", "::"
+	}
+	host, portText, _ := net.SplitHostPort(cfg.Listen) // checked by Validate
+	bind := cfg.RelayBindIP
+	if bind == "" {
+		bind = host
+	}
+	if bind == "" {
+		bind = anyIP
+	}
+
+	sockets := cfg.Sockets
+	if sockets == 0 {
+		sockets = runtime.GOMAXPROCS(0)
+	}
+	udp, tcp, port, err := listen(ctx, udpNet, tcpNet, host, portText, sockets)
+	if err != nil {
+		return nil, err
+	}
+	s.port = port
+
+	gen := &relayGenerator{
+		srv:  s,
+		ipv6: ipv6,
+		inner: &turn.RelayAddressGeneratorPortRange{
+			RelayAddress: publicIP,
+			Address:      bind,
+			MinPort:      uint16(cfg.RelayPortMin), //nolint:gosec // Validate bounds it to 1-65535.
+			MaxPort:      uint16(cfg.RelayPortMax), //nolint:gosec // idem
+		},
+	}
+	permit := func(client net.Addr, peer net.IP) bool {
+		if err := s.policy.Check(peer); err != nil {
+			s.permissionsDenied.Add(1)
+			// Debug, not Warn: anyone holding a credential can trigger it.
+			s.log.Debug("turn permission refused", "client", client, "err", err)
+			return false
+		}
+		return true
+	}
+	ver := Verifier{Secret: cfg.Secret, Realm: cfg.Realm, Clock: s.clock}
+	sc := turn.ServerConfig{
+		Realm:         cfg.Realm,
+		LoggerFactory: slogFactory{log: s.log},
+		AuthHandler: ver.AuthHandler(func(user string, err error) {
+			s.authRefused.Add(1)
+			s.log.Debug("turn credential refused", "user", user, "err", err)
+		}),
+		QuotaHandler: func(user, _ string, src net.Addr) bool {
+			if s.quota.allows(user) {
+				return true
+			}
+			s.quotaRefused.Add(1)
+			s.log.Debug("turn allocation quota reached", "user", user, "client", src)
+			return false
+		},
+		EventHandler: turn.EventHandler{
+			OnAuth: func(src, _ net.Addr, _, user, _, method string, ok bool) {
+				// A forged credential passes the verifier (which
+				// cannot see the password) and fails MESSAGE-INTEGRITY.
+				if !ok {
+					s.authRefused.Add(1)
+					s.log.Debug("turn message integrity failed", "user", user, "client", src, "method", method)
+				}
+			},
+			OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+				s.allocationsTotal.Add(1)
+			},
+		},
+	}
+	for _, c := range udp {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+			PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit,
+		})
+	}
+	sc.ListenerConfigs = []turn.ListenerConfig{{
+		Listener: tcp, RelayAddressGenerator: gen, PermissionHandler: permit,
+	}}
+	ts, err := turn.NewServer(sc)
+	if err != nil {
+		for _, c := range udp {
+			_ = c.Close()
+		}
+		_ = tcp.Close()
+		return nil, fmt.Errorf("turn server: %w", err)
+	}
+	s.turn = ts
+	s.log.Info("turn server listening", "listen", net.JoinHostPort(host, strconv.Itoa(port)),
+		"public_ip", cfg.PublicIP, "relay_bind", bind, "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax),
+		"realm", cfg.Realm, "udp_sockets", len(udp), "allow_loopback", cfg.AllowLoopback)
+	return s, nil
+}
+
+// listen binds sockets UDP sockets sharing one port (SO_REUSEPORT spreads
+// clients across them by 4-tuple hash, so each client stays on one socket
+// and one pion allocation manager) and a TCP listener on the same port. With
+// port 0 the kernel picks the UDP port and TCP follows it.
+func listen(ctx context.Context, udpNet, tcpNet, host, portText string, sockets int) (udp []net.PacketConn, tcp net.Listener, port int, err error) {
+	lc := net.ListenConfig{}
+	if sockets > 1 {
+		lc.Control = reuseport.Control
+	}
+	closeAll := func() {
+		for _, c := range udp {
+			_ = c.Close()
+		}
+		udp = nil
+	}
+	// With port 0 the TCP port matching the kernel's UDP pick may be taken;
+	// try a few picks.
+	for attempt := 0; ; attempt++ {
+		first, err := lc.ListenPacket(ctx, udpNet, net.JoinHostPort(host, portText))
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("turn-listen udp %s: %w", net.JoinHostPort(host, portText), err)
+		}
+		udp = append(udp, first)
+		port = first.LocalAddr().(*net.UDPAddr).Port
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		for len(udp) < sockets {
+			c, err := lc.ListenPacket(ctx, udpNet, addr)
+			if err != nil {
+				closeAll()
+				return nil, nil, 0, fmt.Errorf("turn-listen udp %s (socket %d): %w", addr, len(udp)+1, err)
+			}
+			udp = append(udp, c)
+		}
+		tcp, err = (&net.ListenConfig{}).Listen(ctx, tcpNet, addr)
+		if err == nil {
+			return udp, tcp, port, nil
+		}
+		closeAll()
+		if portText != "0" || attempt == 4 {
+			return nil, nil, 0, fmt.Errorf("turn-listen tcp %s: %w", addr, err)
+		}
+	}
+}
+
+// Port is the UDP and TCP port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// Close stops the server and ends all allocations. It is safe to call more
+// than once.
+func (s *Server) Close() error {
+	s.closed.Do(func() {
+		if err := s.turn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.err = fmt.Errorf("turn server close: %w", err)
+		}
+	})
+	return s.err
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	AllocationsActive int    // live allocations now
+	AllocationsTotal  uint64 // allocations created since start
+	PermissionsDenied uint64 // CreatePermission/ChannelBind refused by PeerPolicy
+	QuotaRefused      uint64 // Allocate refused by a quota
+	AuthRefused       uint64 // requests with expired, malformed, other-realm or forged credentials
+	RelayedBytes      uint64 // payload bytes relayed, both directions
+	DroppedPackets    uint64 // datagrams dropped by the bandwidth cap
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		AllocationsActive: s.quota.active(),
+		AllocationsTotal:  s.allocationsTotal.Load(),
+		PermissionsDenied: s.permissionsDenied.Load(),
+		QuotaRefused:      s.quotaRefused.Load(),
+		AuthRefused:       s.authRefused.Load(),
+		RelayedBytes:      s.relayedBytes.Load(),
+		DroppedPackets:    s.dropped.Load(),
+	}
+}
