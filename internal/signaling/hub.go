@@ -65,7 +65,6 @@ type Hub struct {
 	online   atomic.Int64
 	draining atomic.Bool
 	stop     chan struct{}
-	wg       sync.WaitGroup
 }
 
 var _ match.Notifier = (*Hub)(nil)
