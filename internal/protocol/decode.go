@@ -170,9 +170,10 @@ func Decode(b []byte, f *Frame) *Error {
 			// Slice the caller's buffer, not the decoder's copy, so Data
 			// stays valid after Decode returns. v holds the exact bytes of
 			// the value without surrounding white space and ends where the
-			// decoder's offset now stands.
+			// decoder's offset now stands. The capacity is capped so that
+			// appending to Data cannot overwrite the rest of the frame.
 			end := int(d.dec.InputOffset())
-			dataV = jsontext.Value(b[end-len(v) : end])
+			dataV = jsontext.Value(b[end-len(v) : end : end])
 		case `"room"`:
 			roomV = v
 		case `"text"`:
