@@ -70,7 +70,11 @@ type Config struct {
 	// budget are dropped, as a congested link would. 0 means no cap.
 	BandwidthPerAllocation int64
 	// Sockets is the number of UDP sockets sharing the listen port with
-	// SO_REUSEPORT, each with its own read loop; 0 means GOMAXPROCS.
+	// SO_REUSEPORT, each with its own read loop (pion reads one socket on
+	// one goroutine); 0 means 1. Each socket has its own pion allocation
+	// manager, so with more than one an RFC 5766 RESERVATION-TOKEN (the
+	// RTP/RTCP port pair; browsers never ask for it, turnutils_uclient does
+	// unless -c) may land on a socket that does not know it and fail.
 	Sockets int
 	// Clock drives credential expiry and the lifetime cap; nil is the wall
 	// clock.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -76,7 +75,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 
 	sockets := cfg.Sockets
 	if sockets == 0 {
-		sockets = runtime.GOMAXPROCS(0)
+		sockets = 1
 	}
 	udp, tcp, port, err := listen(ctx, udpNet, tcpNet, host, portText, sockets)
 	if err != nil {
