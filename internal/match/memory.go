@@ -185,10 +185,7 @@ func makePair(x, y string) pairKey {
 	return pairKey{x, y}
 }
 
-type blockEntry struct {
-	expires time.Time
-	timer   clock.Timer
-}
+type blockEntry struct{ timer clock.Timer }
 
 // Stats is a snapshot of an engine's counters.
 type Stats struct {
@@ -373,7 +370,15 @@ func (m *Memory) SetConnected(_ context.Context, id string, connected bool) erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
-	if s == nil || s.connected == connected {
+	if s == nil {
+		if connected {
+			return nil
+		}
+		// Remember the drop even of an idle session: should a join reach
+		// the engine before the reconnect does, it must not be matched.
+		s = m.newSession(id)
+	}
+	if s.connected == connected {
 		return nil
 	}
 	s.connected = connected
@@ -578,7 +583,7 @@ func (m *Memory) scan(l *qlist, s *session, now time.Time, best, recent **sessio
 		if *best != nil && c.seq >= (*best).seq {
 			return
 		}
-		if c == s || m.blocked(s.id, c.id, now) {
+		if c == s || m.blocked(s.id, c.id) {
 			continue
 		}
 		if s.last == c.id || c.last == s.id {
@@ -643,12 +648,15 @@ func (m *Memory) endChat(s *session, reason Reason, now time.Time) {
 	m.n.Notify(p.id, Event{Kind: EventPeerLeft, Room: room, Reason: reason})
 }
 
-func (m *Memory) blocked(x, y string, now time.Time) bool {
+// blocked reports whether x and y must not be matched. A block lasts until
+// its timer removes it (at its expiry on any sane clock), so that every
+// observer, CheckInvariants included, sees the same answer at any moment.
+func (m *Memory) blocked(x, y string) bool {
 	if len(m.blocks) == 0 {
 		return false
 	}
-	b := m.blocks[makePair(x, y)]
-	return b != nil && now.Before(b.expires)
+	_, ok := m.blocks[makePair(x, y)]
+	return ok
 }
 
 func (m *Memory) block(x, y string, now time.Time) {
@@ -658,7 +666,7 @@ func (m *Memory) block(x, y string, now time.Time) {
 	}
 	// A new entry each time: a stopped timer that fires anyway finds its
 	// entry replaced and does nothing.
-	b := &blockEntry{expires: now.Add(m.reportBlock)}
+	b := &blockEntry{}
 	m.blocks[k] = b
 	if m.closed {
 		b.timer = stoppedTimer{}
@@ -692,7 +700,6 @@ func (m *Memory) blockExpired(k pairKey, b *blockEntry) {
 func (m *Memory) CheckInvariants() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.clk.Now()
 	var waiting [len(protocol.Modes) + 1]int
 	total, chatting := 0, 0
 	var ready []*session
@@ -785,7 +792,7 @@ func (m *Memory) CheckInvariants() error {
 	}
 	for i, a := range ready {
 		for _, b := range ready[i+1:] {
-			if a.mode == b.mode && accepts(a, b) && accepts(b, a) && !m.blocked(a.id, b.id, now) {
+			if a.mode == b.mode && accepts(a, b) && accepts(b, a) && !m.blocked(a.id, b.id) {
 				return fmt.Errorf("sessions %q and %q wait for each other unmatched", a.id, b.id)
 			}
 		}

@@ -750,3 +750,22 @@ func TestCommonIsACopyPerMatch(t *testing.T) {
 		matched("a", "room1", "b", true, video, 0, "x"),
 		matched("b", "room1", "a", false, video, 0, "x"))
 }
+
+// A session that comes back takes its old place in front of younger ones
+// still waiting (here kept waiting beside it by a report block).
+func TestReconnectKeepsPlaceAmongBlocked(t *testing.T) {
+	h := newHarness(t, match.MemoryConfig{})
+	h.pair("a", "b")
+	h.report("a", "b", nil)
+	h.join("a", video)
+	h.setConnected("a", false)
+	h.advance(time.Second)
+	h.join("b", video)
+	h.advance(time.Second)
+	h.setConnected("a", true)
+	h.rec.take()
+	h.join("c", video)
+	h.expect(waiting("c"),
+		matched("a", "room2", "c", true, video, 2*time.Second),
+		matched("c", "room2", "a", false, video, 0))
+}

@@ -1,0 +1,575 @@
+package match_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// model is a deliberately naive engine: it scans every session for every
+// decision. The real engine, with its indexes, must emit exactly the same
+// events for any sequence of operations.
+type model struct {
+	now                      time.Time
+	timeout, recent, blockFor time.Duration
+	maxWaiting               int
+	sessions                 map[string]*mSession
+	blocks                   map[[2]string]mBlock
+	seq, blockSeq, rooms     int
+	matches                  uint64
+	evs                      []rec
+}
+
+type mSession struct {
+	state     match.State
+	connected bool
+	mode      protocol.Mode
+	interests []string
+	seq       int
+	enq       time.Time
+	timedOut  bool
+	partner   string
+	room      string
+	last      string
+	lastEnded time.Time
+}
+
+type mBlock struct {
+	expires time.Time
+	seq     int
+}
+
+func pairOf(x, y string) [2]string {
+	if x > y {
+		x, y = y, x
+	}
+	return [2]string{x, y}
+}
+
+func (md *model) get(id string) *mSession {
+	s := md.sessions[id]
+	if s == nil {
+		s = &mSession{connected: true}
+		md.sessions[id] = s
+	}
+	return s
+}
+
+func (md *model) waitingCount() int {
+	n := 0
+	for _, s := range md.sessions {
+		if s.state == match.Waiting {
+			n++
+		}
+	}
+	return n
+}
+
+func (md *model) full() bool { return md.maxWaiting > 0 && md.waitingCount() >= md.maxWaiting }
+
+func (md *model) notify(id string, ev match.Event) { md.evs = append(md.evs, rec{id, ev}) }
+
+func (md *model) join(id string, p match.Prefs) error {
+	if s := md.sessions[id]; s != nil && s.state != match.Idle {
+		return match.ErrBadState
+	}
+	if md.full() {
+		return match.ErrOverloaded
+	}
+	md.enqueue(id, p)
+	return nil
+}
+
+func (md *model) next(id string, p match.Prefs) error {
+	s := md.sessions[id]
+	if s != nil && s.state == match.Waiting {
+		return nil
+	}
+	if md.full() {
+		return match.ErrOverloaded
+	}
+	if s != nil && s.state == match.Chatting {
+		md.endChat(id, match.ReasonNext)
+	}
+	md.enqueue(id, p)
+	return nil
+}
+
+func (md *model) leave(id string) {
+	s := md.sessions[id]
+	if s == nil {
+		return
+	}
+	switch s.state {
+	case match.Chatting:
+		md.endChat(id, match.ReasonLeft)
+	case match.Waiting:
+		s.state = match.Idle
+	}
+}
+
+func (md *model) report(id string) (string, error) {
+	s := md.sessions[id]
+	if s == nil {
+		return "", match.ErrNotChatting
+	}
+	var r string
+	switch {
+	case s.state == match.Chatting:
+		r = s.partner
+		md.endChat(id, match.ReasonReported)
+	case s.last != "" && md.now.Sub(s.lastEnded) <= md.recent:
+		r = s.last
+	default:
+		return "", match.ErrNotChatting
+	}
+	md.blockSeq++
+	md.blocks[pairOf(id, r)] = mBlock{md.now.Add(md.blockFor), md.blockSeq}
+	return r, nil
+}
+
+func (md *model) setConnected(id string, c bool) {
+	s := md.sessions[id]
+	if s == nil && !c {
+		s = md.get(id)
+	}
+	if s == nil || s.connected == c {
+		return
+	}
+	s.connected = c
+	if c && s.state == match.Waiting {
+		md.tryMatch(id)
+	}
+}
+
+func (md *model) end(id string, reason match.Reason) {
+	s := md.sessions[id]
+	if s == nil {
+		return
+	}
+	if s.state == match.Chatting {
+		md.endChat(id, reason)
+	}
+	delete(md.sessions, id)
+}
+
+func (md *model) enqueue(id string, p match.Prefs) {
+	s := md.get(id)
+	md.seq++
+	s.state, s.mode, s.interests = match.Waiting, p.Mode, slices.Clone(p.Interests)
+	s.seq, s.enq, s.timedOut = md.seq, md.now, false
+	md.notify(id, match.Event{Kind: match.EventWaiting})
+	if s.connected {
+		md.tryMatch(id)
+	}
+}
+
+func (md *model) endChat(id string, reason match.Reason) {
+	s := md.sessions[id]
+	p := md.sessions[s.partner]
+	room := s.room
+	s.last, p.last = s.partner, id
+	for _, x := range []*mSession{s, p} {
+		x.state, x.room, x.partner, x.lastEnded = match.Idle, "", "", md.now
+	}
+	md.notify(s.last, match.Event{Kind: match.EventPeerLeft, Room: room, Reason: reason})
+}
+
+func mOpen(s *mSession) bool { return len(s.interests) == 0 || s.timedOut }
+
+func mAccepts(a, b *mSession) bool {
+	if mOpen(a) {
+		return true
+	}
+	for _, x := range a.interests {
+		if slices.Contains(b.interests, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func (md *model) tryMatch(id string) {
+	s := md.sessions[id]
+	var best, recent string
+	for cid, c := range md.sessions {
+		if cid == id || c.state != match.Waiting || !c.connected || c.mode != s.mode {
+			continue
+		}
+		if !mAccepts(s, c) || !mAccepts(c, s) {
+			continue
+		}
+		if _, ok := md.blocks[pairOf(id, cid)]; ok {
+			continue
+		}
+		if s.last == cid || c.last == id {
+			if recent == "" || c.seq < md.sessions[recent].seq {
+				recent = cid
+			}
+		} else if best == "" || c.seq < md.sessions[best].seq {
+			best = cid
+		}
+	}
+	if best == "" {
+		best = recent
+	}
+	if best == "" {
+		return
+	}
+	a, b := best, id
+	if md.sessions[b].seq < md.sessions[a].seq {
+		a, b = b, a
+	}
+	sa, sb := md.sessions[a], md.sessions[b]
+	common := []string{}
+	for _, x := range sa.interests {
+		if slices.Contains(sb.interests, x) {
+			common = append(common, x)
+		}
+	}
+	md.rooms++
+	room := fmt.Sprintf("room%d", md.rooms)
+	md.matches++
+	for _, x := range []*mSession{sa, sb} {
+		x.state, x.room, x.last = match.Chatting, room, ""
+	}
+	sa.partner, sb.partner = b, a
+	md.notify(a, match.Event{Kind: match.EventMatched, Room: room, Partner: b, Initiator: true,
+		Mode: sa.mode, Common: common, Waited: md.now.Sub(sa.enq)})
+	md.notify(b, match.Event{Kind: match.EventMatched, Room: room, Partner: a,
+		Mode: sb.mode, Common: common, Waited: md.now.Sub(sb.enq)})
+}
+
+// advance fires the model's "timers" in deadline order, like clock.Fake.
+func (md *model) advance(d time.Duration) {
+	end := md.now.Add(d)
+	for {
+		var at time.Time
+		var who string
+		var blk [2]string
+		isBlock, found, tie := false, false, 0
+		for id, s := range md.sessions {
+			if s.state != match.Waiting || len(s.interests) == 0 || s.timedOut {
+				continue
+			}
+			t := s.enq.Add(md.timeout)
+			if t.After(end) {
+				continue
+			}
+			if !found || t.Before(at) || (t.Equal(at) && s.seq < tie) {
+				at, who, found, tie = t, id, true, s.seq
+			}
+		}
+		for k, b := range md.blocks {
+			if b.expires.After(end) {
+				continue
+			}
+			if !found || b.expires.Before(at) || (isBlock && b.expires.Equal(at) && b.seq < tie) {
+				at, blk, isBlock, found, tie = b.expires, k, true, true, b.seq
+			}
+		}
+		if !found {
+			md.now = end
+			return
+		}
+		if at.After(md.now) {
+			md.now = at
+		}
+		if isBlock {
+			delete(md.blocks, blk)
+			for _, id := range blk {
+				if s := md.sessions[id]; s != nil && s.state == match.Waiting && s.connected {
+					md.tryMatch(id)
+				}
+			}
+			continue
+		}
+		s := md.sessions[who]
+		s.timedOut = true
+		if s.connected {
+			md.tryMatch(who)
+		}
+	}
+}
+
+// TestMatchesNaiveModel runs random operations against the engine and the
+// naive model and requires identical events, errors and states.
+func TestMatchesNaiveModel(t *testing.T) {
+	const (
+		seeds = 300
+		ops   = 400
+	)
+	ids := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}
+	topics := []string{"a", "b", "c", "d"}
+	for seed := range uint64(seeds) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		clk := clock.NewFake(t0)
+		rec := &recorder{}
+		rooms := 0
+		cfg := match.MemoryConfig{
+			Clock:           clk,
+			InterestTimeout: 5 * time.Second,
+			// Not a whole number of milliseconds: a block never expires at
+			// the same instant as an interest timeout, whose order would
+			// depend on timer creation order.
+			ReportBlock:   60*time.Second + time.Nanosecond,
+			RecentPartner: 10 * time.Second,
+			MaxWaiting:    int(seed % 8), // 0 (unlimited) to 7
+			NewRoomID:     func() string { rooms++; return fmt.Sprintf("room%d", rooms) },
+		}
+		m := match.NewMemory(cfg, rec)
+		md := &model{now: t0, timeout: cfg.InterestTimeout, recent: cfg.RecentPartner, blockFor: cfg.ReportBlock,
+			maxWaiting: cfg.MaxWaiting, sessions: map[string]*mSession{}, blocks: map[[2]string]mBlock{}}
+		var log []string
+		fail := func(format string, args ...any) {
+			t.Helper()
+			t.Fatalf("seed %d after %d ops:\n%s\n%s", seed, len(log), fmt.Sprintf(format, args...), joinLast(log, 25))
+		}
+		prefs := func() match.Prefs {
+			p := match.Prefs{Mode: protocol.Modes[rng.IntN(2)]}
+			for _, i := range rng.Perm(len(topics))[:rng.IntN(3)] {
+				p.Interests = append(p.Interests, topics[i])
+			}
+			return p
+		}
+		for range ops {
+			id := ids[rng.IntN(len(ids))]
+			var err, merr error
+			var op string
+			switch k := rng.IntN(100); {
+			case k < 25:
+				p := prefs()
+				op = fmt.Sprintf("join %s %v %v", id, p.Mode, p.Interests)
+				err, merr = m.Join(ctx, id, p), md.join(id, p)
+			case k < 40:
+				p := prefs()
+				op = fmt.Sprintf("next %s %v %v", id, p.Mode, p.Interests)
+				err, merr = m.Next(ctx, id, p), md.next(id, p)
+			case k < 50:
+				op = "leave " + id
+				err = m.Leave(ctx, id)
+				md.leave(id)
+			case k < 58:
+				got, gerr := m.Report(ctx, id)
+				want, werr := md.report(id)
+				op = fmt.Sprintf("report %s -> %q %v", id, got, gerr)
+				if got != want {
+					fail("report %s: got %q, model %q", id, got, want)
+				}
+				err, merr = gerr, werr
+			case k < 70:
+				c := rng.IntN(3) > 0
+				op = fmt.Sprintf("connected %s %v", id, c)
+				err = m.SetConnected(ctx, id, c)
+				md.setConnected(id, c)
+			case k < 75:
+				op = "end " + id
+				err = m.End(ctx, id, match.ReasonDisconnected)
+				md.end(id, match.ReasonDisconnected)
+			default:
+				d := time.Duration(rng.IntN(7000)) * time.Millisecond
+				op = fmt.Sprintf("advance %v", d)
+				clk.Advance(d)
+				md.advance(d)
+			}
+			log = append(log, op)
+			if !errors.Is(err, merr) || (err == nil) != (merr == nil) {
+				fail("%s: error %v, model %v", op, err, merr)
+			}
+			got := rec.take()
+			if len(got) != 0 || len(md.evs) != 0 {
+				if !reflect.DeepEqual(got, md.evs) {
+					fail("%s: events\n got   %v\n model %v", op, got, md.evs)
+				}
+			}
+			md.evs = nil
+			if err := m.CheckInvariants(); err != nil {
+				fail("%s: %v", op, err)
+			}
+			for _, id := range ids {
+				st, _ := m.State(ctx, id)
+				want := match.Idle
+				if s := md.sessions[id]; s != nil {
+					want = s.state
+				}
+				if st != want {
+					fail("%s: state of %s %v, model %v", op, id, st, want)
+				}
+			}
+			if st := m.Stats(); st.Matches != md.matches {
+				fail("%s: %d matches, model %d", op, st.Matches, md.matches)
+			}
+		}
+		m.Close()
+	}
+}
+
+func joinLast(log []string, n int) string {
+	if len(log) > n {
+		log = log[len(log)-n:]
+	}
+	out := ""
+	for _, l := range log {
+		out += "  " + l + "\n"
+	}
+	return out
+}
+
+// pairChecker is a Notifier that checks, as events arrive, that every chat
+// has exactly two sessions naming each other, one initiator, and that a
+// peer_left always concerns the session's current chat.
+type pairChecker struct {
+	mu       sync.Mutex
+	rooms    map[string][]rec
+	current  map[string]string // session -> room of its last EventMatched
+	errs     []string
+	matched  atomic.Int64
+	peerLeft atomic.Int64
+}
+
+func (p *pairChecker) Notify(s string, ev match.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Kind {
+	case match.EventMatched:
+		p.matched.Add(1)
+		got := append(p.rooms[ev.Room], rec{s, ev})
+		p.rooms[ev.Room] = got
+		p.current[s] = ev.Room
+		if ev.Common == nil || ev.Partner == s {
+			p.errs = append(p.errs, fmt.Sprintf("%s: bad matched %+v", s, ev))
+		}
+		if len(got) == 2 {
+			a, b := got[0], got[1]
+			if a.Ev.Partner != b.Session || b.Ev.Partner != a.Session || a.Ev.Initiator == b.Ev.Initiator ||
+				a.Ev.Mode != b.Ev.Mode || !reflect.DeepEqual(a.Ev.Common, b.Ev.Common) {
+				p.errs = append(p.errs, fmt.Sprintf("room %s: inconsistent %v %v", ev.Room, a, b))
+			}
+		}
+		if len(got) > 2 {
+			p.errs = append(p.errs, fmt.Sprintf("room %s: %d sessions", ev.Room, len(got)))
+		}
+	case match.EventPeerLeft:
+		p.peerLeft.Add(1)
+		if p.current[s] != ev.Room {
+			p.errs = append(p.errs, fmt.Sprintf("%s: peer_left for room %s, current %s", s, ev.Room, p.current[s]))
+		}
+		delete(p.current, s)
+	}
+}
+
+// TestConcurrentRandomOps hammers one engine from many goroutines, with the
+// fake clock moving and report blocks expiring, checking the invariants all
+// along and at the end.
+func TestConcurrentRandomOps(t *testing.T) {
+	const (
+		workers  = 8
+		maxOps   = 40000 // per worker
+		duration = time.Second
+		nIDs     = 64
+	)
+	clk := clock.NewFake(t0)
+	pc := &pairChecker{rooms: map[string][]rec{}, current: map[string]string{}}
+	m := match.NewMemory(match.MemoryConfig{Clock: clk, InterestTimeout: 5 * time.Second,
+		ReportBlock: 20 * time.Second, MaxWaiting: 40}, pc)
+	defer m.Close()
+	topics := []string{"a", "b", "c", "d", "e", "f"}
+	deadline := time.Now().Add(duration)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var checks atomic.Int64
+	errc := make(chan error, workers+2)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			for i := 0; i < maxOps && !stop.Load(); i++ {
+				if i%256 == 0 && time.Now().After(deadline) {
+					return
+				}
+				id := fmt.Sprintf("s%d", rng.IntN(nIDs))
+				p := match.Prefs{Mode: protocol.Modes[rng.IntN(2)]}
+				for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
+					p.Interests = append(p.Interests, topics[j])
+				}
+				var err error
+				switch k := rng.IntN(100); {
+				case k < 30:
+					err = m.Join(ctx, id, p)
+					if errors.Is(err, match.ErrBadState) || errors.Is(err, match.ErrOverloaded) {
+						err = nil
+					}
+				case k < 50:
+					err = m.Next(ctx, id, p)
+					if errors.Is(err, match.ErrOverloaded) {
+						err = nil
+					}
+				case k < 62:
+					err = m.Leave(ctx, id)
+				case k < 68:
+					if _, err = m.Report(ctx, id); errors.Is(err, match.ErrNotChatting) {
+						err = nil
+					}
+				case k < 85:
+					err = m.SetConnected(ctx, id, rng.IntN(3) > 0)
+				case k < 90:
+					err = m.End(ctx, id, match.ReasonDisconnected)
+				default:
+					_, err = m.State(ctx, id)
+				}
+				if err != nil {
+					errc <- fmt.Errorf("worker %d: %w", w, err)
+					stop.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { // the clock: interest timeouts and block expiries fire concurrently
+		defer wg.Done()
+		for i := 0; i < 100000 && !stop.Load() && time.Now().Before(deadline); i++ {
+			clk.Advance(time.Duration(i%7) * 100 * time.Millisecond)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 100000 && !stop.Load() && time.Now().Before(deadline); i++ {
+			if err := m.CheckInvariants(); err != nil {
+				errc <- err
+				stop.Store(true)
+				return
+			}
+			checks.Add(1)
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if err := m.CheckInvariants(); err != nil {
+		t.Fatalf("final invariants: %v", err)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	for _, e := range pc.errs[:min(len(pc.errs), 10)] {
+		t.Error(e)
+	}
+	st := m.Stats()
+	t.Logf("stats %+v, %d matched events, %d peer_left, %d invariant checks", st, pc.matched.Load(), pc.peerLeft.Load(), checks.Load())
+	if st.Matches < 100 {
+		t.Fatalf("only %d matches: the test did not exercise matching", st.Matches)
+	}
+}
