@@ -20,14 +20,14 @@ import (
 // decision. The real engine, with its indexes, must emit exactly the same
 // events for any sequence of operations.
 type model struct {
-	now                      time.Time
+	now                       time.Time
 	timeout, recent, blockFor time.Duration
-	maxWaiting               int
-	sessions                 map[string]*mSession
-	blocks                   map[[2]string]mBlock
-	seq, blockSeq, rooms     int
-	matches                  uint64
-	evs                      []rec
+	maxWaiting                int
+	sessions                  map[string]*mSession
+	blocks                    map[[2]string]mBlock
+	seq, blockSeq, rooms      int
+	matches                   uint64
+	evs                       []rec
 }
 
 type mSession struct {
