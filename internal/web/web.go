@@ -1,74 +1,181 @@
-// Package web serves the React client built into internal/web/dist by Vite
-// (make web) and embedded in the binary.
+// Package web serves the browser client: the single-page app that web/ builds
+// into dist/ and that this package embeds into the binary.
 package web
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
+	"fmt"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"time"
 )
 
+// dist is filled by `cd web && npm run build`. It always holds at least
+// dist/.keep, because go:embed refuses a missing or empty directory.
+//
 //go:embed all:dist
 var dist embed.FS
 
-// Handler serves the embedded build.
+// Handler serves the embedded build of the web client.
 func Handler() http.Handler {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {
-		panic(err) // "dist" is embedded above; cannot fail
+		// fs.Sub fails only on an invalid path; "dist" is a constant.
+		panic(fmt.Sprintf("web: %v", err))
 	}
 	return NewHandler(sub)
 }
 
-// notBuilt is served at / by a binary built without the web client.
+// file is one asset, read once at start-up: the build is a few hundred KiB and
+// never changes while the process runs.
+type file struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+type handler struct {
+	files map[string]*file // by clean path without the leading slash
+	index *file            // index.html, or the "not built" page
+}
+
+const (
+	cacheImmutable  = "public, max-age=31536000, immutable"
+	cacheRevalidate = "no-cache"
+	// The app talks only to its own origin (the /ws socket and /api); media
+	// elements play MediaStreams. frame-ancestors stops clickjacking of a page
+	// that holds camera permission.
+	htmlCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; " +
+		"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+// Extensions whose type must not depend on the host's /etc/mime.types.
+var contentTypes = map[string]string{
+	".html":        "text/html; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".mjs":         "text/javascript; charset=utf-8",
+	".css":         "text/css; charset=utf-8",
+	".json":        "application/json",
+	".map":         "application/json",
+	".svg":         "image/svg+xml",
+	".png":         "image/png",
+	".jpg":         "image/jpeg",
+	".jpeg":        "image/jpeg",
+	".webp":        "image/webp",
+	".ico":         "image/x-icon",
+	".woff2":       "font/woff2",
+	".woff":        "font/woff",
+	".txt":         "text/plain; charset=utf-8",
+	".webmanifest": "application/manifest+json",
+	".wasm":        "application/wasm",
+}
+
+// notBuilt is served instead of the app by a binary built without `make web`.
 const notBuilt = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Stranger: web client not built</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;line-height:1.5}code{background:#eee;padding:.1rem .3rem}</style></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Stranger: web client not built</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;background:#0a0c11;color:#e8eaf0;max-width:40rem;margin:4rem auto;padding:0 1rem}
+code{background:#1a1f2c;padding:.1rem .35rem;border-radius:4px}</style></head>
 <body><h1>The web client is not built into this binary</h1>
-<p>The signaling server is running (WebSocket at <code>/ws</code>), but this binary was built without the React app.</p>
-<p>Build it with <code>make run</code> (builds the client and the binary, then serves), or <code>make web</code> followed by <code>make build</code>. It needs Node.js 20+ and npm.</p>
+<p>This Stranger server is running, but it was compiled before the browser app was built.</p>
+<p>Build the app and the server together with <code>make web</code> and then rebuild the binary,
+or run everything with <code>make run</code>. By hand: <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>,
+then <code>go build ./cmd/stranger</code>.</p>
+<p>The signaling endpoint <code>/ws</code> and the other APIs work without it.</p>
 </body></html>
 `
 
-// NewHandler serves the SPA in fsys: files under assets/ are content-hashed
-// and cached for a year; index.html is never cached; any other path that is
-// not a file gets index.html, so client-side routes work.
+// NewHandler serves the single-page app held in fsys (the contents of the
+// build directory: index.html, assets/…). Hashed files under /assets/ are
+// cached for a year; index.html is revalidated on every load so a deploy takes
+// effect at once; any other path that is not a file is a client-side route and
+// gets index.html. Without index.html it serves a page that says how to build
+// the client, never a bare 404.
 func NewHandler(fsys fs.FS) http.Handler {
-	files := http.FileServerFS(fsys)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
+	h := &handler{files: map[string]*file{}}
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil //nolint:nilerr // an unreadable entry is served as missing
 		}
-		index, err := fs.ReadFile(fsys, "index.html")
+		if strings.HasPrefix(path.Base(p), ".") {
+			return nil // .keep and other dotfiles are not part of the site
+		}
+		body, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-cache")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write([]byte(notBuilt))
-			return
+			return nil //nolint:nilerr // as above
 		}
-		p := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if p != "" && p != "index.html" && !strings.HasPrefix(path.Base(p), ".") {
-			if st, err := fs.Stat(fsys, p); err == nil && !st.IsDir() {
-				if strings.HasPrefix(p, "assets/") {
-					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-				} else {
-					w.Header().Set("Cache-Control", "no-cache")
-				}
-				files.ServeHTTP(w, r)
-				return
-			}
-			if strings.HasPrefix(p, "assets/") {
-				http.NotFound(w, r) // a missing hashed asset is a real 404
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(index)
+		h.files[p] = newFile(p, body)
+		return nil
 	})
+	if idx, ok := h.files["index.html"]; ok {
+		h.index = idx
+	} else {
+		h.index = newFile("index.html", []byte(notBuilt))
+	}
+	return h
+}
+
+func newFile(name string, body []byte) *file {
+	sum := sha256.Sum256(body)
+	ct, ok := contentTypes[strings.ToLower(path.Ext(name))]
+	if !ok {
+		ct = mime.TypeByExtension(path.Ext(name))
+	}
+	if ct == "" {
+		ct = http.DetectContentType(body)
+	}
+	return &file{
+		body:        body,
+		contentType: ct,
+		etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
+	}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+
+	if f, ok := h.files[name]; ok && name != "index.html" {
+		if strings.HasPrefix(name, "assets/") {
+			// Vite puts a content hash in every name under assets/.
+			w.Header().Set("Cache-Control", cacheImmutable)
+		} else {
+			w.Header().Set("Cache-Control", cacheRevalidate)
+		}
+		serve(w, r, f)
+		return
+	}
+	if strings.HasPrefix(name, "assets/") {
+		// A missing hashed asset is an old page asking for a file of a previous
+		// deploy: index.html in its place would fail as a script or style anyway.
+		w.Header().Set("Cache-Control", cacheRevalidate)
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", cacheRevalidate)
+	w.Header().Set("Content-Security-Policy", htmlCSP)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Permissions-Policy", "camera=(self), microphone=(self)")
+	serve(w, r, h.index)
+}
+
+func serve(w http.ResponseWriter, r *http.Request, f *file) {
+	w.Header().Set("Content-Type", f.contentType)
+	w.Header().Set("ETag", f.etag)
+	// ServeContent handles If-None-Match, Range and HEAD; the zero time means
+	// no Last-Modified (embedded files have none).
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }

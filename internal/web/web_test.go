@@ -1,0 +1,181 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func testFS() fstest.MapFS {
+	return fstest.MapFS{
+		".keep":                   {Data: []byte("placeholder")},
+		"index.html":              {Data: []byte(`<!doctype html><html><body><div id="root"></div><script type="module" src="/assets/index-abc123.js"></script></body></html>`)},
+		"favicon.svg":             {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"></svg>`)},
+		"assets/index-abc123.js":  {Data: []byte(`console.log("hi")`)},
+		"assets/index-def456.css": {Data: []byte(`body{color:red}`)},
+		"assets/font-1a2b.woff2":  {Data: []byte("wOF2fake")},
+	}
+}
+
+func get(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func body(t *testing.T, res *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+func TestAssetsAreImmutableWithTheirType(t *testing.T) {
+	h := NewHandler(testFS())
+	cases := []struct {
+		path, ctype, body string
+	}{
+		{"/assets/index-abc123.js", "text/javascript; charset=utf-8", `console.log("hi")`},
+		{"/assets/index-def456.css", "text/css; charset=utf-8", `body{color:red}`},
+		{"/assets/font-1a2b.woff2", "font/woff2", "wOF2fake"},
+	}
+	for _, c := range cases {
+		res := get(t, h, http.MethodGet, c.path, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", c.path, res.StatusCode)
+		}
+		if got := res.Header.Get("Content-Type"); got != c.ctype {
+			t.Errorf("%s: Content-Type %q, want %q", c.path, got, c.ctype)
+		}
+		if got := res.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+			t.Errorf("%s: Cache-Control %q", c.path, got)
+		}
+		if got := body(t, res); got != c.body {
+			t.Errorf("%s: body %q", c.path, got)
+		}
+	}
+}
+
+func TestIndexIsRevalidated(t *testing.T) {
+	h := NewHandler(testFS())
+	for _, p := range []string{"/", "/index.html"} {
+		res := get(t, h, http.MethodGet, p, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", p, res.StatusCode)
+		}
+		if got := res.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", p, got)
+		}
+		if got := res.Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("%s: Cache-Control %q, want no-cache", p, got)
+		}
+		if b := body(t, res); !strings.Contains(b, `<div id="root">`) {
+			t.Errorf("%s: not the app's index.html: %q", p, b)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: no Content-Security-Policy", p)
+		}
+	}
+}
+
+func TestClientRoutesGetIndex(t *testing.T) {
+	h := NewHandler(testFS())
+	for _, p := range []string{"/chat", "/chat/room/42", "/some/deep/route?x=1", "/../../etc/passwd"} {
+		res := get(t, h, http.MethodGet, p, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", p, res.StatusCode)
+		}
+		if b := body(t, res); !strings.Contains(b, `<div id="root">`) {
+			t.Errorf("%s: want index.html, got %q", p, b)
+		}
+		if got := res.Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("%s: Cache-Control %q", p, got)
+		}
+	}
+}
+
+func TestMissingAssetIs404(t *testing.T) {
+	h := NewHandler(testFS())
+	res := get(t, h, http.MethodGet, "/assets/index-old999.js", nil)
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d, want 404 (index.html would be parsed as a script)", res.StatusCode)
+	}
+}
+
+func TestRootFilesAndDotfiles(t *testing.T) {
+	h := NewHandler(testFS())
+	res := get(t, h, http.MethodGet, "/favicon.svg", nil)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Fatalf("favicon: status %d type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if got := res.Header.Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("favicon: Cache-Control %q (not hashed, so not immutable)", got)
+	}
+	// The go:embed placeholder is not part of the site.
+	res = get(t, h, http.MethodGet, "/.keep", nil)
+	if b := body(t, res); strings.Contains(b, "placeholder") {
+		t.Errorf("/.keep served the placeholder file")
+	}
+}
+
+func TestETagAndHead(t *testing.T) {
+	h := NewHandler(testFS())
+	res := get(t, h, http.MethodGet, "/", nil)
+	etag := res.Header.Get("ETag")
+	if etag == "" {
+		t.Fatal("no ETag on index.html")
+	}
+	res = get(t, h, http.MethodGet, "/", map[string]string{"If-None-Match": etag})
+	if res.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: status %d, want 304", res.StatusCode)
+	}
+	res = get(t, h, http.MethodHead, "/assets/index-abc123.js", nil)
+	if res.StatusCode != http.StatusOK || body(t, res) != "" {
+		t.Errorf("HEAD: status %d", res.StatusCode)
+	}
+	res = get(t, h, http.MethodPost, "/", nil)
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") == "" {
+		t.Errorf("POST: status %d Allow %q", res.StatusCode, res.Header.Get("Allow"))
+	}
+}
+
+func TestNotBuiltPage(t *testing.T) {
+	// What a binary compiled before `npm run build` embeds: only the placeholder.
+	h := NewHandler(fstest.MapFS{".keep": {Data: []byte("placeholder")}})
+	for _, p := range []string{"/", "/chat"} {
+		res := get(t, h, http.MethodGet, p, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 with instructions", p, res.StatusCode)
+		}
+		if got := res.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", p, got)
+		}
+		b := body(t, res)
+		for _, want := range []string{"make web", "make run", "npm run build"} {
+			if !strings.Contains(b, want) {
+				t.Errorf("%s: page does not mention %q", p, want)
+			}
+		}
+	}
+}
+
+func TestEmbeddedHandlerServesSomething(t *testing.T) {
+	// Whether or not the web client was built, / answers with HTML.
+	res := get(t, Handler(), http.MethodGet, "/", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if got := res.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", got)
+	}
+}

@@ -1,0 +1,138 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { SignalingClient, defaultSignalingUrl } from '../signaling/client';
+import type { Mode } from '../signaling/protocol';
+import { CallController, initialView, type CallDeps, type CallView } from './controller';
+
+/** The browser's implementations; tests pass fakes instead. */
+export function browserDeps(): CallDeps {
+  const md = typeof navigator !== 'undefined' ? navigator.mediaDevices : undefined;
+  return {
+    createSignaling: (handlers) => new SignalingClient({ url: defaultSignalingUrl(), handlers }),
+    createPeerConnection: (config) => new RTCPeerConnection(config),
+    createMediaStream: () => new MediaStream(),
+    getUserMedia: md?.getUserMedia ? (c) => md.getUserMedia(c) : undefined,
+    mediaAllowed: async () => {
+      if (!navigator.permissions?.query) return false;
+      const q = (name: string) =>
+        navigator.permissions.query({ name: name as PermissionName }).then((s) => s.state === 'granted');
+      const [cam, mic] = await Promise.all([q('camera'), q('microphone')]);
+      return cam && mic;
+    },
+    fetchOnline: async () => {
+      const res = await fetch('/api/online', { cache: 'no-store' });
+      if (!res.ok) return null;
+      const body: unknown = await res.json();
+      const n = (body as { online?: unknown } | null)?.online;
+      return typeof n === 'number' ? n : null;
+    },
+  };
+}
+
+export interface CallActions {
+  start(mode: Mode, interests: readonly string[]): void;
+  next(): void;
+  stop(): void;
+  home(): void;
+  report(): void;
+  sendChat(text: string): boolean;
+  inputChanged(text: string): void;
+  toggleMic(): void;
+  toggleCamera(): void;
+  setPrivacy(on: boolean): void;
+  continueInText(): void;
+  retryMedia(): void;
+}
+
+/** Read-only facts for end-to-end tests, at window.__stranger. */
+export interface DebugHandle {
+  readonly pcCount: number;
+  readonly state: string;
+  readonly room: string | null;
+  readonly session: string | null;
+  readonly initiator: boolean;
+  readonly link: string;
+  readonly connection: string;
+}
+
+declare global {
+  interface Window {
+    __stranger?: DebugHandle;
+  }
+}
+
+/**
+ * The one hook that owns a Stranger call: the signaling socket, the peer
+ * connection and the media streams live in a CallController held in a ref;
+ * React state holds only the rendered CallView. The controller is created in
+ * an effect and disposed in its cleanup, so React.StrictMode's mount, unmount,
+ * mount leaves exactly one socket and at most one peer connection.
+ */
+export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view: CallView; actions: CallActions } {
+  const ctl = useRef<CallController | null>(null);
+  const [view, setView] = useState<CallView | null>(null);
+  const depsRef = useRef(makeDeps);
+
+  useEffect(() => {
+    const c = new CallController(depsRef.current());
+    ctl.current = c;
+    const unsubscribe = c.subscribe(setView);
+    setView(c.getView());
+    c.connect();
+
+    const onOnline = () => c.networkOnline();
+    window.addEventListener('online', onOnline);
+    const handle: DebugHandle = {
+      get pcCount() {
+        return c.getView().pcCount;
+      },
+      get state() {
+        return c.getView().phase;
+      },
+      get room() {
+        return c.getView().room;
+      },
+      get session() {
+        return c.getView().session;
+      },
+      get initiator() {
+        return c.getView().initiator;
+      },
+      get link() {
+        return c.getView().link;
+      },
+      get connection() {
+        return c.getView().connection;
+      },
+    };
+    window.__stranger = handle;
+
+    return () => {
+      window.removeEventListener('online', onOnline);
+      if (window.__stranger === handle) delete window.__stranger;
+      unsubscribe();
+      c.dispose();
+      if (ctl.current === c) ctl.current = null;
+    };
+  }, []);
+
+  const actions = useMemo<CallActions>(
+    () => ({
+      start: (mode, interests) => ctl.current?.start(mode, interests),
+      next: () => ctl.current?.next(),
+      stop: () => ctl.current?.stop(),
+      home: () => ctl.current?.home(),
+      report: () => ctl.current?.report(),
+      sendChat: (text) => ctl.current?.sendChat(text) ?? false,
+      inputChanged: (text) => ctl.current?.inputChanged(text),
+      toggleMic: () => ctl.current?.toggleMic(),
+      toggleCamera: () => ctl.current?.toggleCamera(),
+      setPrivacy: (on) => ctl.current?.setPrivacy(on),
+      continueInText: () => ctl.current?.continueInText(),
+      retryMedia: () => ctl.current?.retryMedia(),
+    }),
+    [],
+  );
+
+  // Before the effect runs (first render) the view is the neutral initial one.
+  return { view: view ?? initialView, actions };
+}

@@ -1,0 +1,286 @@
+import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff';
+import {
+  parseServerMsg,
+  type ClientFrame,
+  type ClientMsg,
+  type SequencedServerMsg,
+  type WelcomeMsg,
+} from './protocol';
+
+/** The part of the browser WebSocket the client uses, so tests can fake it. */
+export interface SocketLike {
+  readonly readyState: number;
+  onopen: ((ev: Event) => unknown) | null;
+  onmessage: ((ev: MessageEvent) => unknown) | null;
+  onclose: ((ev: CloseEvent) => unknown) | null;
+  onerror: ((ev: Event) => unknown) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type SocketFactory = (url: string) => SocketLike;
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * connecting: first connection not yet welcomed. open: welcomed, frames flow.
+ * reconnecting: the socket dropped; retrying with backoff. closed: disposed,
+ * or the session was taken over by another connection.
+ */
+export type LinkStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface SignalingHandlers {
+  /** Every welcome, first or resumed. `lostSession` is true when a resume failed and a new session began. */
+  onWelcome?(msg: WelcomeMsg, lostSession: boolean): void;
+  /** Every sequenced server frame, once, in order (duplicates after a resume are dropped). */
+  onMessage?(msg: SequencedServerMsg): void;
+  onStatus?(status: LinkStatus): void;
+}
+
+export interface SignalingOptions {
+  /** Absolute ws:// or wss:// URL of the endpoint, without query. */
+  url: string;
+  handlers?: SignalingHandlers;
+  createSocket?: SocketFactory;
+  timers?: Timers;
+  random?: () => number;
+  backoff?: BackoffOptions;
+  /** How many sent frames to keep for re-sending after a resume. */
+  maxKeptFrames?: number;
+}
+
+const OPEN = 1;
+/** The server closes an old connection with 4001 when a resume takes the session over. */
+const CLOSE_TAKEN_OVER = 4001;
+
+const defaultTimers: Timers = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** The ws URL of /ws on the page's own origin. */
+export function defaultSignalingUrl(loc: Location = window.location): string {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+/**
+ * A protocol client for one Stranger session. It knows nothing about React or
+ * WebRTC: it numbers client frames, drops duplicate server frames, and keeps a
+ * dropped session alive by resuming it with backoff and re-sending what the
+ * server may have missed.
+ */
+export class SignalingClient {
+  private readonly opts: Required<Omit<SignalingOptions, 'handlers'>>;
+  private handlers: SignalingHandlers;
+  private socket: SocketLike | null = null;
+  private reconnectTimer: unknown = null;
+  private attempt = 0;
+  private disposed = false;
+  private _status: LinkStatus = 'connecting';
+
+  private _session: string | null = null;
+  private resumeToken: string | null = null;
+  /** Highest server seq received (the N of `last=N`). */
+  private _lastServerSeq = 0;
+  private nextSeq = 1;
+  /** Frames sent (or queued) with their seq, for re-sending after a resume. */
+  private kept: ClientFrame[] = [];
+  /** True once the current socket got its welcome: frames may be written. */
+  private ready = false;
+
+  constructor(options: SignalingOptions) {
+    this.handlers = options.handlers ?? {};
+    this.opts = {
+      url: options.url,
+      createSocket: options.createSocket ?? ((url) => new WebSocket(url)),
+      timers: options.timers ?? defaultTimers,
+      random: options.random ?? Math.random,
+      backoff: options.backoff ?? defaultBackoff,
+      maxKeptFrames: options.maxKeptFrames ?? 512,
+    };
+  }
+
+  get status(): LinkStatus {
+    return this._status;
+  }
+  get session(): string | null {
+    return this._session;
+  }
+  get lastServerSeq(): number {
+    return this._lastServerSeq;
+  }
+
+  setHandlers(h: SignalingHandlers): void {
+    this.handlers = h;
+  }
+
+  /** The URL for the next connection: a resume once a session exists. */
+  connectUrl(): string {
+    if (this.resumeToken === null) return this.opts.url;
+    const q = `resume=${encodeURIComponent(this.resumeToken)}&last=${this._lastServerSeq}`;
+    return `${this.opts.url}${this.opts.url.includes('?') ? '&' : '?'}${q}`;
+  }
+
+  connect(): void {
+    if (this.disposed || this.socket) return;
+    this.ready = false;
+    let sock: SocketLike;
+    try {
+      sock = this.opts.createSocket(this.connectUrl());
+    } catch {
+      // A malformed URL or a browser refusing the socket: treat as a drop.
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = sock;
+    sock.onmessage = (ev) => {
+      if (this.socket !== sock) return;
+      if (typeof ev.data === 'string') this.handleFrame(ev.data);
+    };
+    sock.onclose = (ev) => {
+      if (this.socket !== sock) return;
+      this.socket = null;
+      this.ready = false;
+      if (this.disposed) return;
+      if (ev.code === CLOSE_TAKEN_OVER) {
+        // Another connection (another tab, or a resume that raced this one)
+        // owns the session now; fighting it would take it back and forth.
+        this.setStatus('closed');
+        return;
+      }
+      this.scheduleReconnect();
+    };
+    sock.onerror = () => {
+      // The close event follows and does the work.
+    };
+  }
+
+  /**
+   * Sends a frame, numbering it. While the link is down the frame is kept and
+   * goes out after the resume (the server drops it if it already had it).
+   * Returns the seq given to the frame.
+   */
+  send(msg: ClientMsg): number {
+    const frame = { ...msg, seq: this.nextSeq++ } as ClientFrame;
+    this.kept.push(frame);
+    if (this.kept.length > this.opts.maxKeptFrames) this.kept.splice(0, this.kept.length - this.opts.maxKeptFrames);
+    if (this.ready) this.write(frame);
+    return frame.seq;
+  }
+
+  /**
+   * Drops the current socket and reconnects now (e.g. the browser reports it
+   * is back online, so the old socket is probably dead without knowing it).
+   */
+  reconnectNow(): void {
+    if (this.disposed) return;
+    this.clearReconnectTimer();
+    this.attempt = 0;
+    const s = this.socket;
+    if (s) {
+      this.socket = null;
+      this.ready = false;
+      // 4000: an application code, so the server keeps the session for a resume
+      // (1000/1001 would end it).
+      try {
+        s.close(4000, 'reconnect');
+      } catch {
+        /* already closed */
+      }
+    }
+    this.setStatus('reconnecting');
+    this.connect();
+  }
+
+  /** Ends the session (close 1000: the server ends it at once) and stops reconnecting. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.clearReconnectTimer();
+    const s = this.socket;
+    this.socket = null;
+    if (s) {
+      try {
+        s.close(1000, 'bye');
+      } catch {
+        /* already closed */
+      }
+    }
+    this.setStatus('closed');
+  }
+
+  private write(frame: ClientFrame): void {
+    const s = this.socket;
+    if (!s || s.readyState !== OPEN) return;
+    try {
+      s.send(JSON.stringify(frame));
+    } catch {
+      // Kept in `kept`; the resume re-sends it.
+    }
+  }
+
+  private handleFrame(raw: string): void {
+    const msg = parseServerMsg(raw);
+    if (!msg) return;
+    if (msg.type === 'welcome') {
+      this.handleWelcome(msg);
+      return;
+    }
+    // Duplicates appear when a resume re-sends frames we already had.
+    if (msg.seq <= this._lastServerSeq) return;
+    this._lastServerSeq = msg.seq;
+    this.handlers.onMessage?.(msg);
+  }
+
+  private handleWelcome(msg: WelcomeMsg): void {
+    const hadSession = this._session !== null;
+    const lostSession = hadSession && (!msg.resumed || msg.session !== this._session);
+    this._session = msg.session;
+    this.resumeToken = msg.resumeToken;
+    this.attempt = 0;
+    this.ready = true;
+    if (msg.resumed && !lostSession) {
+      const last = msg.lastSeq ?? 0;
+      this.kept = this.kept.filter((f) => f.seq > last);
+    } else if (lostSession) {
+      // A new session: frames meant for the old one are meaningless now.
+      this._lastServerSeq = 0;
+      this.kept = [];
+      this.nextSeq = 1;
+    }
+    // else: the first welcome; frames queued before it go out now.
+    // Re-send before telling the handler, so frames keep their seq order.
+    for (const f of this.kept) this.write(f);
+    this.setStatus('open');
+    this.handlers.onWelcome?.(msg, lostSession);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.disposed) return;
+    this.setStatus('reconnecting');
+    this.clearReconnectTimer();
+    const delay = backoffDelay(this.attempt, this.opts.random, this.opts.backoff);
+    this.attempt++;
+    this.reconnectTimer = this.opts.timers.setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private clearReconnectTimer(): void {
+    if (this.reconnectTimer !== null) {
+      this.opts.timers.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+    }
+  }
+
+  private setStatus(s: LinkStatus): void {
+    if (this._status === s) return;
+    this._status = s;
+    this.handlers.onStatus?.(s);
+  }
+}

@@ -1,0 +1,245 @@
+// Stranger signaling protocol, version 1: every message type, written once.
+// Keep in step with docs/protocol.md (the server implements it exactly).
+
+export type Mode = 'video' | 'text';
+export type SessionState = 'idle' | 'waiting' | 'chatting';
+export type PeerLeftReason = 'next' | 'left' | 'disconnected' | 'reported';
+
+export type ErrorCode =
+  | 'bad_message'
+  | 'unknown_type'
+  | 'bad_state'
+  | 'not_chatting'
+  | 'too_long'
+  | 'rate_limited'
+  | 'banned'
+  | 'overloaded'
+  // A server may add codes.
+  | (string & {});
+
+/** The JSON value carried by `signal`: by convention an SDP or an ICE candidate. */
+export type SignalData =
+  | { sdp: RTCSessionDescriptionInit }
+  | { candidate: RTCIceCandidateInit | null };
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface ChatInfo {
+  room: string;
+  initiator: boolean;
+  mode: Mode;
+  commonInterests: string[];
+}
+
+// ---- server -> client ----
+
+export interface WelcomeMsg {
+  type: 'welcome';
+  session: string;
+  resumeToken: string;
+  resumed: boolean;
+  iceServers: IceServer[];
+  online: number;
+  /** Only on a resume. */
+  state?: SessionState;
+  chat?: ChatInfo;
+  lastSeq?: number;
+}
+
+export interface WaitingMsg {
+  type: 'waiting';
+  seq: number;
+}
+
+export interface MatchedMsg extends ChatInfo {
+  type: 'matched';
+  seq: number;
+}
+
+export interface SignalMsg {
+  type: 'signal';
+  seq: number;
+  room: string;
+  data: unknown;
+}
+
+export interface ChatMsg {
+  type: 'chat';
+  seq: number;
+  text: string;
+}
+
+export interface TypingMsg {
+  type: 'typing';
+  seq: number;
+  typing: boolean;
+}
+
+export interface PeerLeftMsg {
+  type: 'peer_left';
+  seq: number;
+  reason: PeerLeftReason;
+}
+
+export interface ReportedMsg {
+  type: 'reported';
+  seq: number;
+}
+
+export interface ErrorMsg {
+  type: 'error';
+  seq: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** Every server frame that carries a `seq`. */
+export type SequencedServerMsg =
+  | WaitingMsg
+  | MatchedMsg
+  | SignalMsg
+  | ChatMsg
+  | TypingMsg
+  | PeerLeftMsg
+  | ReportedMsg
+  | ErrorMsg;
+
+export type ServerMsg = WelcomeMsg | SequencedServerMsg;
+
+// ---- client -> server ----
+// `seq` is added by the signaling client when the frame is sent.
+
+export type ClientMsg =
+  | { type: 'join'; mode: Mode; interests?: string[] }
+  | { type: 'next' }
+  | { type: 'leave' }
+  | { type: 'signal'; data: SignalData; room: string }
+  | { type: 'chat'; text: string }
+  | { type: 'typing'; typing: boolean }
+  | { type: 'report'; reason?: string };
+
+export type ClientFrame = ClientMsg & { seq: number };
+
+/** Protocol limits the client checks before sending, so it never gets too_long. */
+export const MAX_CHAT_CODE_POINTS = 1000;
+export const MAX_REPORT_CODE_POINTS = 500;
+export const MAX_INTERESTS = 10;
+export const MAX_INTEREST_CODE_POINTS = 32;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const isStringArray = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+const isMode = (v: unknown): v is Mode => v === 'video' || v === 'text';
+
+function parseChatInfo(o: Record<string, unknown>): ChatInfo | null {
+  if (typeof o.room !== 'string' || typeof o.initiator !== 'boolean' || !isMode(o.mode)) {
+    return null;
+  }
+  const common = o.commonInterests == null ? [] : o.commonInterests;
+  if (!isStringArray(common)) return null;
+  return { room: o.room, initiator: o.initiator, mode: o.mode, commonInterests: common };
+}
+
+/**
+ * Parses one text frame from the server. Returns null for anything that is not
+ * a well-formed message of a known type: a client must not trip over a server
+ * that adds message types (extensions are allowed by the protocol).
+ */
+export function parseServerMsg(raw: string): ServerMsg | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (!isObject(v) || typeof v.type !== 'string') return null;
+  if (v.type === 'welcome') {
+    if (typeof v.session !== 'string' || typeof v.resumeToken !== 'string') return null;
+    const iceServers = Array.isArray(v.iceServers) ? (v.iceServers.filter(isObject) as unknown as IceServer[]) : [];
+    const msg: WelcomeMsg = {
+      type: 'welcome',
+      session: v.session,
+      resumeToken: v.resumeToken,
+      resumed: v.resumed === true,
+      iceServers,
+      online: typeof v.online === 'number' ? v.online : 0,
+    };
+    if (v.state === 'idle' || v.state === 'waiting' || v.state === 'chatting') msg.state = v.state;
+    if (isObject(v.chat)) {
+      const chat = parseChatInfo(v.chat);
+      if (chat) msg.chat = chat;
+    }
+    if (typeof v.lastSeq === 'number') msg.lastSeq = v.lastSeq;
+    return msg;
+  }
+  if (typeof v.seq !== 'number' || !Number.isInteger(v.seq)) return null;
+  const seq = v.seq;
+  switch (v.type) {
+    case 'waiting':
+      return { type: 'waiting', seq };
+    case 'matched': {
+      const chat = parseChatInfo(v);
+      return chat ? { type: 'matched', seq, ...chat } : null;
+    }
+    case 'signal':
+      return typeof v.room === 'string' ? { type: 'signal', seq, room: v.room, data: v.data } : null;
+    case 'chat':
+      return typeof v.text === 'string' ? { type: 'chat', seq, text: v.text } : null;
+    case 'typing':
+      return typeof v.typing === 'boolean' ? { type: 'typing', seq, typing: v.typing } : null;
+    case 'peer_left':
+      return v.reason === 'next' || v.reason === 'left' || v.reason === 'disconnected' || v.reason === 'reported'
+        ? { type: 'peer_left', seq, reason: v.reason }
+        : { type: 'peer_left', seq, reason: 'left' };
+    case 'reported':
+      return { type: 'reported', seq };
+    case 'error':
+      return {
+        type: 'error',
+        seq,
+        code: typeof v.code === 'string' ? v.code : 'unknown',
+        message: typeof v.message === 'string' ? v.message : '',
+      };
+    default:
+      return null;
+  }
+}
+
+/** Counts Unicode code points, as the protocol's limits do. */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/**
+ * Normalises interests exactly as protocol rule 2 does: trim, lower-case, drop
+ * empty ones and ones over 32 code points, remove duplicates (first kept), keep
+ * the first 10.
+ */
+export function normalizeInterests(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const r of raw) {
+    const s = r.trim().toLowerCase();
+    if (s === '' || codePoints(s) > MAX_INTEREST_CODE_POINTS) continue;
+    if (out.includes(s)) continue;
+    out.push(s);
+    if (out.length === MAX_INTERESTS) break;
+  }
+  return out;
+}
+
+/** True when the list offers a TURN relay (needed for the "hide my IP" mode). */
+export function hasTurn(servers: readonly IceServer[]): boolean {
+  return servers.some((s) => {
+    const urls = Array.isArray(s.urls) ? s.urls : [s.urls];
+    return urls.some((u) => typeof u === 'string' && /^turns?:/i.test(u));
+  });
+}
