@@ -21,7 +21,7 @@ const (
 
 // MemoryConfig configures NewMemory. Zero fields take their defaults.
 type MemoryConfig struct {
-	Clock clock.Clock // required
+	Clock clock.Clock // default clock.Real (tests pass a clock.Fake)
 	// InterestTimeout is how long a session with interests waits for a partner
 	// sharing one before it accepts anyone of its mode (rule 3). Default 5 s.
 	InterestTimeout time.Duration
@@ -51,6 +51,12 @@ type MemoryConfig struct {
 //     are waiting already, even if it would have matched at once.
 //   - After Close, Join and Next fail with ErrOverloaded; the other methods
 //     keep working so sessions can still be torn down.
+//   - SetConnected(false) on a session the engine does not know (idle, never
+//     joined, or forgotten) records the drop, so that a join reaching the
+//     engine before the reconnect is not matched; End forgets it.
+//   - A session's record lives until End once it has had a chat (its last
+//     partner is remembered for rule 5 and report); a session that joined
+//     and left without a chat is forgotten at once.
 //
 // Why the queue is cheap: matching runs after every change for the one
 // session that changed, so between calls no two waiting, connected sessions
@@ -198,7 +204,10 @@ type Stats struct {
 // NewMemory returns an engine that reports events to n.
 func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 	if cfg.Clock == nil {
-		panic("match: MemoryConfig.Clock is required")
+		cfg.Clock = clock.Real{}
+	}
+	if n == nil {
+		n = discard{}
 	}
 	if cfg.InterestTimeout <= 0 {
 		cfg.InterestTimeout = DefaultInterestTimeout
@@ -228,6 +237,10 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 	}
 	return m
 }
+
+type discard struct{}
+
+func (discard) Notify(string, Event) {}
 
 var roomEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
