@@ -41,7 +41,9 @@ type MemoryConfig struct {
 
 // Memory is the single-node engine: every session's chat state, the waiting
 // queue and the matching rules of protocol.md, in memory, behind one mutex.
-// It implements signaling.Engine.
+// It implements signaling.Engine. Events go to the Notifier while that
+// mutex is held, in the order the changes happen, so the Notifier must not
+// call back into the engine.
 //
 // Choices the protocol leaves open:
 //   - The session that has waited longer (enqueued first) is the initiator,
