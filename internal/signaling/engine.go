@@ -11,6 +11,14 @@ import (
 // through the engine's match.Notifier; the session code never reads or writes
 // chat state any other way, so an in-memory engine and a Redis one are
 // interchangeable.
+//
+// Ordering contract: before a method returns, every event it caused for
+// sessions of this node — and every event for them that was caused before it
+// ran — has been passed to this node's Notifier. The in-memory engine calls
+// Notify synchronously; a distributed engine waits until its own events have
+// come back (e.g. a marker published after them on the node's channel). The
+// session code relies on this when it updates its own view after Leave or
+// Report: no older event can arrive after that update.
 type Engine interface {
 	// Join puts an idle session in the queue with prefs (EventWaiting, then
 	// EventMatched to both when a partner is found). match.ErrBadState if the
