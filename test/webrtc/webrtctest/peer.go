@@ -1,0 +1,968 @@
+// Package webrtctest is a stranger for system tests: a pion/webrtc peer that
+// has nothing but a WebSocket to a Stranger node. It speaks the signaling
+// protocol of docs/protocol.md (seq numbers, resume with re-sending), and on
+// `matched` it negotiates a call by itself — the initiator opens a data
+// channel and sends the offer, the other side answers, both trickle ICE
+// candidates through `signal` — so a test only sends `join`, waits for
+// Connected and checks what it cares about.
+//
+// Every peer keeps its packets on loopback (interface lo, UDP4, no mDNS), so
+// tests need no network namespace and never touch another interface. The
+// same peer works relay-only through a TURN server (Options.RelayOnly), so
+// TURN-through-signaling and multi-node tests reuse it.
+//
+// One Peer carries one call: a second `matched` is recorded as an error.
+package webrtctest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// writeTimeout bounds one WebSocket write: a test must fail, not hang, when
+// the server stops reading.
+const writeTimeout = 5 * time.Second
+
+// Options configure a Peer. The zero value is a loopback peer that uses the
+// ICE servers of welcome.
+type Options struct {
+	// Name labels the peer in transcripts and errors ("peer" if empty).
+	Name string
+	// Header is sent with the WebSocket handshake (e.g. an Origin).
+	Header http.Header
+	// ICEServers, when non-nil, replace welcome.iceServers in the peer
+	// connection's configuration.
+	ICEServers []webrtc.ICEServer
+	// RelayOnly sets iceTransportPolicy "relay": only relay candidates are
+	// gathered and paired, so the call must go through a TURN server.
+	RelayOnly bool
+	// RelayAcceptanceMinWait is how long pion waits before it settles on a
+	// relay pair. With RelayOnly it is always applied (0: no wait; pion's
+	// default is about 2 s); otherwise only when positive.
+	RelayAcceptanceMinWait time.Duration
+	// Label of the data channel the initiator opens ("chat" if empty).
+	Label string
+	// AfterSignal, when set, runs right after the peer sent one of its own
+	// signal frames: kind is "offer", "answer", "candidate" or "end"
+	// (the null end-of-candidates), seq the frame's seq. It runs on the
+	// peer's signaling path before any later signal is sent, so a test can
+	// cut the socket at an exact point (Drop). It must not call Resume or
+	// Close.
+	AfterSignal func(p *Peer, kind string, seq int64)
+}
+
+// Frame is one server frame as received.
+type Frame struct {
+	Type string
+	Seq  int64 // 0 for welcome
+	Raw  json.RawMessage
+}
+
+// Decode unmarshals the whole frame into v.
+func (f Frame) Decode(v any) error { return json.Unmarshal(f.Raw, v) }
+
+// Str returns the string field name of the frame, "" if absent.
+func (f Frame) Str(name string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(f.Raw, &m) != nil {
+		return ""
+	}
+	var s string
+	_ = json.Unmarshal(m[name], &s)
+	return s
+}
+
+func (f Frame) String() string { return string(f.Raw) }
+
+// ICEServer is one entry of welcome.iceServers. `urls` may be a string or
+// an array, as in the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// UnmarshalJSON accepts urls as a string or an array of strings.
+func (s *ICEServer) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		URLs       json.RawMessage `json:"urls"`
+		Username   string          `json:"username"`
+		Credential string          `json:"credential"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	s.Username, s.Credential, s.URLs = raw.Username, raw.Credential, nil
+	var one string
+	if err := json.Unmarshal(raw.URLs, &one); err == nil {
+		s.URLs = []string{one}
+		return nil
+	}
+	if err := json.Unmarshal(raw.URLs, &s.URLs); err != nil {
+		return fmt.Errorf("iceServers urls: %w", err)
+	}
+	return nil
+}
+
+// Chat is the payload of `matched`, and welcome.chat on a resume.
+type Chat struct {
+	Room            string   `json:"room"`
+	Initiator       bool     `json:"initiator"`
+	Mode            string   `json:"mode"`
+	CommonInterests []string `json:"commonInterests"`
+}
+
+// Welcome is the first frame of every connection.
+type Welcome struct {
+	Session     string      `json:"session"`
+	ResumeToken string      `json:"resumeToken"`
+	Resumed     bool        `json:"resumed"`
+	ICEServers  []ICEServer `json:"iceServers"`
+	Online      int         `json:"online"`
+	State       string      `json:"state"`
+	Chat        *Chat       `json:"chat"`
+	LastSeq     *int64      `json:"lastSeq"`
+}
+
+// WebRTC converts the servers for a pion configuration.
+func (w Welcome) WebRTC() []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(w.ICEServers))
+	for _, s := range w.ICEServers {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// Msg is a client frame; Send adds its seq.
+type Msg map[string]any
+
+type outFrame struct {
+	seq  int64
+	data []byte
+}
+
+// ResumeResult is what a resume did.
+type ResumeResult struct {
+	Welcome Welcome
+	// Resent are the seqs of the client frames sent again because the
+	// server had not processed them (seq > welcome.lastSeq).
+	Resent []int64
+}
+
+// Peer is one stranger: a signaling client with a pion peer connection.
+type Peer struct {
+	name string
+	opts Options
+	api  *webrtc.API
+
+	// writeMu orders writes: the client seq, the outbox of sent frames (kept
+	// for re-sending on a resume) and the current socket.
+	writeMu sync.Mutex
+	ws      *websocket.Conn // nil while the socket is down
+	seq     int64
+	outbox  []outFrame
+
+	// sigMu orders this peer's own signals: the description first, then the
+	// candidates in the order pion gathered them.
+	sigMu        sync.Mutex
+	descSent     bool
+	pendingLocal []*webrtc.ICECandidate // gathered before the description was sent; nil = end
+
+	mu            sync.Mutex
+	welcome       Welcome
+	lastRecv      int64
+	readDone      chan struct{} // closed when the current read loop ends
+	closed        bool
+	frames        []Frame // for Recv
+	framesReady   chan struct{}
+	data          []string // data channel messages, for RecvData
+	dataReady     chan struct{}
+	log           []string
+	chat          *Chat
+	pc            *webrtc.PeerConnection
+	dc            *webrtc.DataChannel
+	remoteSet     bool
+	pendingRemote []*webrtc.ICECandidateInit // nil = end of candidates
+	err           error
+
+	connected     chan struct{}
+	connectedOnce sync.Once
+	gathered      chan struct{}
+	gatheredOnce  sync.Once
+	failed        chan struct{}
+	failOnce      sync.Once
+	start         time.Time
+}
+
+// NewPeer dials wsURL (ws://host:port/ws) and reads the welcome; the peer is
+// closed when the test ends. It fails the test on error, so call it from the
+// test's goroutine.
+func NewPeer(ctx context.Context, t testing.TB, wsURL string, opts Options) *Peer {
+	t.Helper()
+	p, err := Dial(ctx, wsURL, opts)
+	if err != nil {
+		t.Fatalf("webrtctest: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Dial is NewPeer for callers that manage the peer's lifetime: they must
+// call Close.
+func Dial(ctx context.Context, wsURL string, opts Options) (*Peer, error) {
+	if opts.Name == "" {
+		opts.Name = "peer"
+	}
+	if opts.Label == "" {
+		opts.Label = "chat"
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.RelayOnly || opts.RelayAcceptanceMinWait > 0 {
+		se.SetRelayAcceptanceMinWait(opts.RelayAcceptanceMinWait)
+	}
+	p := &Peer{
+		name:        opts.Name,
+		opts:        opts,
+		api:         webrtc.NewAPI(webrtc.WithSettingEngine(se)),
+		framesReady: make(chan struct{}, 1),
+		dataReady:   make(chan struct{}, 1),
+		connected:   make(chan struct{}),
+		gathered:    make(chan struct{}),
+		failed:      make(chan struct{}),
+		start:       time.Now(),
+	}
+	ws, w, err := p.dial(ctx, wsURL)
+	if err != nil {
+		return nil, err
+	}
+	if w.Resumed {
+		_ = ws.Close()
+		return nil, fmt.Errorf("%s: a fresh connection got resumed:true: %+v", p.name, w)
+	}
+	p.mu.Lock()
+	p.welcome = w
+	p.mu.Unlock()
+	p.writeMu.Lock()
+	p.ws = ws
+	p.writeMu.Unlock()
+	p.startReading(ws)
+	return p, nil
+}
+
+// dial opens a socket and reads its welcome within ctx.
+func (p *Peer) dial(ctx context.Context, rawURL string) (*websocket.Conn, Welcome, error) {
+	var w Welcome
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, rawURL, p.opts.Header)
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("HTTP %s: %w", resp.Status, err)
+		}
+		return nil, w, fmt.Errorf("%s: dial %s: %w", p.name, rawURL, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = ws.SetReadDeadline(dl)
+	}
+	_, b, err := ws.ReadMessage()
+	_ = ws.SetReadDeadline(time.Time{})
+	if err != nil {
+		_ = ws.Close()
+		return nil, w, fmt.Errorf("%s: reading welcome: %w", p.name, err)
+	}
+	p.record("<", b)
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil || head.Type != "welcome" {
+		_ = ws.Close()
+		return nil, w, fmt.Errorf("%s: first frame is not a welcome: %s", p.name, b)
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		_ = ws.Close()
+		return nil, w, fmt.Errorf("%s: welcome: %w", p.name, err)
+	}
+	return ws, w, nil
+}
+
+func (p *Peer) startReading(ws *websocket.Conn) {
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.readDone = done
+	p.mu.Unlock()
+	go p.readLoop(ws, done)
+}
+
+func (p *Peer) readLoop(ws *websocket.Conn, done chan struct{}) {
+	defer close(done)
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			p.writeMu.Lock()
+			if p.ws == ws {
+				p.ws = nil
+			}
+			p.writeMu.Unlock()
+			_ = ws.Close()
+			p.note("socket ended: %v", err)
+			return
+		}
+		p.handle(b)
+	}
+}
+
+// handle processes one server frame: it drops duplicates of a resume, runs
+// the call on matched/signal and queues the rest for Recv.
+func (p *Peer) handle(b []byte) {
+	p.record("<", b)
+	var f struct {
+		Type string `json:"type"`
+		Seq  int64  `json:"seq"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		p.fail(fmt.Errorf("server frame is not JSON: %s", b))
+		return
+	}
+	p.mu.Lock()
+	if f.Seq != 0 && f.Seq <= p.lastRecv {
+		p.mu.Unlock()
+		return // already had it before a resume
+	}
+	if f.Seq != 0 && f.Seq != p.lastRecv+1 {
+		p.mu.Unlock()
+		p.fail(fmt.Errorf("server seq jumped from %d to %d: %s", p.lastRecv, f.Seq, b))
+		p.mu.Lock()
+	}
+	if f.Seq != 0 {
+		p.lastRecv = f.Seq
+	}
+	p.mu.Unlock()
+
+	switch f.Type {
+	case "matched":
+		var c Chat
+		if err := json.Unmarshal(b, &c); err != nil {
+			p.fail(fmt.Errorf("matched: %w", err))
+			break
+		}
+		if err := p.startCall(c); err != nil {
+			p.fail(err)
+		}
+	case "signal":
+		if err := p.onSignal(b); err != nil {
+			p.fail(err)
+		}
+		return // the call consumed it
+	}
+	p.mu.Lock()
+	p.frames = append(p.frames, Frame{Type: f.Type, Seq: f.Seq, Raw: append(json.RawMessage(nil), b...)})
+	p.mu.Unlock()
+	notify(p.framesReady)
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// startCall creates the peer connection of a match; the initiator opens the
+// data channel and sends the offer.
+func (p *Peer) startCall(c Chat) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.chat != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("second matched (room %s) while in room %s: one call per Peer", c.Room, p.chat.Room)
+	}
+	p.chat = &c
+	servers := p.opts.ICEServers
+	if servers == nil {
+		servers = p.welcome.WebRTC()
+	}
+	p.mu.Unlock()
+
+	conf := webrtc.Configuration{ICEServers: servers}
+	if p.opts.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := p.api.NewPeerConnection(conf)
+	if err != nil {
+		return fmt.Errorf("new peer connection: %w", err)
+	}
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	pc.OnICECandidate(p.onLocalCandidate)
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		p.note("ICE %s", s)
+		if s == webrtc.ICEConnectionStateFailed {
+			p.fail(errors.New("ICE failed"))
+		}
+	})
+	if !c.Initiator {
+		pc.OnDataChannel(p.useDataChannel)
+		return nil
+	}
+	dc, err := pc.CreateDataChannel(p.opts.Label, nil)
+	if err != nil {
+		return fmt.Errorf("create data channel: %w", err)
+	}
+	p.useDataChannel(dc)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("set local offer: %w", err)
+	}
+	return p.sendDescription(offer)
+}
+
+func (p *Peer) useDataChannel(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.dc = dc
+	p.mu.Unlock()
+	dc.OnOpen(func() {
+		p.note("data channel %q open", dc.Label())
+		p.connectedOnce.Do(func() { close(p.connected) })
+	})
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		p.mu.Lock()
+		p.data = append(p.data, string(m.Data))
+		p.mu.Unlock()
+		notify(p.dataReady)
+	})
+}
+
+// sendDescription sends the local SDP, then the candidates pion gathered
+// before it: a candidate must never reach the partner before the SDP.
+func (p *Peer) sendDescription(d webrtc.SessionDescription) error {
+	p.sigMu.Lock()
+	defer p.sigMu.Unlock()
+	seq, err := p.signal(map[string]any{"sdp": d})
+	if err != nil {
+		return err
+	}
+	p.descSent = true
+	p.after(d.Type.String(), seq)
+	pending := p.pendingLocal
+	p.pendingLocal = nil
+	for _, c := range pending {
+		if err := p.sendCandidate(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Peer) onLocalCandidate(c *webrtc.ICECandidate) {
+	p.sigMu.Lock()
+	defer p.sigMu.Unlock()
+	if !p.descSent {
+		p.pendingLocal = append(p.pendingLocal, c)
+		return
+	}
+	if err := p.sendCandidate(c); err != nil {
+		p.fail(err)
+	}
+}
+
+// sendCandidate sends one local candidate, or the end of candidates for nil.
+// sigMu is held.
+func (p *Peer) sendCandidate(c *webrtc.ICECandidate) error {
+	if c == nil {
+		seq, err := p.signal(map[string]any{"candidate": nil})
+		if err != nil {
+			return err
+		}
+		p.after("end", seq)
+		p.gatheredOnce.Do(func() { close(p.gathered) })
+		return nil
+	}
+	seq, err := p.signal(map[string]any{"candidate": c.ToJSON()})
+	if err != nil {
+		return err
+	}
+	p.after("candidate", seq)
+	return nil
+}
+
+func (p *Peer) after(kind string, seq int64) {
+	if p.opts.AfterSignal != nil {
+		p.opts.AfterSignal(p, kind, seq)
+	}
+}
+
+func (p *Peer) signal(data any) (int64, error) {
+	p.mu.Lock()
+	room := p.chat.Room
+	p.mu.Unlock()
+	return p.Send(Msg{"type": "signal", "room": room, "data": data})
+}
+
+// onSignal applies the partner's description or candidate. Candidates that
+// arrive before the remote description are held until it is set.
+func (p *Peer) onSignal(b []byte) error {
+	var f struct {
+		Room string `json:"room"`
+		Data struct {
+			SDP       *webrtc.SessionDescription `json:"sdp"`
+			Candidate json.RawMessage            `json:"candidate"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("signal: %w: %s", err, b)
+	}
+	p.mu.Lock()
+	pc, chat := p.pc, p.chat
+	p.mu.Unlock()
+	if pc == nil || chat == nil {
+		return fmt.Errorf("signal before matched: %s", b)
+	}
+	if f.Room != chat.Room {
+		return fmt.Errorf("signal for room %q in room %q: %s", f.Room, chat.Room, b)
+	}
+	switch {
+	case f.Data.SDP != nil:
+		return p.onDescription(pc, chat, *f.Data.SDP)
+	case f.Data.Candidate != nil:
+		var init *webrtc.ICECandidateInit
+		if !bytes.Equal(bytes.TrimSpace(f.Data.Candidate), []byte("null")) {
+			init = new(webrtc.ICECandidateInit)
+			if err := json.Unmarshal(f.Data.Candidate, init); err != nil {
+				return fmt.Errorf("signal candidate: %w: %s", err, b)
+			}
+		}
+		p.mu.Lock()
+		if !p.remoteSet {
+			p.pendingRemote = append(p.pendingRemote, init)
+			p.mu.Unlock()
+			p.note("held a remote candidate until the remote description")
+			return nil
+		}
+		p.mu.Unlock()
+		return addCandidate(pc, init)
+	default:
+		return fmt.Errorf("signal with neither sdp nor candidate: %s", b)
+	}
+}
+
+func addCandidate(pc *webrtc.PeerConnection, init *webrtc.ICECandidateInit) error {
+	c := webrtc.ICECandidateInit{} // empty candidate: end of candidates
+	if init != nil {
+		c = *init
+	}
+	if err := pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("add remote candidate %q: %w", c.Candidate, err)
+	}
+	return nil
+}
+
+func (p *Peer) onDescription(pc *webrtc.PeerConnection, chat *Chat, d webrtc.SessionDescription) error {
+	want := webrtc.SDPTypeAnswer
+	if !chat.Initiator {
+		want = webrtc.SDPTypeOffer
+	}
+	if d.Type != want {
+		return fmt.Errorf("got an %s, want an %s (initiator %v)", d.Type, want, chat.Initiator)
+	}
+	if err := pc.SetRemoteDescription(d); err != nil {
+		return fmt.Errorf("set remote %s: %w", d.Type, err)
+	}
+	p.mu.Lock()
+	p.remoteSet = true
+	held := p.pendingRemote
+	p.pendingRemote = nil
+	p.mu.Unlock()
+	for _, c := range held {
+		if err := addCandidate(pc, c); err != nil {
+			return err
+		}
+	}
+	if chat.Initiator {
+		return nil
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("set local answer: %w", err)
+	}
+	return p.sendDescription(answer)
+}
+
+// Send writes a client frame with the next seq and keeps it for a resume.
+// While the socket is down the frame is only kept: Resume sends it if the
+// server has not processed it. It returns the frame's seq.
+func (p *Peer) Send(m Msg) (int64, error) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	out := make(Msg, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	seq := p.seq + 1
+	out["seq"] = seq
+	b, err := json.Marshal(out)
+	if err != nil {
+		return 0, fmt.Errorf("%s: encoding %v: %w", p.name, m, err)
+	}
+	p.seq = seq
+	p.outbox = append(p.outbox, outFrame{seq: seq, data: b})
+	if p.ws == nil {
+		p.record("> (socket down, kept)", b)
+		return seq, nil
+	}
+	p.record(">", b)
+	p.writeLocked(b)
+	return seq, nil
+}
+
+// writeLocked writes b; a failed write drops the socket (the frame stays in
+// the outbox for a resume). writeMu is held.
+func (p *Peer) writeLocked(b []byte) {
+	_ = p.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := p.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		p.note("write failed, socket dropped: %v", err)
+		_ = p.ws.NetConn().Close()
+		p.ws = nil
+	}
+}
+
+// Drop cuts the socket without a close handshake, as a lost network would:
+// the server starts the session's grace period. Frames sent afterwards are
+// kept for Resume.
+func (p *Peer) Drop() {
+	p.writeMu.Lock()
+	ws := p.ws
+	p.ws = nil
+	p.writeMu.Unlock()
+	if ws != nil {
+		p.note("dropped the socket")
+		_ = ws.NetConn().Close()
+	}
+}
+
+// CloseSocket closes the socket with a close frame of code (1000 or 1001 end
+// the session on the server; other codes start its grace period).
+func (p *Peer) CloseSocket(code int, text string) error {
+	p.writeMu.Lock()
+	ws := p.ws
+	p.ws = nil
+	p.writeMu.Unlock()
+	if ws == nil {
+		return fmt.Errorf("%s: socket already down", p.name)
+	}
+	p.note("closing the socket with %d", code)
+	err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	_ = ws.NetConn().Close()
+	if err != nil {
+		return fmt.Errorf("%s: close frame: %w", p.name, err)
+	}
+	return nil
+}
+
+// Resume reconnects to wsURL (any node) with ?resume=TOKEN&last=N, N being
+// the highest seq received, then re-sends the frames the server has not
+// processed (seq > welcome.lastSeq) and carries on. A socket still up is
+// dropped first.
+func (p *Peer) Resume(ctx context.Context, wsURL string) (ResumeResult, error) {
+	var res ResumeResult
+	p.Drop()
+	p.mu.Lock()
+	done := p.readDone
+	p.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return res, fmt.Errorf("%s: waiting for the old read loop: %w", p.name, ctx.Err())
+	}
+	p.mu.Lock()
+	token, last, session := p.welcome.ResumeToken, p.lastRecv, p.welcome.Session
+	p.mu.Unlock()
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", p.name, err)
+	}
+	q := u.Query()
+	q.Set("resume", token)
+	q.Set("last", strconv.FormatInt(last, 10))
+	u.RawQuery = q.Encode()
+	p.note("resuming with last=%d", last)
+	ws, w, err := p.dial(ctx, u.String())
+	if err != nil {
+		return res, err
+	}
+	res.Welcome = w
+	if !w.Resumed || w.Session != session || w.LastSeq == nil {
+		_ = ws.Close()
+		return res, fmt.Errorf("%s: resume refused: want resumed:true, session %s and a lastSeq, got %+v", p.name, session, w)
+	}
+	p.mu.Lock()
+	p.welcome = w
+	p.mu.Unlock()
+
+	p.writeMu.Lock()
+	keep := p.outbox[:0]
+	for _, f := range p.outbox {
+		if f.seq > *w.LastSeq {
+			keep = append(keep, f)
+		}
+	}
+	p.outbox = keep
+	p.ws = ws
+	for _, f := range keep {
+		if p.ws == nil {
+			break
+		}
+		res.Resent = append(res.Resent, f.seq)
+		p.record("> (re-sent)", f.data)
+		p.writeLocked(f.data)
+	}
+	p.writeMu.Unlock()
+	p.startReading(ws)
+	return res, nil
+}
+
+// Welcome is the welcome of the current connection.
+func (p *Peer) Welcome() Welcome {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.welcome
+}
+
+// Chat is the current match, if any.
+func (p *Peer) Chat() (Chat, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.chat == nil {
+		return Chat{}, false
+	}
+	return *p.chat, true
+}
+
+// LastReceived is the highest server seq received.
+func (p *Peer) LastReceived() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastRecv
+}
+
+// Recv returns the next server frame except welcome and signal (the call
+// consumes those), in order.
+func (p *Peer) Recv(ctx context.Context) (Frame, error) {
+	for {
+		p.mu.Lock()
+		if len(p.frames) > 0 {
+			f := p.frames[0]
+			p.frames = p.frames[1:]
+			p.mu.Unlock()
+			return f, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.framesReady:
+		case <-ctx.Done():
+			return Frame{}, fmt.Errorf("%s: waiting for a frame: %w", p.name, ctx.Err())
+		}
+	}
+}
+
+// Await receives frames until one of type typ, passing over only frames of
+// the types in skip; any other frame is an error.
+func (p *Peer) Await(ctx context.Context, typ string, skip ...string) (Frame, error) {
+	for {
+		f, err := p.Recv(ctx)
+		if err != nil {
+			return f, fmt.Errorf("awaiting %s: %w", typ, err)
+		}
+		if f.Type == typ {
+			return f, nil
+		}
+		ok := false
+		for _, s := range skip {
+			ok = ok || s == f.Type
+		}
+		if !ok {
+			return f, fmt.Errorf("%s: awaiting %s, got %s", p.name, typ, f.Raw)
+		}
+	}
+}
+
+// Connected is closed when the data channel is open, so ICE, DTLS and SCTP
+// are up.
+func (p *Peer) Connected() <-chan struct{} { return p.connected }
+
+// Gathered is closed when the peer has sent its end of candidates.
+func (p *Peer) Gathered() <-chan struct{} { return p.gathered }
+
+// Failed is closed at the first error of the call or the protocol; Err
+// says which.
+func (p *Peer) Failed() <-chan struct{} { return p.failed }
+
+// Err is the first error seen by the peer's background work, or nil.
+func (p *Peer) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// WaitConnected waits for Connected, failing early on an error.
+func (p *Peer) WaitConnected(ctx context.Context) error {
+	select {
+	case <-p.connected:
+		return nil
+	case <-p.failed:
+		return fmt.Errorf("%s: %w", p.name, p.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("%s: waiting for the data channel (ICE %s): %w", p.name, p.ICEConnectionState(), ctx.Err())
+	}
+}
+
+// SendData sends text on the data channel.
+func (p *Peer) SendData(text string) error {
+	p.mu.Lock()
+	dc := p.dc
+	p.mu.Unlock()
+	if dc == nil {
+		return fmt.Errorf("%s: no data channel", p.name)
+	}
+	if err := dc.SendText(text); err != nil {
+		return fmt.Errorf("%s: data channel send: %w", p.name, err)
+	}
+	return nil
+}
+
+// RecvData returns the next data channel message.
+func (p *Peer) RecvData(ctx context.Context) (string, error) {
+	for {
+		p.mu.Lock()
+		if len(p.data) > 0 {
+			s := p.data[0]
+			p.data = p.data[1:]
+			p.mu.Unlock()
+			return s, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.dataReady:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s: waiting for a data channel message: %w", p.name, ctx.Err())
+		}
+	}
+}
+
+// PeerConnection is the current call's connection, nil before matched.
+func (p *Peer) PeerConnection() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc
+}
+
+// ICEConnectionState is the call's ICE state ("new" before matched).
+func (p *Peer) ICEConnectionState() webrtc.ICEConnectionState {
+	pc := p.PeerConnection()
+	if pc == nil {
+		return webrtc.ICEConnectionStateNew
+	}
+	return pc.ICEConnectionState()
+}
+
+// SelectedPair is the candidate pair ICE selected.
+func (p *Peer) SelectedPair() (*webrtc.ICECandidatePair, error) {
+	pc := p.PeerConnection()
+	if pc == nil {
+		return nil, fmt.Errorf("%s: no call", p.name)
+	}
+	pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil, fmt.Errorf("%s: selected pair: %w", p.name, err)
+	}
+	if pair == nil {
+		return nil, fmt.Errorf("%s: no selected pair", p.name)
+	}
+	return pair, nil
+}
+
+// Transcript is every frame in and out and every event, for failure messages.
+func (p *Peer) Transcript() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.log, "\n")
+}
+
+// Close ends the peer: the socket with 1000 (the server ends the session),
+// the read loop and the peer connection. It is idempotent.
+func (p *Peer) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	done := p.readDone
+	p.mu.Unlock()
+	_ = p.CloseSocket(websocket.CloseNormalClosure, "bye")
+	if done != nil {
+		select {
+		case <-done:
+		case <-time.After(writeTimeout):
+			p.note("read loop did not end")
+		}
+	}
+	if pc := p.PeerConnection(); pc != nil {
+		if err := pc.GracefulClose(); err != nil {
+			p.note("closing the peer connection: %v", err)
+		}
+	}
+}
+
+func (p *Peer) fail(err error) {
+	p.note("error: %v", err)
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.failOnce.Do(func() { close(p.failed) })
+}
+
+func (p *Peer) record(dir string, b []byte) {
+	s := string(b)
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	p.line(dir + " " + s)
+}
+
+func (p *Peer) note(format string, args ...any) {
+	p.line("# " + fmt.Sprintf(format, args...))
+}
+
+func (p *Peer) line(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = append(p.log, fmt.Sprintf("%8.3fms %s %s", float64(time.Since(p.start).Microseconds())/1000, p.name, s))
+}
