@@ -33,6 +33,7 @@ const stuckAfter = 10 * time.Second
 type client struct {
 	r    *runner
 	conn *websocket.Conn
+	w    frameWriter // conn, or a recorder in tests
 	rng  *rand.Rand
 	text bool   // text mode (else video)
 	join []byte // tail of the join frame: mode and interests
@@ -101,7 +102,7 @@ func (c *client) session(ctx context.Context, url string) error {
 		return fmt.Errorf("dial %s: %w", url, err)
 	}
 	c.mu.Lock()
-	c.conn = conn
+	c.conn, c.w = conn, conn
 	c.mu.Unlock()
 	r.stats.addConn(1)
 	defer r.stats.addConn(-1)
@@ -388,7 +389,7 @@ func (c *client) armTimer(d time.Duration) {
 		if !c.exchangeEnd {
 			c.r.stats.errorKind("stuck_chat")
 		}
-		if err := c.moveOn(); err != nil {
+		if err := c.moveOn(); err != nil && c.conn != nil {
 			c.conn.Close() // the read loop reports it
 		}
 	})
@@ -491,6 +492,12 @@ func (c *client) sendChats() error {
 
 var errWrite = errors.New("write failed")
 
+// frameWriter is the writing half of a *websocket.Conn.
+type frameWriter interface {
+	WriteMessage(messageType int, data []byte) error
+	SetWriteDeadline(t time.Time) error
+}
+
 // writePool holds the buffers frames are built in, so an idle or waiting
 // client keeps none.
 var writePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -505,8 +512,8 @@ func (c *client) send(b []byte) error {
 	if c.closing {
 		return nil
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(dialTimeout))
-	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+	c.w.SetWriteDeadline(time.Now().Add(dialTimeout))
+	if err := c.w.WriteMessage(websocket.TextMessage, b); err != nil {
 		return fmt.Errorf("%w: %w", errWrite, err)
 	}
 	c.r.stats.sent.Add(1)
