@@ -48,6 +48,7 @@ type Config struct {
 	TURNMaxAllocsPerUser   int
 	TURNMaxAllocs          int
 	TURNAllocationLifetime time.Duration
+	TURNBandwidth          int64
 }
 
 // Default returns the configuration of `stranger` with no flags.
@@ -72,10 +73,11 @@ func Default() Config {
 		LogLevel:               "info",
 		TURNRealm:              "stranger",
 		TURNRelayPorts:         "49152-65535",
-		TURNTTL:                time.Hour,
-		TURNMaxAllocsPerUser:   4,
-		TURNMaxAllocs:          2000,
-		TURNAllocationLifetime: 10 * time.Minute,
+		TURNTTL:                6 * time.Hour,
+		TURNMaxAllocsPerUser:   10,
+		TURNMaxAllocs:          10000,
+		TURNAllocationLifetime: 4 * time.Hour,
+		TURNBandwidth:          1_000_000,
 	}
 }
 
@@ -141,7 +143,8 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.BoolVar(&c.TURNAllowLoopback, "turn-allow-loopback", c.TURNAllowLoopback, "let the embedded TURN relay to loopback peers (tests and local development only)")
 	fs.IntVar(&c.TURNMaxAllocsPerUser, "turn-max-allocs-per-user", c.TURNMaxAllocsPerUser, "embedded TURN allocations per credential")
 	fs.IntVar(&c.TURNMaxAllocs, "turn-max-allocs", c.TURNMaxAllocs, "embedded TURN allocations in total")
-	fs.DurationVar(&c.TURNAllocationLifetime, "turn-allocation-lifetime", c.TURNAllocationLifetime, "longest lifetime of an embedded TURN allocation")
+	fs.DurationVar(&c.TURNAllocationLifetime, "turn-allocation-lifetime", c.TURNAllocationLifetime, "longest lifetime of an embedded TURN allocation, however often refreshed (0: no cap)")
+	fs.Int64Var(&c.TURNBandwidth, "turn-bandwidth", c.TURNBandwidth, "embedded TURN relay bytes per second per allocation and direction (0: no cap)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: stranger [flags]\n\nEvery flag can also be set by environment variable STRANGER_<FLAG> (e.g. STRANGER_RESUME_GRACE=10s).\n\n")
 		fs.PrintDefaults()
@@ -254,6 +257,9 @@ func (c Config) Validate() error {
 		if c.TURNSecret == "" {
 			bad("turn-secret", "required with --turn-listen (credentials are minted from it)")
 		}
+		if c.TURNPublicIP == "" {
+			bad("turn-public-ip", "required with --turn-listen: the IP address clients reach the relay at (127.0.0.1 for local development)")
+		}
 	}
 	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
 		bad("turn-public-ip", "%q is not an IP address", c.TURNPublicIP)
@@ -269,6 +275,12 @@ func (c Config) Validate() error {
 	if len(c.TURNURLs) > 0 && c.TURNSecret == "" {
 		bad("turn-secret", "required with --turn-urls (clients need credentials)")
 	}
+	if c.TURNSecret != "" && len(c.TURNSecret) < 16 {
+		bad("turn-secret", "must be at least 16 characters: anyone can try to guess it offline from the credentials every client receives")
+	}
+	if c.TURNBandwidth < 0 {
+		bad("turn-bandwidth", "must not be negative")
+	}
 	if c.TURNTTL < time.Minute {
 		bad("turn-ttl", "must be at least 1m")
 	}
@@ -278,8 +290,8 @@ func (c Config) Validate() error {
 	if c.TURNMaxAllocs < 1 {
 		bad("turn-max-allocs", "must be at least 1")
 	}
-	if c.TURNAllocationLifetime < time.Minute {
-		bad("turn-allocation-lifetime", "must be at least 1m")
+	if c.TURNAllocationLifetime != 0 && c.TURNAllocationLifetime < time.Minute {
+		bad("turn-allocation-lifetime", "must be 0 (no cap) or at least 1m")
 	}
 	return errors.Join(errs...)
 }
@@ -297,4 +309,3 @@ func (c Config) RelayPortRange() (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
-

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/signaling"
+	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/web"
 )
 
@@ -40,6 +42,8 @@ type Server struct {
 	engine   engine
 	registry *prometheus.Registry
 
+	turn     *turnserver.Server
+	creds    turnserver.Credentials
 	http     *http.Server
 	admin    *http.Server
 	ln       net.Listener
@@ -69,18 +73,14 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	metrics := signaling.NewMetrics(reg)
 
 	s := &Server{cfg: cfg, log: log, registry: reg, runDone: make(chan struct{})}
-	stun := cfg.STUN
+	s.creds = turnserver.Credentials{STUN: cfg.STUN, TURNURLs: cfg.TURNURLs, Secret: cfg.TURNSecret, TTL: cfg.TURNTTL}
 	hub := signaling.New(signaling.Options{
 		Clock:      opt.Clock,
 		Log:        log,
 		Metrics:    metrics,
 		Moderation: signaling.NewModeration(opt.Clock, log, cfg.BanThreshold, cfg.BanDuration),
-		ICEServers: func(string, time.Time) []protocol.ICEServer {
-			if len(stun) == 0 {
-				return nil
-			}
-			return []protocol.ICEServer{{URLs: stun}}
-		},
+		// Read at every welcome: Start fills in the embedded relay URLs.
+		ICEServers:     func(id string, now time.Time) []protocol.ICEServer { return s.creds.ICEServers(id, now) },
 		ResumeGrace:    cfg.ResumeGrace,
 		PingInterval:   cfg.PingInterval,
 		PongTimeout:    cfg.PongTimeout,
@@ -167,8 +167,35 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Start listens on the configured addresses and serves in the background.
 func (s *Server) Start(ctx context.Context) error {
+	if s.cfg.TURNListen != "" {
+		lo, hi, _ := s.cfg.RelayPortRange()
+		t, err := turnserver.Start(ctx, turnserver.Config{
+			Listen:                 s.cfg.TURNListen,
+			PublicIP:               s.cfg.TURNPublicIP,
+			Realm:                  s.cfg.TURNRealm,
+			RelayPortMin:           lo,
+			RelayPortMax:           hi,
+			Secret:                 s.cfg.TURNSecret,
+			AllowLoopback:          s.cfg.TURNAllowLoopback,
+			MaxAllocationsPerUser:  s.cfg.TURNMaxAllocsPerUser,
+			MaxAllocations:         s.cfg.TURNMaxAllocs,
+			AllocationLifetime:     s.cfg.TURNAllocationLifetime,
+			BandwidthPerAllocation: s.cfg.TURNBandwidth,
+		}, s.log)
+		if err != nil {
+			return fmt.Errorf("embedded TURN: %w", err)
+		}
+		s.turn = t
+		s.registry.MustRegister(t)
+		if len(s.cfg.TURNURLs) == 0 {
+			// Offer the embedded relay, on the port it really got.
+			hp := net.JoinHostPort(s.cfg.TURNPublicIP, strconv.Itoa(t.Port()))
+			s.creds.TURNURLs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+		}
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		s.closeTURN()
 		return fmt.Errorf("--addr %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
@@ -176,6 +203,7 @@ func (s *Server) Start(ctx context.Context) error {
 		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
 		if err != nil {
 			_ = ln.Close()
+			s.closeTURN()
 			return fmt.Errorf("--admin-addr %s: %w", s.cfg.AdminAddr, err)
 		}
 		s.adminLn = aln
@@ -192,8 +220,24 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", "memory")
+	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", "memory", "turn", s.cfg.TURNListen)
 	return nil
+}
+
+func (s *Server) closeTURN() {
+	if s.turn != nil {
+		if err := s.turn.Close(); err != nil {
+			s.log.Warn("closing embedded TURN", "err", err)
+		}
+	}
+}
+
+// TURNPort is the embedded TURN server's port (0 when off).
+func (s *Server) TURNPort() int {
+	if s.turn == nil {
+		return 0
+	}
+	return s.turn.Port()
 }
 
 // Addr is the address the node listens on (useful with port 0).
@@ -231,6 +275,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.runDone
 	}
 	s.engine.Close()
+	s.closeTURN()
 	return err
 }
 
