@@ -1,0 +1,406 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SignalingClient } from '../signaling/client';
+import { cameraStream, FakeMediaStream, FakePeerConnection, FakeSocket, flush, welcome } from '../test/fakes';
+import { CallController, type CallDeps } from './controller';
+import { statusText } from './status';
+
+interface Opts {
+  media?: () => Promise<unknown>;
+  allowed?: boolean;
+}
+
+function setup(o: Opts = {}) {
+  const gum = vi.fn(o.media ?? (() => Promise.resolve(cameraStream())));
+  const deps: CallDeps = {
+    createSignaling: (handlers) =>
+      new SignalingClient({ url: 'ws://node.test/ws', handlers, createSocket: (u) => new FakeSocket(u), random: () => 0 }),
+    createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+    createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
+    getUserMedia: gum as unknown as (c: MediaStreamConstraints) => Promise<MediaStream>,
+    mediaAllowed: () => Promise.resolve(o.allowed ?? true),
+  };
+  const ctl = new CallController(deps);
+  ctl.connect();
+  const sock = FakeSocket.last();
+  sock.open();
+  return { ctl, sock, gum };
+}
+
+let seq = 0;
+const srv = (sock: FakeSocket, msg: Record<string, unknown>) => sock.receive({ ...msg, seq: ++seq });
+const matched = (sock: FakeSocket, initiator: boolean, mode = 'video', commonInterests: string[] = []) =>
+  srv(sock, { type: 'matched', room: 'room1', initiator, mode, commonInterests });
+
+beforeEach(() => {
+  FakeSocket.reset();
+  FakePeerConnection.reset();
+  seq = 0;
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('CallController', () => {
+  it('shows the online count and offers privacy mode only with a TURN server', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome({ online: 42 }));
+    expect(ctl.getView().online).toBe(42);
+    expect(ctl.getView().turnAvailable).toBe(false);
+    ctl.setPrivacy(true);
+    expect(ctl.getView().privacy).toBe(false);
+
+    sock.drop();
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }] }));
+    expect(ctl.getView().turnAvailable).toBe(true);
+    ctl.setPrivacy(true);
+    expect(ctl.getView().privacy).toBe(true);
+    ctl.start('video', []);
+    expect(FakePeerConnection.last().config.iceTransportPolicy).toBe('relay');
+  });
+
+  it('text mode: joins with normalised interests and never creates a peer connection', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', [' Music', 'music', 'Films']);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['music', 'films'], seq: 1 }]);
+    expect(ctl.getView().phase).toBe('waiting');
+    srv(sock, { type: 'waiting' });
+    matched(sock, true, 'text', ['music', 'films']);
+    await flush();
+    expect(ctl.getView().phase).toBe('chatting');
+    expect(statusText(ctl.getView()).sub).toBe('You both like music and films.');
+    expect(FakePeerConnection.instances).toHaveLength(0);
+    expect(sock.sentOf('signal')).toEqual([]);
+  });
+
+  it('video, initiator: the peer connection exists while waiting; matched sends the offer at once', async () => {
+    const { ctl, sock, gum } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    expect(FakePeerConnection.instances).toHaveLength(1); // created before the match
+    await flush();
+    expect(gum).toHaveBeenCalledTimes(1);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'video', seq: 1 }]);
+    const pc = FakePeerConnection.last();
+    expect(ctl.getView().pcCount).toBe(1);
+
+    matched(sock, true);
+    await flush();
+    const signals = sock.sentOf('signal');
+    expect(signals).toEqual([{ type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-1' } }, seq: 2 }]);
+    // Local tracks are on both senders.
+    expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
+
+    // Candidates before the answer are held, then applied in order.
+    srv(sock, { type: 'signal', room: 'room1', data: { candidate: { candidate: 'c1', sdpMid: '0' } } });
+    srv(sock, { type: 'signal', room: 'room1', data: { candidate: { candidate: 'c2', sdpMid: '0' } } });
+    await flush();
+    expect(pc.addedCandidates).toEqual([]);
+    srv(sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } } });
+    await flush();
+    expect(pc.remoteDescription).toEqual({ type: 'answer', sdp: 'answer' });
+    expect(pc.addedCandidates.map((c) => c.candidate)).toEqual(['c1', 'c2']);
+    srv(sock, { type: 'signal', room: 'room1', data: { candidate: { candidate: 'c3', sdpMid: '0' } } });
+    srv(sock, { type: 'signal', room: 'room1', data: { candidate: null } });
+    await flush();
+    expect(pc.addedCandidates.map((c) => c.candidate)).toEqual(['c1', 'c2', 'c3']);
+
+    // Our candidates go out with the current room.
+    pc.emitCandidate({ candidate: 'mine', sdpMid: '0' });
+    expect(sock.sentOf('signal').at(-1)).toMatchObject({ room: 'room1', data: { candidate: { candidate: 'mine' } } });
+  });
+
+  it('video, not initiator: never offers; answers the offer with its tracks', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, false);
+    await flush();
+    const pc = FakePeerConnection.last();
+    expect(pc.offers).toEqual([]);
+    expect(sock.sentOf('signal')).toEqual([]);
+    srv(sock, { type: 'signal', room: 'room1', data: { candidate: { candidate: 'early', sdpMid: '0' } } });
+    srv(sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-x' } } });
+    await flush();
+    expect(pc.remoteDescription?.type).toBe('offer');
+    expect(pc.localDescription?.type).toBe('answer');
+    expect(pc.transceivers.every((t) => t.direction === 'sendrecv')).toBe(true);
+    expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
+    expect(pc.addedCandidates.map((c) => c.candidate)).toEqual(['early']);
+    expect(sock.sentOf('signal')).toEqual([
+      { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } }, seq: 2 },
+    ]);
+    // An ICE failure on the answering side does not make it offer (no glare).
+    pc.setIceState('failed');
+    vi.advanceTimersByTime(10_000);
+    await flush();
+    expect(pc.offers).toEqual([]);
+  });
+
+  it('ignores signals for another room', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, false);
+    srv(sock, { type: 'signal', room: 'old-room', data: { sdp: { type: 'offer', sdp: 'stale' } } });
+    await flush();
+    expect(FakePeerConnection.last().remoteDescription).toBeNull();
+  });
+
+  it('joins in parallel with the camera when permission is granted, the camera arriving after the offer', async () => {
+    let resolveMedia: (s: unknown) => void = () => {};
+    const { ctl, sock } = setup({ media: () => new Promise((r) => (resolveMedia = r)), allowed: true });
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    expect(sock.sentOf('join')).toHaveLength(1); // camera still starting
+    matched(sock, true);
+    await flush();
+    const pc = FakePeerConnection.last();
+    expect(sock.sentOf('signal')).toHaveLength(1); // offered without waiting for the camera
+    expect(pc.transceivers.map((t) => t.sender.track)).toEqual([null, null]);
+    resolveMedia(cameraStream());
+    await flush();
+    expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
+    expect(pc.offers).toHaveLength(1); // replaceTrack: no renegotiation
+  });
+
+  it('waits for the camera before joining when a permission prompt may show', async () => {
+    let resolveMedia: (s: unknown) => void = () => {};
+    const { ctl, sock } = setup({ media: () => new Promise((r) => (resolveMedia = r)), allowed: false });
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    expect(ctl.getView().phase).toBe('starting');
+    expect(sock.sentOf('join')).toHaveLength(0);
+    resolveMedia(cameraStream());
+    await flush();
+    expect(sock.sentOf('join')).toHaveLength(1);
+  });
+
+  it('camera denied: a clear error, no chat, and text mode on offer', async () => {
+    const denied = Object.assign(new Error('denied'), { name: 'NotAllowedError' });
+    const { ctl, sock } = setup({ media: () => Promise.reject(denied), allowed: false });
+    sock.receive(welcome());
+    ctl.start('video', ['cats']);
+    await flush();
+    expect(ctl.getView().mediaError).toBe('denied');
+    expect(ctl.getView().phase).toBe('ended');
+    expect(sock.sentOf('join')).toHaveLength(0);
+    expect(FakePeerConnection.live).toBe(0);
+    ctl.continueInText();
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['cats'], seq: 1 }]);
+    expect(ctl.getView().mediaError).toBeNull();
+  });
+
+  it('no camera at all: falls back to audio only before giving up', async () => {
+    const notFound = Object.assign(new Error('none'), { name: 'NotFoundError' });
+    const calls: MediaStreamConstraints[] = [];
+    const { ctl, sock } = setup({
+      media: (...args: unknown[]) => {
+        const c = args[0] as MediaStreamConstraints;
+        calls.push(c);
+        return c.video ? Promise.reject(notFound) : Promise.resolve(new FakeMediaStream());
+      },
+    });
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    expect(calls.map((c) => [!!c.audio, !!c.video])).toEqual([
+      [true, true],
+      [false, true],
+      [true, false],
+    ]);
+    expect(ctl.getView().mediaError).toBeNull();
+  });
+
+  it('peer_left ends the chat, closes the connection and pre-creates the next one', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    srv(sock, { type: 'typing', typing: true });
+    expect(ctl.getView().strangerTyping).toBe(true);
+    const first = FakePeerConnection.last();
+    srv(sock, { type: 'peer_left', reason: 'next' });
+    expect(ctl.getView().phase).toBe('ended');
+    expect(statusText(ctl.getView()).main).toBe('Stranger has disconnected.');
+    expect(ctl.getView().strangerTyping).toBe(false);
+    expect(first.closed).toBe(true);
+    expect(FakePeerConnection.instances).toHaveLength(2);
+    expect(FakePeerConnection.live).toBe(1);
+    // New chat after an ended one: the server session is idle, so join again.
+    ctl.next();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'join', mode: 'video' });
+    expect(ctl.getView().phase).toBe('waiting');
+    expect(FakePeerConnection.maxLive).toBe(1);
+  });
+
+  it('next during a chat sends next and swaps in a fresh peer connection', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    await flush();
+    ctl.sendChat('hello');
+    expect(ctl.getView().lines).toEqual([{ id: 1, from: 'you', text: 'hello' }]);
+    const first = FakePeerConnection.last();
+    ctl.next();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'next' });
+    expect(first.closed).toBe(true);
+    expect(FakePeerConnection.live).toBe(1);
+    expect(ctl.getView().lines).toEqual([]);
+    expect(statusText(ctl.getView()).main).toBe('Looking for someone you can chat with…');
+    // A late signal of the old chat is ignored: we are waiting now.
+    srv(sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'late' } } });
+    await flush();
+    expect(FakePeerConnection.last().remoteDescription).toBeNull();
+  });
+
+  it('stop sends leave and shows "You have disconnected."', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    ctl.stop();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'leave' });
+    expect(statusText(ctl.getView()).main).toBe('You have disconnected.');
+  });
+
+  it('report ends the chat and confirms when the server acknowledges', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    ctl.report();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'report' });
+    expect(ctl.getView().phase).toBe('ended');
+    srv(sock, { type: 'reported' });
+    expect(ctl.getView().notice).toMatch(/reported/);
+  });
+
+  it('chat and typing: typing true once, false after a pause; stranger typing clears on their message', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, true, 'text');
+    ctl.inputChanged('h');
+    ctl.inputChanged('he');
+    ctl.inputChanged('hey');
+    expect(sock.sentOf('typing')).toEqual([{ type: 'typing', typing: true, seq: 2 }]);
+    vi.advanceTimersByTime(3000);
+    expect(sock.sentOf('typing').at(-1)).toMatchObject({ typing: false });
+    ctl.inputChanged('hey!');
+    expect(ctl.sendChat('  hey! ')).toBe(true);
+    expect(sock.sentOf('chat')).toEqual([{ type: 'chat', text: 'hey!', seq: 5 }]);
+    vi.advanceTimersByTime(10_000);
+    expect(sock.sentOf('typing')).toHaveLength(3); // no typing:false after a send
+    expect(ctl.sendChat('   ')).toBe(false);
+
+    srv(sock, { type: 'typing', typing: true });
+    expect(ctl.getView().strangerTyping).toBe(true);
+    srv(sock, { type: 'chat', text: 'hi there' });
+    expect(ctl.getView().strangerTyping).toBe(false);
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ from: 'stranger', text: 'hi there' });
+  });
+
+  it('initiator restarts ICE after a failure, through signal', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    await flush();
+    const pc = FakePeerConnection.last();
+    srv(sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'a' } } });
+    await flush();
+    pc.setIceState('connected');
+    pc.setIceState('disconnected');
+    vi.advanceTimersByTime(1000);
+    pc.setIceState('connected'); // recovered by itself: no restart
+    vi.advanceTimersByTime(5000);
+    await flush();
+    expect(pc.offers).toHaveLength(1);
+    pc.setIceState('failed');
+    vi.advanceTimersByTime(0);
+    await flush();
+    expect(pc.offers.at(-1)).toEqual({ iceRestart: true });
+    expect(sock.sentOf('signal').at(-1)).toMatchObject({ room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-2-restart' } } });
+  });
+
+  it('reads direct or relay from the selected candidate pair', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, false);
+    const pc = FakePeerConnection.last();
+    expect(ctl.getView().connection).toBe('connecting');
+    pc.selectPair('relay');
+    pc.setIceState('connected');
+    await flush();
+    expect(ctl.getView().connection).toBe('relay');
+    pc.selectPair('host');
+    vi.advanceTimersByTime(3000);
+    await flush();
+    expect(ctl.getView().connection).toBe('direct');
+  });
+
+  it('a dropped socket keeps the call: same peer connection, chat continues after resume', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    await flush();
+    const pc = FakePeerConnection.last();
+    sock.drop();
+    expect(ctl.getView().link).toBe('reconnecting');
+    ctl.sendChat('are you there?');
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, resumeToken: 'tok2', state: 'chatting', lastSeq: 2 }));
+    expect(ctl.getView().link).toBe('open');
+    expect(ctl.getView().phase).toBe('chatting');
+    expect(pc.closed).toBe(false);
+    expect(FakePeerConnection.instances).toHaveLength(1);
+    expect(s2.sentOf('chat')).toEqual([{ type: 'chat', text: 'are you there?', seq: 3 }]);
+  });
+
+  it('a lost session ends the chat with an explanation', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, true, 'text');
+    sock.drop();
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ session: 's_new', resumeToken: 'x', resumed: false }));
+    expect(ctl.getView().phase).toBe('ended');
+    expect(ctl.getView().endReason).toBe('session-lost');
+    ctl.next();
+    expect(s2.sent.at(-1)).toMatchObject({ type: 'join', mode: 'text', seq: 1 });
+  });
+
+  it('dispose closes everything: socket, peer connection, camera', async () => {
+    const stream = cameraStream();
+    const { ctl, sock } = setup({ media: () => Promise.resolve(stream) });
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    ctl.dispose();
+    expect(FakeSocket.live).toBe(0);
+    expect(FakePeerConnection.live).toBe(0);
+    expect(stream.getTracks().every((t) => t.stopped)).toBe(true);
+  });
+});
