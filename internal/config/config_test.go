@@ -1,0 +1,106 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsWithNoFlags(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("Parse() = %+v, want defaults %+v", c, Default())
+	}
+	if c.Addr != ":8080" || c.InterestTimeout != 5*time.Second || c.ResumeGrace != 15*time.Second ||
+		len(c.STUN) != 1 || c.STUN[0] != "stun:stun.l.google.com:19302" || len(c.AllowedOrigins) != 0 {
+		t.Fatalf("defaults differ from the documented ones: %+v", c)
+	}
+}
+
+func TestFlagsAndEnvironment(t *testing.T) {
+	c, err := Parse([]string{"--interest-timeout", "3s", "--allowed-origins", "https://a.example, https://b.example:8443"},
+		env(map[string]string{
+			"STRANGER_RESUME_GRACE":     "10s",
+			"STRANGER_INTEREST_TIMEOUT": "9s", // the flag wins
+			"STRANGER_STUN":             "",   // empty env = not set
+			"STRANGER_MAX_CONNS_PER_IP": "7",
+		}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InterestTimeout != 3*time.Second || c.ResumeGrace != 10*time.Second || c.MaxConnsPerIP != 7 {
+		t.Fatalf("got %+v", c)
+	}
+	if want := []string{"https://a.example", "https://b.example:8443"}; !reflect.DeepEqual(c.AllowedOrigins, want) {
+		t.Fatalf("AllowedOrigins = %q, want %q", c.AllowedOrigins, want)
+	}
+	if len(c.STUN) != 1 {
+		t.Fatalf("STUN = %q", c.STUN)
+	}
+}
+
+func TestEmptySTUNFlagMeansNone(t *testing.T) {
+	c, err := Parse([]string{"--stun", ""}, env(nil), &bytes.Buffer{})
+	if err != nil || len(c.STUN) != 0 {
+		t.Fatalf("STUN = %q, err %v", c.STUN, err)
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	if got := EnvName("turn-allow-loopback"); got != "STRANGER_TURN_ALLOW_LOOPBACK" {
+		t.Fatal(got)
+	}
+}
+
+func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--addr", "8080"}, nil, "--addr"},
+		{[]string{"--resume-grace", "0s"}, nil, "--resume-grace"},
+		{[]string{"--interest-timeout", "-1s"}, nil, "--interest-timeout"},
+		{[]string{"--allowed-origins", "chat.example.com"}, nil, "--allowed-origins"},
+		{[]string{"--stun", "http://x"}, nil, "--stun"},
+		{[]string{"--msg-rate", "0"}, nil, "--msg-rate"},
+		{[]string{"--ping-interval", "40s"}, nil, "--pong-timeout"},
+		{[]string{"--log-format", "xml"}, nil, "--log-format"},
+		{[]string{"--redis", "http://x"}, nil, "--redis"},
+		{[]string{"--turn-listen", ":3478"}, nil, "--turn-secret"},
+		{[]string{"--turn-listen", ":3478", "--turn-secret", "0123456789abcdef"}, nil, "--turn-public-ip"},
+		{[]string{"--turn-urls", "turn:x:3478", "--turn-secret", "short"}, nil, "--turn-secret"},
+		{[]string{"--turn-relay-ports", "9-3"}, nil, "--turn-relay-ports"},
+		{nil, map[string]string{"STRANGER_RESUME_GRACE": "soon"}, "STRANGER_RESUME_GRACE (--resume-grace)"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+	}
+	for _, tc := range cases {
+		_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q, %v) error = %v, want one naming %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagAndTheEnvironment(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Parse([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, name := range []string{"addr", "interest-timeout", "resume-grace", "allowed-origins", "stun",
+		"max-conns-per-ip", "msg-rate", "redis", "turn-listen", "turn-secret", "STRANGER_"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("--help does not mention %q", name)
+		}
+	}
+}
