@@ -186,6 +186,7 @@ type Peer struct {
 	welcome       Welcome
 	lastRecv      int64
 	readDone      chan struct{} // closed when the current read loop ends
+	closeErr      error         // how the last socket ended
 	closed        bool
 	frames        []Frame // for Recv
 	framesReady   chan struct{}
@@ -321,6 +322,9 @@ func (p *Peer) readLoop(ws *websocket.Conn, done chan struct{}) {
 			p.writeMu.Unlock()
 			_ = ws.Close()
 			p.note("socket ended: %v", err)
+			p.mu.Lock()
+			p.closeErr = err
+			p.mu.Unlock()
 			return
 		}
 		p.handle(b)
@@ -744,6 +748,23 @@ func (p *Peer) Resume(ctx context.Context, wsURL string) (ResumeResult, error) {
 	p.writeMu.Unlock()
 	p.startReading(ws)
 	return res, nil
+}
+
+// SocketEnded is closed when the current socket has ended and its frames
+// are handled (a drop, a close by either side); then Resume may follow.
+func (p *Peer) SocketEnded() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readDone
+}
+
+// SocketError is how the last ended socket ended: a *websocket.CloseError
+// carries the server's close code (e.g. 1012 on a drain, 4001 when a resume
+// took the session over); nil while the first socket is up.
+func (p *Peer) SocketError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closeErr
 }
 
 // Welcome is the welcome of the current connection.
