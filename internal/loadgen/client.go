@@ -350,7 +350,11 @@ func (c *client) handle(f *serverFrame) error {
 			return c.sendJoin()
 		}
 	case "error":
-		r.stats.errorCode(f.code)
+		// A frame sent while the partner was leaving crosses its
+		// peer_left and is refused with not_chatting; the refusal
+		// arrives after the peer_left, when we are no longer chatting.
+		// That is the protocol working, not an error.
+		r.stats.errorCode(f.code, c.state != stChatting && string(f.code) == "not_chatting")
 	case "reported":
 	default:
 		r.stats.errorKind("unknown_server_frame")
@@ -398,7 +402,7 @@ func (c *client) armTimer(d time.Duration) {
 // moveOn ends the chat: next, or leave and join.
 func (c *client) moveOn() error {
 	if c.rng.Float64() < c.r.cfg.LeaveRatio {
-		if err := c.send(c.frame("leave")); err != nil {
+		if err := c.send(append(c.frame("leave"), '}')); err != nil {
 			return err
 		}
 		c.setState(stIdle)

@@ -108,6 +108,9 @@ func writeReport(w io.Writer, r *Result) {
 		if len(r.PeerLeft) > 0 {
 			fmt.Fprintf(w, "peer_left      %s\n", fmtCounts(r.PeerLeft))
 		}
+		if len(r.Crossed) > 0 {
+			fmt.Fprintf(w, "crossed        %s (frames sent as the partner left; expected, not errors)\n", fmtCounts(r.Crossed))
+		}
 	}
 	if r.Total.Errors == 0 {
 		fmt.Fprintf(w, "errors         none\n")

@@ -171,7 +171,8 @@ func (r *runner) launch(ctx context.Context, startAt time.Time, ramp time.Durati
 			due = int(float64(n) * float64(el) / float64(ramp))
 		}
 		for ; i < due; i++ {
-			wg.Go(func() { r.slotLoop(ctx, i) })
+			slot := i // i is shared by the closures
+			wg.Go(func() { r.slotLoop(ctx, slot) })
 		}
 		r.started.Store(int64(i))
 		if i >= n {
@@ -228,6 +229,7 @@ func (r *runner) churn(ctx context.Context) {
 			}
 			for range 10 { // a few tries to find a connected one
 				if c := r.slots[rng.IntN(n)].cur.Load(); c != nil && c.connected() {
+					r.stats.churned.Add(1)
 					go c.closeNormal()
 					break
 				}

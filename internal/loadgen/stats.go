@@ -20,21 +20,23 @@ type stats struct {
 	relayedTyping atomic.Uint64
 	sent          atomic.Uint64 // frames sent
 	peerLeft      atomic.Uint64
+	churned       atomic.Uint64 // sessions closed by --churn
 	errors        atomic.Uint64 // error frames + error kinds
 
 	timeToMatch, signalLatency, chatLatency, connectLatency *Histogram
 
-	mu     sync.Mutex
-	codes  map[string]uint64 // error frames by code
-	kinds  map[string]uint64 // client-side failures by kind
-	reason map[string]uint64 // peer_left by reason
+	mu      sync.Mutex
+	codes   map[string]uint64 // error frames by code
+	kinds   map[string]uint64 // client-side failures by kind
+	reason  map[string]uint64 // peer_left by reason
+	crossed map[string]uint64 // refusals of frames that crossed the partner's leaving
 }
 
 func newStats() *stats {
 	return &stats{
 		timeToMatch: NewHistogram(), signalLatency: NewHistogram(),
 		chatLatency: NewHistogram(), connectLatency: NewHistogram(),
-		codes: map[string]uint64{}, kinds: map[string]uint64{}, reason: map[string]uint64{},
+		codes: map[string]uint64{}, kinds: map[string]uint64{}, reason: map[string]uint64{}, crossed: map[string]uint64{},
 	}
 }
 
@@ -48,12 +50,17 @@ func (s *stats) addConn(d int64) {
 	}
 }
 
-// errorCode counts an `error` frame from the server.
-func (s *stats) errorCode(code []byte) {
-	s.errors.Add(1)
+// errorCode counts an `error` frame from the server; crossed ones (see
+// client.handle) are counted apart and are not errors.
+func (s *stats) errorCode(code []byte, crossed bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if crossed {
+		s.crossed[string(code)]++
+		return
+	}
+	s.errors.Add(1)
 	s.codes[string(code)]++
-	s.mu.Unlock()
 }
 
 // errorKind counts a client-side failure (dial, unexpected close, ...).
@@ -110,6 +117,7 @@ type Counts struct {
 	RelayedTyping uint64 `json:"relayed_typing"`
 	Sent          uint64 `json:"sent"`
 	PeerLeft      uint64 `json:"peer_left"`
+	Churned       uint64 `json:"churned"`
 	Errors        uint64 `json:"errors"`
 }
 
@@ -117,7 +125,7 @@ func (s *stats) counts() Counts {
 	return Counts{
 		Connects: s.connects.Load(), Matched: s.matched.Load(),
 		RelayedSignal: s.relayedSignal.Load(), RelayedChat: s.relayedChat.Load(), RelayedTyping: s.relayedTyping.Load(),
-		Sent: s.sent.Load(), PeerLeft: s.peerLeft.Load(), Errors: s.errors.Load(),
+		Sent: s.sent.Load(), PeerLeft: s.peerLeft.Load(), Churned: s.churned.Load(), Errors: s.errors.Load(),
 	}
 }
 
@@ -133,7 +141,7 @@ func (c Counts) add(o Counts) Counts {
 		Connects: c.Connects + o.Connects, Matched: c.Matched + o.Matched,
 		RelayedSignal: c.RelayedSignal + o.RelayedSignal, RelayedChat: c.RelayedChat + o.RelayedChat,
 		RelayedTyping: c.RelayedTyping + o.RelayedTyping, Sent: c.Sent + o.Sent,
-		PeerLeft: c.PeerLeft + o.PeerLeft, Errors: c.Errors + o.Errors,
+		PeerLeft: c.PeerLeft + o.PeerLeft, Churned: c.Churned + o.Churned, Errors: c.Errors + o.Errors,
 	}
 }
 
@@ -142,7 +150,7 @@ func (c Counts) sub(o Counts) Counts {
 		Connects: c.Connects - o.Connects, Matched: c.Matched - o.Matched,
 		RelayedSignal: c.RelayedSignal - o.RelayedSignal, RelayedChat: c.RelayedChat - o.RelayedChat,
 		RelayedTyping: c.RelayedTyping - o.RelayedTyping, Sent: c.Sent - o.Sent,
-		PeerLeft: c.PeerLeft - o.PeerLeft, Errors: c.Errors - o.Errors,
+		PeerLeft: c.PeerLeft - o.PeerLeft, Churned: c.Churned - o.Churned, Errors: c.Errors - o.Errors,
 	}
 }
 
@@ -172,6 +180,7 @@ type Result struct {
 	ErrorCodes map[string]uint64 `json:"error_codes"`
 	ErrorKinds map[string]uint64 `json:"error_kinds"`
 	PeerLeft   map[string]uint64 `json:"peer_left"`
+	Crossed    map[string]uint64 `json:"crossed_refusals"` // not errors: frames that crossed the partner's leaving
 
 	Server *ServerStats `json:"server,omitempty"`
 }
@@ -199,6 +208,7 @@ func (s *stats) result() *Result {
 		ErrorCodes:     maps.Clone(s.codes),
 		ErrorKinds:     maps.Clone(s.kinds),
 		PeerLeft:       maps.Clone(s.reason),
+		Crossed:        maps.Clone(s.crossed),
 	}
 }
 
@@ -229,6 +239,7 @@ func (r *Result) Merge(o *Result) {
 	r.ErrorCodes = mergeMaps(r.ErrorCodes, o.ErrorCodes)
 	r.ErrorKinds = mergeMaps(r.ErrorKinds, o.ErrorKinds)
 	r.PeerLeft = mergeMaps(r.PeerLeft, o.PeerLeft)
+	r.Crossed = mergeMaps(r.Crossed, o.Crossed)
 }
 
 func mergeMaps(a, b map[string]uint64) map[string]uint64 {

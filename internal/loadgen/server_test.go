@@ -1,0 +1,146 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/server"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// startNode runs a real node on a free loopback port, configured as for a
+// benchmark: no per-IP cap, a message budget no load client reaches.
+func startNode(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = ""
+	cfg.STUN = nil
+	cfg.MaxConnsPerIP = 0
+	cfg.MsgRate, cfg.MsgBurst = 10000, 10000
+	logs := &syncBuffer{}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), server.Options{})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("server.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+		if t.Failed() {
+			logs.mu.Lock()
+			t.Logf("server log:\n%s", logs.b.String())
+			logs.mu.Unlock()
+		}
+	})
+	return "ws://" + srv.Addr() + "/ws"
+}
+
+// 200 clients against the real server for 2 s: they match, exchange offer,
+// answer, candidates and chats, move on with next or leave, and churn;
+// nothing is refused and every latency is recorded.
+func TestAgainstRealServer(t *testing.T) {
+	url := startNode(t)
+	cfg := Default()
+	cfg.URLs = []string{url}
+	cfg.Clients = 200
+	cfg.Duration = 3 * time.Second
+	cfg.Ramp = 100 * time.Millisecond
+	cfg.ChatDuration = 50 * time.Millisecond
+	cfg.LeaveRatio = 0.2
+	cfg.Churn = 20
+	cfg.Seed = 42
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var progress []Progress
+	res := newRunner(cfg).run(context.Background(), time.Now(), hooks{progress: func(p Progress) { progress = append(progress, p) }})
+
+	var buf bytes.Buffer
+	writeReport(&buf, res)
+	t.Logf("report:\n%s", buf.String())
+	if res.Total.Errors != 0 {
+		t.Errorf("errors: codes %v kinds %v", res.ErrorCodes, res.ErrorKinds)
+	}
+	// The bounds are loose: under -race on a busy 2-core machine one
+	// process holding server and clients manages a few dozen matches/s.
+	if res.Total.Matches() < 10 {
+		t.Errorf("only %.0f matches", res.Total.Matches())
+	}
+	if res.PeakConns < 150 || res.EndConns < 150 {
+		t.Errorf("connections peak %d end %d, want most of 200 held", res.PeakConns, res.EndConns)
+	}
+	if res.Total.Churned == 0 {
+		t.Errorf("churn closed no session")
+	}
+	for name, h := range map[string]HistSnapshot{"time to match": res.TimeToMatch, "signal": res.SignalLatency, "chat": res.ChatLatency, "connect": res.ConnectLatency} {
+		if h.Count == 0 || h.Max <= 0 || h.Quantile(0.5) <= 0 {
+			t.Errorf("%s latency not recorded: %+v", name, h)
+		}
+	}
+	if res.Total.RelayedSignal < uint64(res.Total.Matches()) || res.Total.RelayedChat == 0 || res.Total.RelayedTyping == 0 {
+		t.Errorf("relayed %+v", res.Total)
+	}
+	if res.PeerLeft["next"] == 0 {
+		t.Errorf("peer_left reasons %v: want next", res.PeerLeft)
+	}
+	if len(progress) < 1 || progress[len(progress)-1].Conns == 0 {
+		t.Errorf("progress %+v", progress)
+	}
+	if res.StoppedBy != "duration" || res.Elapsed < 2.9 || res.Elapsed > 4 {
+		t.Errorf("stopped by %s after %.2fs", res.StoppedBy, res.Elapsed)
+	}
+}
+
+// Idle clients connect and hold without sending anything.
+func TestIdleAgainstRealServer(t *testing.T) {
+	url := startNode(t)
+	cfg := Default()
+	cfg.URLs = []string{url}
+	cfg.Clients = 300
+	cfg.Idle = true
+	cfg.Duration = 3 * time.Second
+	cfg.Ramp = 300 * time.Millisecond
+	res := newRunner(cfg).run(context.Background(), time.Now(), hooks{})
+	if res.Total.Errors != 0 || res.EndConns != 300 || res.Total.Sent != 0 || res.Total.Matched != 0 {
+		t.Fatalf("idle run: end conns %d, sent %d, matched %d, errors %v %v", res.EndConns, res.Total.Sent, res.Total.Matched, res.ErrorCodes, res.ErrorKinds)
+	}
+}
+
+// A stopped node shows up as dial errors, and --max-errors style stop works
+// through the context cause.
+func TestDeadServerCountsDialErrors(t *testing.T) {
+	cfg := Default()
+	cfg.URLs = []string{"ws://127.0.0.1:1/ws"}
+	cfg.Clients = 5
+	cfg.Duration = 5 * time.Second
+	ctx, cancel := context.WithCancelCause(context.Background())
+	res := newRunner(cfg).run(ctx, time.Now(), hooks{progress: func(p Progress) {
+		if p.Errors > 0 {
+			cancel(errMaxErrors)
+		}
+	}})
+	if res.ErrorKinds["dial_refused"] == 0 || res.StoppedBy != "max-errors" || res.Elapsed > 3 {
+		t.Fatalf("kinds %v, stopped by %s after %.1fs", res.ErrorKinds, res.StoppedBy, res.Elapsed)
+	}
+}
