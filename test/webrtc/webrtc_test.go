@@ -45,11 +45,10 @@ func (s *syncBuffer) String() string {
 
 // env is one test's server and peers, for failure reports.
 type env struct {
-	t      *testing.T
-	wsURL  string
-	logs   *syncBuffer
-	peers  []*webrtctest.Peer
-	failed bool
+	t     *testing.T
+	wsURL string
+	logs  *syncBuffer
+	peers []*webrtctest.Peer
 }
 
 // startServer runs a real node on 127.0.0.1:0 with no STUN servers (no
