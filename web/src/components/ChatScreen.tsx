@@ -38,10 +38,14 @@ export function ChatScreen({ view, actions }: Props) {
     if (el) el.scrollTop = el.scrollHeight;
   }, [view.lines.length, view.strangerTyping]);
 
-  // Put the cursor in the chat box when a chat starts, so one can type at once.
+  // Put the cursor in the chat box when a chat starts, so one can type at once;
+  // not on touch screens, where the keyboard would cover the stranger's video.
   useEffect(() => {
-    if (chatting) inputRef.current?.focus({ preventScroll: true });
-    else setDraft('');
+    if (!chatting) {
+      setDraft('');
+      return;
+    }
+    if (window.matchMedia?.('(pointer: fine)').matches) inputRef.current?.focus({ preventScroll: true });
   }, [chatting, view.room]);
 
   // Esc: once asks "Really?", twice skips. After a chat ended, once starts a new one.
@@ -129,14 +133,14 @@ export function ChatScreen({ view, actions }: Props) {
       )}
       <button
         type="button"
-        className="btn btn-ghost btn-report"
+        className="btn btn-icon btn-report"
         data-testid="report"
         disabled={reportDisabled}
         onClick={actions.report}
+        aria-label="Report this stranger"
         title="Report this stranger for breaking the rules"
       >
         <FlagIcon />
-        <span>Report</span>
       </button>
     </div>
   );

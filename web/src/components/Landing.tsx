@@ -37,8 +37,7 @@ export function Landing({ online, link, turnAvailable, privacy, notice, onPrivac
           Talk to <span className="accent">someone new.</span>
         </h1>
         <p className="lede">
-          Random one-on-one video or text chat with a stranger. No sign-up, no profile. Press Next any time to meet
-          someone else.
+          Random one-on-one video or text chat. No sign-up, no profile. Press Next any time to meet someone else.
         </p>
 
         <InterestsInput value={interests} onChange={setInterests} />
@@ -50,8 +49,8 @@ export function Landing({ online, link, turnAvailable, privacy, notice, onPrivac
               <span className="option-title">Hide my IP</span>
               <span className="hint">
                 {turnAvailable
-                  ? 'Video goes through the server’s relay, so the stranger never sees your address. Slightly slower.'
-                  : 'Not available: this server offers no relay (TURN), so video can only go directly between you.'}
+                  ? 'Video goes through the server’s relay, so the stranger never sees your IP. A bit slower.'
+                  : 'Not available: this server has no relay (TURN).'}
               </span>
             </span>
           </label>
@@ -77,8 +76,8 @@ export function Landing({ online, link, turnAvailable, privacy, notice, onPrivac
             onChange={(e) => setAccepted(e.target.checked)}
           />
           <span>
-            I am 18 or older and agree to the rules: no nudity, harassment, hate or spam. Chats are not recorded, but
-            strangers can screenshot anything you show them.
+            I’m 18 or older and agree to the rules: no nudity, harassment, hate or spam. Strangers can record what
+            you show them.
           </span>
         </label>
 
