@@ -135,3 +135,16 @@ func TestAutoSources(t *testing.T) {
 		t.Fatal("explicit sources ignored")
 	}
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	busy, total, err := parseMachineCPU([]byte("cpu  100 5 50 800 40 0 5 0 0 0\ncpu0 1 2 3 4\n"))
+	if err != nil || busy != 1.6 || total != 10 {
+		t.Fatalf("busy %v total %v %v, want 1.6 of 10 s", busy, total, err)
+	}
+	if _, _, err := parseMachineCPU([]byte("intr 1 2\n")); err == nil {
+		t.Fatal("a non-cpu line accepted")
+	}
+	if _, total, err := machineCPU("/proc"); err != nil || total <= 0 {
+		t.Fatalf("real /proc/stat: %v %v", total, err)
+	}
+}

@@ -126,6 +126,8 @@ type monitor struct {
 	endSample  procSample
 	peakRSS    uint64
 	sampled    bool
+	mach0      [2]float64 // machine busy, total at start
+	mach       [2]float64 // during the run, set by end
 	stopped    bool
 	ended      bool
 	sampleErr  error
@@ -133,6 +135,9 @@ type monitor struct {
 
 func newMonitor(cfg Config, out io.Writer) (*monitor, error) {
 	m := &monitor{cfg: cfg, out: out}
+	if b, t, err := machineCPU("/proc"); err == nil {
+		m.mach0 = [2]float64{b, t}
+	}
 	if cfg.PID != 0 {
 		s, err := readProc("/proc", cfg.PID)
 		if err != nil {
@@ -201,6 +206,9 @@ func (m *monitor) endLocked() {
 		return
 	}
 	m.ended = true
+	if b, t, err := machineCPU("/proc"); err == nil && m.mach0[1] > 0 {
+		m.mach = [2]float64{b - m.mach0[0], t - m.mach0[1]}
+	}
 	if s, ok := m.sample(); ok {
 		m.endSample = s
 	} else {
@@ -218,6 +226,7 @@ func (m *monitor) finish(res *Result) {
 	if m.stopped {
 		res.StoppedBy = errMaxErrors.Error()
 	}
+	res.MachineBusy, res.MachineTotal = m.mach[0], m.mach[1]
 	if !m.sampled {
 		return
 	}

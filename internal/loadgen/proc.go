@@ -96,3 +96,46 @@ func raiseFDLimit() (uint64, error) {
 	}
 	return l.Cur, nil
 }
+
+// selfCPU is this process's user + system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// machineCPU reads the first line of /proc/stat: busy and total CPU
+// seconds of the whole machine (all CPUs), to show how much of the
+// machine other processes took during a run.
+func machineCPU(procRoot string) (busy, total float64, err error) {
+	b, err := os.ReadFile(procRoot + "/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	return parseMachineCPU(b)
+}
+
+func parseMachineCPU(b []byte) (busy, total float64, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 5 || string(f[0]) != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	// user nice system idle iowait irq softirq steal guest guest_nice;
+	// guest time is already counted in user.
+	var idle uint64
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat field %d: %w", i+1, err)
+		}
+		total += float64(n)
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return (total - float64(idle)) / clockTicks, total / clockTicks, nil
+}

@@ -124,6 +124,18 @@ func writeReport(w io.Writer, r *Result) {
 		}
 		fmt.Fprintln(w)
 	}
+	if r.MachineTotal > 0 {
+		other := r.MachineBusy - r.LoadCPU
+		if r.Server != nil {
+			other -= r.Server.CPUSeconds
+		}
+		fmt.Fprintf(w, "machine        %.0f%% busy over all CPUs; load generator %.2fs CPU, other processes %.2fs",
+			100*r.MachineBusy/r.MachineTotal, r.LoadCPU, max(other, 0))
+		if r.Server == nil {
+			fmt.Fprintf(w, " (server included: no --pid)")
+		}
+		fmt.Fprintln(w)
+	}
 	if s := r.Server; s != nil {
 		fmt.Fprintf(w, "server pid %d  RSS baseline %.1f MiB, peak %.1f MiB, end %.1f MiB",
 			s.PID, float64(s.RSSBaselineKiB)/1024, float64(s.RSSPeakKiB)/1024, float64(s.RSSEndKiB)/1024)

@@ -90,6 +90,7 @@ func (r *runner) run(ctx context.Context, startAt time.Time, h hooks) *Result {
 	case <-time.After(time.Until(startAt)):
 	case <-ctx.Done():
 	}
+	cpu0 := selfCPU()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { r.launch(runCtx, startAt, ramp, &wg) })
@@ -129,6 +130,7 @@ loop:
 		}
 	}
 	stopAt := time.Now()
+	loadCPU := selfCPU() - cpu0
 	res := r.stats.result()
 	res.EndConns = r.stats.conns.Load()
 	if h.beforeClose != nil {
@@ -154,6 +156,7 @@ loop:
 	res.StoppedBy = stoppedBy
 	res.Sources = r.src.sourcesUsed()
 	res.Payload = len(r.payload.offerSDP)
+	res.LoadCPU = loadCPU
 	return res
 }
 

@@ -171,6 +171,12 @@ type Result struct {
 	FDLimit   uint64  `json:"fd_limit"`    // open-file limit of a load process
 	Sources   int     `json:"src_addrs"`   // source addresses used
 	Payload   int     `json:"offer_bytes"` // size of the SDP offer frame
+	LoadCPU   float64 `json:"load_cpu_s"`  // CPU seconds of the load processes
+	// Whole machine during the run (parent only): busy CPU seconds over all
+	// CPUs, and the CPUs' total time. Busy minus server minus load is
+	// what other processes took.
+	MachineBusy  float64 `json:"machine_busy_s,omitempty"`
+	MachineTotal float64 `json:"machine_total_s,omitempty"`
 
 	TimeToMatch    HistSnapshot `json:"time_to_match"`
 	SignalLatency  HistSnapshot `json:"signal_latency"`
@@ -232,6 +238,7 @@ func (r *Result) Merge(o *Result) {
 	r.FDLimit = max(r.FDLimit, o.FDLimit)
 	r.Sources = max(r.Sources, o.Sources)
 	r.Payload = max(r.Payload, o.Payload)
+	r.LoadCPU += o.LoadCPU
 	r.TimeToMatch = r.TimeToMatch.Merge(o.TimeToMatch)
 	r.SignalLatency = r.SignalLatency.Merge(o.SignalLatency)
 	r.ChatLatency = r.ChatLatency.Merge(o.ChatLatency)
