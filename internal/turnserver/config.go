@@ -110,10 +110,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("turn-secret must be at least %d characters (it is %d)", MinSecretLength, len(c.Secret))
 	}
 	if c.MaxAllocationsPerUser < 0 {
-		return fmt.Errorf("turn-max-allocations-per-user %d must not be negative", c.MaxAllocationsPerUser)
+		return fmt.Errorf("turn-max-allocs-per-user %d must not be negative", c.MaxAllocationsPerUser)
 	}
 	if c.MaxAllocations < 0 {
-		return fmt.Errorf("turn-max-allocations %d must not be negative", c.MaxAllocations)
+		return fmt.Errorf("turn-max-allocs %d must not be negative", c.MaxAllocations)
 	}
 	if c.AllocationLifetime < 0 {
 		return fmt.Errorf("turn-allocation-lifetime %v must not be negative", c.AllocationLifetime)

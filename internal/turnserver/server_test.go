@@ -414,8 +414,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.RelayPortMin, c.RelayPortMax = 50000, 40000 }, "turn-relay-ports"},
 		{func(c *Config) { c.RelayPortMax = 70000 }, "turn-relay-ports"},
 		{func(c *Config) { c.Secret = "change-me" }, "turn-secret"},
-		{func(c *Config) { c.MaxAllocationsPerUser = -1 }, "turn-max-allocations-per-user"},
-		{func(c *Config) { c.MaxAllocations = -1 }, "turn-max-allocations"},
+		{func(c *Config) { c.MaxAllocationsPerUser = -1 }, "turn-max-allocs-per-user"},
+		{func(c *Config) { c.MaxAllocations = -1 }, "turn-max-allocs"},
 		{func(c *Config) { c.AllocationLifetime = -time.Second }, "turn-allocation-lifetime"},
 		{func(c *Config) { c.BandwidthPerAllocation = 100 }, "turn-bandwidth"},
 	}

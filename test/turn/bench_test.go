@@ -147,7 +147,7 @@ func TestTURNBench(t *testing.T) {
 	}
 	tick, _ := strconv.ParseFloat(strings.TrimSpace(string(tickOut)), 64)
 
-	c := startCoturn(t)
+	c := startCoturn(t, "")
 	servers := []benchServer{
 		startEmbeddedProcess(t),
 		{name: "coturn " + coturnVersion(t), pid: c.Cmd.Process.Pid, port: c.Port},

@@ -95,19 +95,28 @@ type coturn struct {
 // way docs/turn.md and ../shared/e2e.md describe (-m 1: one relay thread;
 // with more, replies to pion clients were lost on this machine), and waits
 // until it answers a STUN binding.
-func startCoturn(t testing.TB, extra ...string) *coturn {
+// With configFile empty coturn reads no config (-n) and may relay to
+// loopback peers, so two local clients can reach each other. With a config
+// file (the deploy sample) its relay rules apply unchanged and only the
+// listening, relay, credential and logging settings are overridden for
+// loopback.
+func startCoturn(t testing.TB, configFile string) *coturn {
 	t.Helper()
 	bin := requireBinary(t, "turnserver")
 	stunclient := requireBinary(t, "turnutils_stunclient")
 	port := freePort(t)
 	lo, hi := relayRange()
-	args := append([]string{
-		"-n", "--log-file=stdout", "--simple-log",
-		"--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port=" + strconv.Itoa(port),
-		"--use-auth-secret", "--static-auth-secret=" + secret, "--realm=" + realm,
-		"--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
-		"--min-port=" + strconv.Itoa(lo), "--max-port=" + strconv.Itoa(hi), "-m", "1",
-	}, extra...)
+	args := []string{"-n", "--allow-loopback-peers"}
+	if configFile != "" {
+		args = []string{"-c", configFile}
+	}
+	args = append(args,
+		"--log-file=stdout", "--simple-log", "--pidfile="+t.TempDir()+"/turnserver.pid",
+		"--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port="+strconv.Itoa(port),
+		"--use-auth-secret", "--static-auth-secret="+secret, "--realm="+realm,
+		"--no-cli", "--no-tls", "--no-dtls",
+		"--min-port="+strconv.Itoa(lo), "--max-port="+strconv.Itoa(hi), "-m", "1",
+	)
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -36,7 +36,7 @@ func iceServers(port int, session string, now time.Time) []webrtc.ICEServer {
 // turnserver.Mint: the node can hand out credentials for an external coturn
 // configured with use-auth-secret.
 func TestPionCallThroughCoturn(t *testing.T) {
-	c := startCoturn(t)
+	c := startCoturn(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := relaytest.ConnectRelayOnly(ctx, iceServers(c.Port, "s_coturn", time.Now()))
@@ -54,7 +54,7 @@ func TestPionCallThroughCoturn(t *testing.T) {
 // coturn applies the same rules to our credentials as the embedded server:
 // fresh ones allocate, expired and forged ones get 401.
 func TestCoturnChecksMintedCredentials(t *testing.T) {
-	c := startCoturn(t)
+	c := startCoturn(t, "")
 	addr := "127.0.0.1:" + strconv.Itoa(c.Port)
 	allocate := func(user, pass string) error {
 		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -200,5 +200,56 @@ func TestStunclientAgainstEmbedded(t *testing.T) {
 	out, err := exec.CommandContext(ctx, bin, "-p", strconv.Itoa(s.Port()), "127.0.0.1").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "UDP reflexive addr: 127.0.0.1:") {
 		t.Fatalf("stunclient: %v\n%s", err, out)
+	}
+}
+
+// deploy/turnserver.conf, run by a real coturn, refuses permissions to the
+// same kinds of peers as the embedded relay. Only CreatePermission requests
+// are made: no packet is sent to any of these addresses.
+func TestSampleCoturnConfigDeniesPrivatePeers(t *testing.T) {
+	c := startCoturn(t, "../../deploy/turnserver.conf")
+	addr := "127.0.0.1:" + strconv.Itoa(c.Port)
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	user, pass := turnserver.Mint(secret, "s_sample", time.Now().Add(time.Hour))
+	cl, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Username: user, Password: pass,
+		Conn: conn, RTO: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := cl.Allocate()
+	if err != nil {
+		t.Fatalf("allocate with the sample config: %v", err)
+	}
+	defer relay.Close()
+
+	forbidden := func(err error) bool {
+		var te *stun.TurnError
+		return errors.As(err, &te) && te.ErrorCodeAttr.Code == stun.CodeForbidden
+	}
+	for _, ip := range []string{
+		"127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
+		"169.254.169.254", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1",
+	} {
+		err := cl.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9})
+		if !forbidden(err) {
+			t.Errorf("sample coturn config: permission to %s: err = %v, want 403", ip, err)
+		}
+		// The embedded relay's default policy agrees.
+		if (turnserver.PeerPolicy{}).Allowed(net.ParseIP(ip)) {
+			t.Errorf("embedded policy allows %s", ip)
+		}
+	}
+	if err := cl.CreatePermission(&net.UDPAddr{IP: net.ParseIP("8.8.8.8"), Port: 9}); err != nil {
+		t.Errorf("sample coturn config: permission to a public address: %v", err)
 	}
 }
