@@ -51,6 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, c := range protocol.Codes {
 		m.errors[c] = errs.WithLabelValues(string(c))
 	}
+	// Known label values start at 0, so dashboards see the series at once.
+	for _, r := range []string{"resumed", "unknown", "lost"} {
+		m.Resumes.WithLabelValues(r)
+	}
 	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, relayed, errs)
 	return m
 }
