@@ -53,7 +53,7 @@ type rclient struct {
 	c    *Client
 	room string // room of the last matched frame
 
-	drops, resumes, fresh int
+	steps, drops, resumes, fresh int
 }
 
 // handle checks and records one frame.
@@ -116,7 +116,9 @@ func (r *rclient) barrier() error {
 }
 
 func connect(e *env, t *testing.T, i int, query string) (*Client, error) {
+	e.dialSlots <- struct{}{}
 	c, _, err := e.dial(t, i, query, DialOptions{})
+	<-e.dialSlots
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +173,7 @@ var interestPool = []string{"a", "b", "c", "d"}
 
 // step does one random action.
 func (r *rclient) step(stop <-chan struct{}) error {
+	r.steps++
 	if err := r.drain(); err != nil {
 		return err
 	}
@@ -253,7 +256,7 @@ func randomConcurrency(t *testing.T, newDeployment NewDeployment) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Duration(r.rng.IntN(20)) * time.Millisecond):
+				case <-time.After(time.Duration(5+r.rng.IntN(35)) * time.Millisecond):
 				}
 				if err := r.step(stop); err != nil {
 					errs <- err
@@ -297,20 +300,28 @@ func randomConcurrency(t *testing.T, newDeployment NewDeployment) {
 
 	checkRoomLog(t, log)
 	checkFinalStates(t, e, clients)
-	var drops, resumes, fresh int
+	var steps, drops, resumes, fresh int
 	for _, r := range clients {
-		drops, resumes, fresh = drops+r.drops, resumes+r.resumes, fresh+r.fresh
+		steps, drops, resumes, fresh = steps+r.steps, drops+r.drops, resumes+r.resumes, fresh+r.fresh
 	}
 	log.mu.Lock()
-	t.Logf("%d clients: %d rooms, %d drops, %d resumed, %d fresh sessions", len(clients), len(log.rooms), drops, resumes, fresh)
+	t.Logf("%d clients: %d actions, %d rooms, %d drops, %d resumed, %d fresh sessions",
+		len(clients), steps, len(log.rooms), drops, resumes, fresh)
 	log.mu.Unlock()
 }
 
+// forAll runs f for every client, a bounded number at a time (the
+// machine may be loaded; 200 handshakes at once can pass expectTimeout).
 func forAll(clients []*rclient, f func(*rclient) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(clients))
+	sem := make(chan struct{}, 16)
 	for i, r := range clients {
-		wg.Go(func() { errs[i] = f(r) })
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = f(r)
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -126,6 +126,11 @@ type env struct {
 
 	mu   sync.Mutex
 	next int // round-robin node index for new connections
+
+	// dialSlots bounds the handshakes in flight in the random test: on a
+	// loaded machine (2 cores, the race detector) hundreds at once can
+	// each pass the handshake timeout.
+	dialSlots chan struct{}
 }
 
 func newEnv(t *testing.T, newDeployment NewDeployment, o Options) *env {
@@ -133,7 +138,7 @@ func newEnv(t *testing.T, newDeployment NewDeployment, o Options) *env {
 	o.fill()
 	d := newDeployment(t, o)
 	t.Cleanup(d.Close)
-	return &env{d: d, o: o}
+	return &env{d: d, o: o, dialSlots: make(chan struct{}, 16)}
 }
 
 // node returns the next node index, round robin.
