@@ -105,7 +105,7 @@ export function ChatScreen({ view, actions }: Props) {
       >
         Stop
       </button>
-      {mode === 'video' && (
+      {mode === 'video' && !view.mediaError && (
         <>
           <button
             type="button"
@@ -198,7 +198,7 @@ export function ChatScreen({ view, actions }: Props) {
               <span className="dot" aria-hidden="true" />
               {connectionLabel[view.connection]}
             </span>
-            <div className={`self ${view.cameraOn ? '' : 'self-off'}`}>
+            <div className={`self ${view.cameraOn ? '' : 'self-off'}`} hidden={!view.localStream}>
               <VideoView stream={view.localStream} muted mirrored className="local-video" label="Your camera" testId="local-video" />
               {!view.cameraOn && <span className="self-off-label">Camera off</span>}
             </div>
