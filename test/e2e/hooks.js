@@ -1,0 +1,119 @@
+// Injected by the e2e tests into every page before the app's own scripts
+// (Page.addScriptToEvaluateOnNewDocument). It only observes: it records the
+// peer connections the app creates, the camera requests, the click on a start
+// button and the first frame of every stream put on the remote video, so the
+// tests can read getStats and timings without the app exposing its internals.
+(() => {
+  if (window.__e2e) return;
+  const now = () => performance.timeOrigin + performance.now();
+  const e2e = { pcs: [], gum: [], clickAt: 0, frames: [] };
+  window.__e2e = e2e;
+
+  const OrigPC = window.RTCPeerConnection;
+  if (OrigPC) {
+    window.RTCPeerConnection = class extends OrigPC {
+      constructor(...args) {
+        super(...args);
+        e2e.pcs.push(this);
+      }
+    };
+  }
+
+  const md = navigator.mediaDevices;
+  if (md && md.getUserMedia) {
+    const orig = md.getUserMedia.bind(md);
+    md.getUserMedia = (constraints) => {
+      const rec = { at: now(), doneAt: 0, error: '' };
+      e2e.gum.push(rec);
+      return orig(constraints).then(
+        (s) => {
+          rec.doneAt = now();
+          return s;
+        },
+        (err) => {
+          rec.doneAt = now();
+          rec.error = String((err && err.name) || err);
+          throw err;
+        },
+      );
+    };
+  }
+
+  document.addEventListener(
+    'click',
+    (ev) => {
+      const t = ev.target;
+      if (t instanceof Element && t.closest('[data-testid="start-video"],[data-testid="start-text"]')) {
+        e2e.clickAt = now();
+      }
+    },
+    true,
+  );
+
+  // The app sets srcObject on the remote <video> when it is matched; the
+  // first requestVideoFrameCallback after that is the first remote frame shown.
+  const desc = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'srcObject');
+  if (desc && desc.set) {
+    Object.defineProperty(HTMLMediaElement.prototype, 'srcObject', {
+      configurable: true,
+      enumerable: desc.enumerable,
+      get() {
+        return desc.get.call(this);
+      },
+      set(v) {
+        desc.set.call(this, v);
+        if (v && this.dataset && this.dataset.testid === 'remote-video' && this.requestVideoFrameCallback) {
+          const rec = { setAt: now(), firstFrameAt: 0, width: 0 };
+          e2e.frames.push(rec);
+          this.requestVideoFrameCallback((t, meta) => {
+            rec.firstFrameAt = performance.timeOrigin + t;
+            rec.width = meta.width;
+          });
+        }
+      },
+    });
+  }
+
+  e2e.activePC = () => {
+    const live = e2e.pcs.filter((p) => p.signalingState !== 'closed');
+    return live.length ? live[live.length - 1] : null;
+  };
+
+  // What the tests assert on: decoded video frames and the selected pair.
+  e2e.stats = async () => {
+    const pc = e2e.activePC();
+    const out = {
+      pcs: e2e.pcs.length,
+      livePCs: e2e.pcs.filter((p) => p.signalingState !== 'closed').length,
+      framesDecoded: 0,
+      ice: '',
+      policy: '',
+      localType: '',
+      remoteType: '',
+      localTypes: [],
+      remoteTypes: [],
+    };
+    if (!pc) return out;
+    out.ice = pc.iceConnectionState;
+    out.policy = pc.getConfiguration().iceTransportPolicy || '';
+    const r = await pc.getStats();
+    let pair = null;
+    const lt = new Set();
+    const rt = new Set();
+    r.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.framesDecoded += s.framesDecoded || 0;
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = r.get(s.selectedCandidatePairId) || null;
+      if (s.type === 'local-candidate') lt.add(s.candidateType);
+      if (s.type === 'remote-candidate') rt.add(s.candidateType);
+    });
+    if (pair) {
+      const l = r.get(pair.localCandidateId);
+      const rm = r.get(pair.remoteCandidateId);
+      out.localType = (l && l.candidateType) || '';
+      out.remoteType = (rm && rm.candidateType) || '';
+    }
+    out.localTypes = [...lt].sort();
+    out.remoteTypes = [...rt].sort();
+    return out;
+  };
+})();
