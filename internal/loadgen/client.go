@@ -34,6 +34,7 @@ type client struct {
 	r    *runner
 	conn *websocket.Conn
 	w    frameWriter // conn, or a recorder in tests
+	cc   *corkConn   // with --batch
 	rng  *rand.Rand
 	text bool   // text mode (else video)
 	join []byte // tail of the join frame: mode and interests
@@ -103,6 +104,7 @@ func (c *client) session(ctx context.Context, url string) error {
 	}
 	c.mu.Lock()
 	c.conn, c.w = conn, conn
+	c.cc, _ = conn.NetConn().(*corkConn)
 	c.mu.Unlock()
 	r.stats.addConn(1)
 	defer r.stats.addConn(-1)
@@ -269,11 +271,19 @@ func (c *client) setState(s int) {
 }
 
 // handle reacts to one server frame.
-func (c *client) handle(f *serverFrame) error {
+func (c *client) handle(f *serverFrame) (err error) {
 	r := c.r
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cc != nil {
+		c.cc.cork()
+		defer func() {
+			if uerr := c.cc.uncork(); uerr != nil && err == nil {
+				err = fmt.Errorf("%w: %w", errWrite, uerr)
+			}
+		}()
+	}
 	if c.state < 0 || c.closing {
 		return nil
 	}
@@ -390,10 +400,17 @@ func (c *client) armTimer(d time.Duration) {
 		if c.gen != gen || c.closing || c.state != stChatting {
 			return
 		}
+		if c.cc != nil {
+			c.cc.cork()
+		}
 		if !c.exchangeEnd {
 			c.r.stats.errorKind("stuck_chat")
 		}
-		if err := c.moveOn(); err != nil && c.conn != nil {
+		err := c.moveOn()
+		if c.cc != nil {
+			err = errors.Join(err, c.cc.uncork())
+		}
+		if err != nil && c.conn != nil {
 			c.conn.Close() // the read loop reports it
 		}
 	})

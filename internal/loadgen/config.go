@@ -43,6 +43,8 @@ type Config struct {
 	JSON          bool          // final report as JSON on stdout
 	MaxErrors     int           // stop after this many errors; 0: never
 	Seed          uint64        // random seed; 0: from the clock
+	CPUProfile    string        // write this process's CPU profile here
+	Batch         bool          // one write per burst of frames
 
 	// Set by a parent for its children; not for people.
 	Child   bool
@@ -115,6 +117,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print the final report as JSON on stdout")
 	fs.IntVar(&c.MaxErrors, "max-errors", c.MaxErrors, "stop early after this many errors (0: never)")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (0: from the clock)")
+	fs.BoolVar(&c.Batch, "batch", c.Batch, "write each burst of frames (offer + candidates, typing + chat) with one syscall; off: one per frame, as browsers do")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write the load generator's own CPU profile to this file (with --procs 1)")
 	fs.BoolVar(&c.Child, "child", false, "internal: run as a child of --procs, JSON lines on stdout")
 	fs.Int64Var(&c.StartAt, "start-at", 0, "internal: unix ns at which to start connecting")
 	fs.Usage = func() {
@@ -220,6 +224,7 @@ func (c *Config) childArgs(i, n int, startAt time.Time) []string {
 		"--interests", strings.Join(c.Interests, ","),
 		"--leave-ratio", f(c.LeaveRatio),
 		"--idle=" + strconv.FormatBool(c.Idle),
+		"--batch=" + strconv.FormatBool(c.Batch),
 		"--max-errors", "0", // the parent enforces the total
 		"--procs", "1",
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -52,6 +53,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	var res *Result
+	if cfg.CPUProfile != "" {
+		if procs != 1 {
+			fmt.Fprintf(stderr, "stranger-load: --cpuprofile needs --procs 1\n")
+			return 2
+		}
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "stranger-load: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "stranger-load: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if procs == 1 {
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)

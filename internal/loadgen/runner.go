@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,13 @@ func newRunner(cfg Config) *runner {
 		cfg: cfg,
 		src: src,
 		dialer: &websocket.Dialer{
-			NetDialContext:   src.DialContext,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := src.DialContext(ctx, network, addr)
+				if err != nil || !cfg.Batch {
+					return c, err
+				}
+				return &corkConn{Conn: c}, nil
+			},
 			HandshakeTimeout: dialTimeout,
 			ReadBufferSize:   readBufferSize,
 			WriteBufferSize:  writeBufferSize,
