@@ -8,3 +8,5 @@ import (
 // The in-memory engine is a signaling.Engine. The check lives in a test so
 // that package match never imports signaling (which imports match).
 var _ signaling.Engine = (*match.Memory)(nil)
+
+var _ signaling.Engine = (*match.Redis)(nil)

@@ -65,11 +65,68 @@ func (r *recorder) take() []rec {
 type harness struct {
 	t   *testing.T
 	clk *clock.Fake
-	m   *match.Memory
+	m   engine
 	rec *recorder
+	// invariants checks the engine's consistency (CheckInvariants).
+	invariants func() error
 }
 
-func newHarness(t *testing.T, cfg match.MemoryConfig) *harness {
+// engine is what the suite needs of an engine under test.
+type engine interface {
+	// signaling.Engine, spelled out so these tests build while signaling
+	// is being edited (engine_test.go checks the real interface).
+	Join(ctx context.Context, session string, prefs match.Prefs) error
+	Next(ctx context.Context, session string, prefs match.Prefs) error
+	Leave(ctx context.Context, session string) error
+	Report(ctx context.Context, session string) (string, error)
+	SetConnected(ctx context.Context, session string, connected bool) error
+	End(ctx context.Context, session string, reason match.Reason) error
+	State(ctx context.Context, session string) (match.State, error)
+	Stats() match.Stats
+	Close()
+}
+
+// harnessFunc makes a harness around a new engine configured by cfg (the
+// Redis harness maps the fields it shares).
+type harnessFunc func(t *testing.T, cfg match.MemoryConfig) *harness
+
+// suite lists the engine semantics tests that every engine must pass.
+var suite = []struct {
+	name string
+	f    func(*testing.T, harnessFunc)
+}{
+	{"JoinWaitsThenMatches", suiteJoinWaitsThenMatches},
+	{"UnknownSessionsCostNothing", suiteUnknownSessionsCostNothing},
+	{"JoinBadState", suiteJoinBadState},
+	{"Next", suiteNext},
+	{"Leave", suiteLeave},
+	{"EndFromEachState", suiteEndFromEachState},
+	{"Report", suiteReport},
+	{"ReportedPairBlockedUntilExpiry", suiteReportedPairBlockedUntilExpiry},
+	{"ReportBlockIsRenewed", suiteReportBlockIsRenewed},
+	{"Overloaded", suiteOverloaded},
+	{"Rule1SameModeOnly", suiteRule1SameModeOnly},
+	{"Rule3Interests", suiteRule3Interests},
+	{"Rule3BothTimedOut", suiteRule3BothTimedOut},
+	{"Rule3TimedOutStillPrefersNothing", suiteRule3TimedOutStillPrefersNothing},
+	{"Rule4WaitedLongest", suiteRule4WaitedLongest},
+	{"Rule5RecentPartners", suiteRule5RecentPartners},
+	{"Rule5EitherMemory", suiteRule5EitherMemory},
+	{"Rule6Disconnected", suiteRule6Disconnected},
+	{"Rule7NoGoneSessions", suiteRule7NoGoneSessions},
+	{"Close", suiteClose},
+	{"CommonIsACopyPerMatch", suiteCommonIsACopyPerMatch},
+	{"ReconnectKeepsPlaceAmongBlocked", suiteReconnectKeepsPlaceAmongBlocked},
+}
+
+// TestMemory runs the suite against the in-memory engine.
+func TestMemory(t *testing.T) {
+	for _, tc := range suite {
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, newMemoryHarness) })
+	}
+}
+
+func newMemoryHarness(t *testing.T, cfg match.MemoryConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, clk: clock.NewFake(t0), rec: &recorder{}}
 	cfg.Clock = h.clk
@@ -77,9 +134,11 @@ func newHarness(t *testing.T, cfg match.MemoryConfig) *harness {
 		n := 0
 		cfg.NewRoomID = func() string { n++; return fmt.Sprintf("room%d", n) }
 	}
-	h.m = match.NewMemory(cfg, h.rec)
+	m := match.NewMemory(cfg, h.rec)
+	h.m = m
+	h.invariants = m.CheckInvariants
 	t.Cleanup(func() {
-		if err := h.m.CheckInvariants(); err != nil {
+		if err := h.invariants(); err != nil {
 			t.Errorf("invariants at end: %v", err)
 		}
 		h.m.Close()
@@ -146,7 +205,7 @@ func (h *harness) advance(d time.Duration) {
 
 func (h *harness) check() {
 	h.t.Helper()
-	if err := h.m.CheckInvariants(); err != nil {
+	if err := h.invariants(); err != nil {
 		h.t.Fatalf("invariants: %v", err)
 	}
 }
@@ -195,7 +254,7 @@ func (h *harness) pair(a, b string) {
 	h.rec.take()
 }
 
-func TestJoinWaitsThenMatches(t *testing.T) {
+func suiteJoinWaitsThenMatches(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.join("a", video)
 	h.expect(waiting("a"))
@@ -214,7 +273,7 @@ func TestJoinWaitsThenMatches(t *testing.T) {
 	}
 }
 
-func TestUnknownSessionsCostNothing(t *testing.T) {
+func suiteUnknownSessionsCostNothing(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.state("ghost", match.Idle)
 	h.leave("ghost")
@@ -235,7 +294,7 @@ func TestUnknownSessionsCostNothing(t *testing.T) {
 	}
 }
 
-func TestJoinBadState(t *testing.T) {
+func suiteJoinBadState(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.join("a", video)
 	if err := h.m.Join(ctx, "a", match.Prefs{Mode: video}); !errors.Is(err, match.ErrBadState) {
@@ -255,7 +314,7 @@ func TestJoinBadState(t *testing.T) {
 	h.expect()
 }
 
-func TestNext(t *testing.T) {
+func suiteNext(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	// From idle: like join.
 	h.next("a", video)
@@ -283,7 +342,7 @@ func TestNext(t *testing.T) {
 	h.state("c", match.Chatting)
 }
 
-func TestLeave(t *testing.T) {
+func suiteLeave(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.pair("a", "b")
 	h.leave("a")
@@ -304,7 +363,7 @@ func TestLeave(t *testing.T) {
 	h.expect(waiting("d"))
 }
 
-func TestEndFromEachState(t *testing.T) {
+func suiteEndFromEachState(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	// Chatting: the partner gets the reason.
 	h.pair("a", "b")
@@ -335,7 +394,7 @@ func TestEndFromEachState(t *testing.T) {
 		matched("c", "room2", "d", false, video, 0))
 }
 
-func TestReport(t *testing.T) {
+func suiteReport(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	// Never chatted.
 	h.report("a", "", match.ErrNotChatting)
@@ -375,7 +434,7 @@ func TestReport(t *testing.T) {
 	h.state("d", match.Waiting)
 }
 
-func TestReportedPairBlockedUntilExpiry(t *testing.T) {
+func suiteReportedPairBlockedUntilExpiry(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{ReportBlock: time.Hour})
 	h.pair("a", "b")
 	h.report("a", "b", nil)
@@ -408,7 +467,7 @@ func TestReportedPairBlockedUntilExpiry(t *testing.T) {
 		matched("a", "room4", "b", false, video, time.Hour))
 }
 
-func TestReportBlockIsRenewed(t *testing.T) {
+func suiteReportBlockIsRenewed(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{ReportBlock: time.Hour})
 	h.pair("a", "b")
 	h.report("a", "b", nil)
@@ -424,7 +483,7 @@ func TestReportBlockIsRenewed(t *testing.T) {
 		matched("b", "room2", "a", false, video, time.Hour))
 }
 
-func TestOverloaded(t *testing.T) {
+func suiteOverloaded(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{MaxWaiting: 2})
 	h.join("a", video, "x")
 	h.join("b", text, "y")
@@ -460,7 +519,7 @@ func TestOverloaded(t *testing.T) {
 }
 
 // Rule 1: only sessions of the same mode are matched.
-func TestRule1SameModeOnly(t *testing.T) {
+func suiteRule1SameModeOnly(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.join("v", video)
 	h.join("t", text)
@@ -477,7 +536,7 @@ func TestRule1SameModeOnly(t *testing.T) {
 }
 
 // Rule 3: interests first; anyone after the interest timeout.
-func TestRule3Interests(t *testing.T) {
+func suiteRule3Interests(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: 5 * time.Second})
 	h.join("a", video, "music", "film")
 	h.join("b", video, "sport")
@@ -499,7 +558,7 @@ func TestRule3Interests(t *testing.T) {
 		matched("c", "room2", "b", false, video, 5*time.Second))
 }
 
-func TestRule3BothTimedOut(t *testing.T) {
+func suiteRule3BothTimedOut(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: 5 * time.Second})
 	h.join("a", text, "x")
 	h.advance(2 * time.Second)
@@ -519,7 +578,7 @@ func TestRule3BothTimedOut(t *testing.T) {
 		matched("d", "room2", "b", false, text, 5*time.Second))
 }
 
-func TestRule3TimedOutStillPrefersNothing(t *testing.T) {
+func suiteRule3TimedOutStillPrefersNothing(t *testing.T, newHarness harnessFunc) {
 	// A timed-out session accepts anyone, and one sharing an interest is
 	// acceptable to it too: the older one wins (rule 4).
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: 5 * time.Second})
@@ -542,7 +601,7 @@ func TestRule3TimedOutStillPrefersNothing(t *testing.T) {
 }
 
 // Rule 4: among acceptable partners, the one that has waited longest wins.
-func TestRule4WaitedLongest(t *testing.T) {
+func suiteRule4WaitedLongest(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: time.Hour})
 	h.join("a", video, "y")
 	h.advance(time.Second)
@@ -562,7 +621,7 @@ func TestRule4WaitedLongest(t *testing.T) {
 
 // Rule 5: parted sessions meet again only without another acceptable
 // partner; reported ones never.
-func TestRule5RecentPartners(t *testing.T) {
+func suiteRule5RecentPartners(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: time.Hour})
 	h.join("a", video, "x")
 	h.join("b", video, "x")
@@ -587,7 +646,7 @@ func TestRule5RecentPartners(t *testing.T) {
 	h.state("a", match.Waiting)
 }
 
-func TestRule5EitherMemory(t *testing.T) {
+func suiteRule5EitherMemory(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: time.Hour})
 	h.join("a", video, "x")
 	h.join("b", video, "x")
@@ -611,7 +670,7 @@ func TestRule5EitherMemory(t *testing.T) {
 
 // Rule 6: a dropped session is not matched, keeps its place and its
 // interest clock, and is matched at once when it comes back.
-func TestRule6Disconnected(t *testing.T) {
+func suiteRule6Disconnected(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: 5 * time.Second})
 	h.join("a", video, "x")
 	h.setConnected("a", false)
@@ -669,7 +728,7 @@ func TestRule6Disconnected(t *testing.T) {
 }
 
 // Rule 7: no session in two chats, no chat with a gone session.
-func TestRule7NoGoneSessions(t *testing.T) {
+func suiteRule7NoGoneSessions(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.pair("a", "b")
 	// A chatting session cannot be matched again, whatever it sends.
@@ -693,7 +752,7 @@ func TestRule7NoGoneSessions(t *testing.T) {
 	}
 }
 
-func TestClose(t *testing.T) {
+func suiteClose(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{InterestTimeout: time.Second})
 	h.join("a", video, "x")
 	h.join("b", video, "y")
@@ -738,7 +797,7 @@ func TestDefaultRoomID(t *testing.T) {
 	}
 }
 
-func TestCommonIsACopyPerMatch(t *testing.T) {
+func suiteCommonIsACopyPerMatch(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	in := []string{"x", "y"}
 	if err := h.m.Join(ctx, "a", match.Prefs{Mode: video, Interests: in}); err != nil {
@@ -753,7 +812,7 @@ func TestCommonIsACopyPerMatch(t *testing.T) {
 
 // A session that comes back takes its old place in front of younger ones
 // still waiting (here kept waiting beside it by a report block).
-func TestReconnectKeepsPlaceAmongBlocked(t *testing.T) {
+func suiteReconnectKeepsPlaceAmongBlocked(t *testing.T, newHarness harnessFunc) {
 	h := newHarness(t, match.MemoryConfig{})
 	h.pair("a", "b")
 	h.report("a", "b", nil)

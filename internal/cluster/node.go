@@ -1,0 +1,473 @@
+// Package cluster is the node-to-node plumbing of a deployment that shares
+// one Redis: each node's pub/sub channel (engine events, relayed messages,
+// requests between nodes all travel on it, so they reach a node in the order
+// Redis saw them), the node's heartbeat and the deployment-wide online count.
+//
+// It knows nothing of chats: package match (the Redis engine) and package
+// signaling (relay, resume handover) register handlers for their message
+// kinds. See docs/architecture-redis.md.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Message kinds: the first byte of every message on a node channel.
+const (
+	KindEvents   byte = 'e' // engine events and op markers (package match)
+	KindRelay    byte = 'r' // a message for one session (Router)
+	KindRequest  byte = 'q' // a request to this node (Request)
+	KindResponse byte = 'a' // the answer to a request this node made
+)
+
+// Defaults of Config.
+const (
+	DefaultPrefix         = "st:"
+	DefaultHeartbeatEvery = time.Second
+	DefaultHeartbeatTTL   = 3 * time.Second
+)
+
+// Key names shared by the engine's scripts and the router. Every key of a
+// deployment starts with the prefix.
+
+// ChannelName is the pub/sub channel of node.
+func ChannelName(prefix, node string) string { return prefix + "n:" + node }
+
+// HeartbeatKey holds node's live-connection count while the node lives (TTL).
+func HeartbeatKey(prefix, node string) string { return prefix + "hb:" + node }
+
+// NodesKey is the set of nodes that have not been declared dead.
+func NodesKey(prefix string) string { return prefix + "nodes" }
+
+// SessionKey is the engine's hash of a session; its field SessionNodeField
+// names the node that holds the session's connection.
+func SessionKey(prefix, session string) string { return prefix + "s:" + session }
+
+// SessionNodeField is the field of SessionKey naming the session's node.
+const SessionNodeField = "nd"
+
+// Config configures a Node.
+type Config struct {
+	Client *redis.Client
+	Prefix string // default "st:"
+	// ID names the node; default a random id. It must be unique in the
+	// deployment: a restarted process takes a new one.
+	ID  string
+	Log *slog.Logger
+	// HeartbeatEvery is how often the heartbeat key is refreshed and
+	// HeartbeatTTL its lifetime: a node silent for HeartbeatTTL is dead.
+	HeartbeatEvery time.Duration
+	HeartbeatTTL   time.Duration
+	// LocalOnline returns this node's live connections, published with the
+	// heartbeat. Nil: 0.
+	LocalOnline func() int
+}
+
+// Node is this process's membership in the deployment.
+type Node struct {
+	cfg    Config
+	rdb    *redis.Client
+	log    *slog.Logger
+	prefix string
+	id     string
+	ch     string
+
+	handlers [256]func(body []byte)
+	reqs     map[byte]func(ctx context.Context, body []byte) []byte
+
+	onResub atomic.Pointer[func()]
+	onFence atomic.Pointer[func()]
+
+	reqMu   sync.Mutex
+	reqSeq  uint64
+	pending map[string]chan []byte
+
+	onlineMu   sync.Mutex
+	onlineAt   time.Time
+	onlineVal  int
+	onlineErr  error
+	hbScript   *redis.Script
+	onlScript  *redis.Script
+	relayScrpt *redis.Script
+
+	ps      *redis.PubSub
+	started bool
+	beats   atomic.Int64
+	healthy atomic.Bool
+	stop    chan struct{}
+	done    sync.WaitGroup
+	closeMu sync.Once
+}
+
+// NewNode returns a node; register handlers, then Start it.
+func NewNode(cfg Config) *Node {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.ID == "" {
+		cfg.ID = RandomID()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	n := &Node{
+		cfg: cfg, rdb: cfg.Client, log: cfg.Log.With("node", cfg.ID), prefix: cfg.Prefix, id: cfg.ID,
+		ch:      ChannelName(cfg.Prefix, cfg.ID),
+		reqs:    map[byte]func(context.Context, []byte) []byte{},
+		pending: map[string]chan []byte{},
+		stop:    make(chan struct{}),
+	}
+	n.hbScript = redis.NewScript(heartbeatLua)
+	n.onlScript = redis.NewScript(onlineLua)
+	n.relayScrpt = redis.NewScript(relayLua)
+	n.handlers[KindResponse] = n.onResponse
+	n.handlers[KindRequest] = n.onRequest
+	return n
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// RandomID is 80 random bits in lower-case base32.
+func RandomID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return idEncoding.EncodeToString(b[:])
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// Prefix is the key prefix of the deployment.
+func (n *Node) Prefix() string { return n.prefix }
+
+// Client is the Redis client.
+func (n *Node) Client() *redis.Client { return n.rdb }
+
+// HeartbeatTTL is how long a silent node counts as alive.
+func (n *Node) HeartbeatTTL() time.Duration { return n.cfg.HeartbeatTTL }
+
+// Handle registers the handler of a message kind; call before Start. The
+// handler runs on the node's single receiving goroutine, in channel order:
+// it must not block for long.
+func (n *Node) Handle(kind byte, h func(body []byte)) {
+	if kind == KindRequest || kind == KindResponse {
+		panic("cluster: request and response kinds are reserved")
+	}
+	n.handlers[kind] = h
+}
+
+// HandleRequest registers the answerer of requests of kind (see Request);
+// call before Start. It runs in its own goroutine per request.
+func (n *Node) HandleRequest(kind byte, h func(ctx context.Context, body []byte) []byte) {
+	n.reqs[kind] = h
+}
+
+// OnResubscribe sets f, called (on the receiving goroutine) when the channel
+// subscription came back after a broken connection: messages published in
+// the gap are lost, so local state derived from them must be checked.
+func (n *Node) OnResubscribe(f func()) { n.onResub.Store(&f) }
+
+// OnFenced sets f, called when the node finds it was declared dead (its
+// heartbeat expired and another node took its sessions away), or Redis lost
+// its data: the node's local sessions no longer match the shared state.
+func (n *Node) OnFenced(f func()) { n.onFence.Store(&f) }
+
+// Start subscribes to the node's channel, writes the first heartbeat and
+// starts the receiving and heartbeat loops.
+func (n *Node) Start(ctx context.Context) error {
+	n.ps = n.rdb.Subscribe(ctx, n.ch)
+	if _, err := n.ps.Receive(ctx); err != nil { // the subscribe confirmation
+		_ = n.ps.Close()
+		return fmt.Errorf("cluster: subscribe %s: %w", n.ch, err)
+	}
+	if err := n.beat(ctx); err != nil {
+		_ = n.ps.Close()
+		return fmt.Errorf("cluster: first heartbeat: %w", err)
+	}
+	n.healthy.Store(true)
+	n.started = true
+	n.done.Add(2)
+	go n.receive()
+	go n.heartbeats()
+	return nil
+}
+
+// Close stops the loops and removes the heartbeat, so other nodes take over
+// this node's sessions at once; it does not close the Redis client.
+func (n *Node) Close() { n.shutdown(true) }
+
+// Kill stops the loops without a word to Redis, like a process killed with
+// SIGKILL: other nodes find out when the heartbeat expires. For tests.
+func (n *Node) Kill() { n.shutdown(false) }
+
+func (n *Node) shutdown(clean bool) {
+	n.closeMu.Do(func() {
+		close(n.stop)
+		if n.ps != nil {
+			_ = n.ps.Close()
+		}
+		n.done.Wait()
+		if clean && n.started {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = n.rdb.Del(ctx, HeartbeatKey(n.prefix, n.id)).Err()
+		}
+	})
+}
+
+// receive is the one goroutine that reads the node's channel.
+func (n *Node) receive() {
+	defer n.done.Done()
+	ctx := context.Background()
+	broken := false
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-n.stop:
+			return
+		default:
+		}
+		msg, err := n.ps.ReceiveTimeout(ctx, 2*n.cfg.HeartbeatEvery+time.Second)
+		if err != nil {
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Quiet channel: ping so a dead connection is noticed.
+				_ = n.ps.Ping(ctx)
+				continue
+			}
+			if !broken {
+				n.log.Warn("cluster: channel subscription broken; resubscribing", "err", err)
+			}
+			broken = true
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if broken && m.Kind == "subscribe" {
+				broken = false
+				n.log.Info("cluster: channel subscription back")
+				if f := n.onResub.Load(); f != nil {
+					(*f)()
+				}
+			}
+		case *redis.Message:
+			n.dispatch([]byte(m.Payload))
+		}
+	}
+}
+
+func (n *Node) dispatch(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if h := n.handlers[b[0]]; h != nil {
+		h(b[1:])
+		return
+	}
+	n.log.Warn("cluster: message of unknown kind", "kind", string(b[:1]))
+}
+
+func (n *Node) heartbeats() {
+	defer n.done.Done()
+	t := time.NewTicker(n.cfg.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HeartbeatEvery)
+		err := n.beat(ctx)
+		cancel()
+		if err != nil {
+			if n.healthy.Swap(false) {
+				n.log.Error("cluster: Redis unreachable; heartbeat failing", "err", err)
+			}
+			continue
+		}
+		if !n.healthy.Swap(true) {
+			n.log.Info("cluster: Redis reachable again")
+		}
+	}
+}
+
+// heartbeatLua refreshes the heartbeat with the online count and reports
+// whether the node was still registered (0: declared dead or data lost).
+const heartbeatLua = `
+local was = redis.call('SISMEMBER', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+return was`
+
+func (n *Node) beat(ctx context.Context) error {
+	online := 0
+	if n.cfg.LocalOnline != nil {
+		online = n.cfg.LocalOnline()
+	}
+	was, err := n.hbScript.Run(ctx, n.rdb,
+		[]string{HeartbeatKey(n.prefix, n.id), NodesKey(n.prefix)},
+		n.id, online, n.cfg.HeartbeatTTL.Milliseconds()).Int()
+	if err != nil {
+		return err
+	}
+	if n.beats.Add(1) > 1 && was == 0 {
+		n.log.Error("cluster: this node was declared dead (or Redis lost its data); its sessions must be resynchronised")
+		if f := n.onFence.Load(); f != nil {
+			go (*f)()
+		}
+	}
+	return nil
+}
+
+// Healthy reports whether the last heartbeat reached Redis.
+func (n *Node) Healthy() bool { return n.healthy.Load() }
+
+// Ready pings Redis.
+func (n *Node) Ready(ctx context.Context) error {
+	if err := n.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Publish sends a message of kind to node's channel.
+func (n *Node) Publish(ctx context.Context, node string, kind byte, body []byte) error {
+	msg := make([]byte, 0, 1+len(body))
+	msg = append(append(msg, kind), body...)
+	return n.rdb.Publish(ctx, ChannelName(n.prefix, node), msg).Err()
+}
+
+// onlineLua sums the counts of the live nodes' heartbeats.
+const onlineLua = `
+local total = 0
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('GET', ARGV[1] .. node)
+  if v then total = total + tonumber(v) end
+end
+return total`
+
+// Online is the number of live connections over all live nodes, as their
+// last heartbeats said; cached for a second.
+func (n *Node) Online(ctx context.Context) (int, error) {
+	n.onlineMu.Lock()
+	defer n.onlineMu.Unlock()
+	if !n.onlineAt.IsZero() && time.Since(n.onlineAt) < time.Second {
+		return n.onlineVal, n.onlineErr
+	}
+	v, err := n.onlScript.Run(ctx, n.rdb, []string{NodesKey(n.prefix)}, n.prefix+"hb:").Int()
+	n.onlineAt = time.Now()
+	if err != nil {
+		n.onlineErr = fmt.Errorf("cluster: online: %w", err)
+		return n.onlineVal, n.onlineErr // the last known value with the error
+	}
+	n.onlineVal, n.onlineErr = v, nil
+	return v, nil
+}
+
+// Request sends body to node as a request of kind and waits for the answer
+// (nil answer allowed). A dead node never answers: the caller's ctx decides
+// how long to wait.
+func (n *Node) Request(ctx context.Context, node string, kind byte, body []byte) ([]byte, error) {
+	n.reqMu.Lock()
+	n.reqSeq++
+	id := strconv.FormatUint(n.reqSeq, 10)
+	ch := make(chan []byte, 1)
+	n.pending[id] = ch
+	n.reqMu.Unlock()
+	defer func() {
+		n.reqMu.Lock()
+		delete(n.pending, id)
+		n.reqMu.Unlock()
+	}()
+	msg := make([]byte, 0, len(n.id)+len(id)+len(body)+3)
+	msg = append(msg, kind)
+	msg = append(msg, n.id...)
+	msg = append(msg, '\n')
+	msg = append(msg, id...)
+	msg = append(msg, '\n')
+	msg = append(msg, body...)
+	if err := n.Publish(ctx, node, KindRequest, msg); err != nil {
+		return nil, fmt.Errorf("cluster: request to %s: %w", node, err)
+	}
+	select {
+	case ans := <-ch:
+		return ans, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster: request to %s: %w", node, ctx.Err())
+	}
+}
+
+// onRequest: kind, reply node, "\n", id, "\n", body.
+func (n *Node) onRequest(b []byte) {
+	if len(b) < 1 {
+		return
+	}
+	kind := b[0]
+	parts := strings.SplitN(string(b[1:]), "\n", 3)
+	if len(parts) != 3 {
+		return
+	}
+	from, id, body := parts[0], parts[1], []byte(parts[2])
+	h := n.reqs[kind]
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var ans []byte
+		if h != nil {
+			ans = h(ctx, body)
+		}
+		out := make([]byte, 0, len(id)+1+len(ans))
+		out = append(append(append(out, id...), '\n'), ans...)
+		if err := n.Publish(ctx, from, KindResponse, out); err != nil {
+			n.log.Warn("cluster: answer lost", "to", from, "err", err)
+		}
+	}()
+}
+
+func (n *Node) onResponse(b []byte) {
+	i := strings.IndexByte(string(b), '\n')
+	if i < 0 {
+		return
+	}
+	id := string(b[:i])
+	n.reqMu.Lock()
+	ch := n.pending[id]
+	n.reqMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- append([]byte(nil), b[i+1:]...):
+		default:
+		}
+	}
+}

@@ -1,0 +1,13 @@
+-- join: ARGV[A0+1] session, [A0+2] mode, [A0+3..] interests.
+local id, mode = ARGV[A0 + 1], tonumber(ARGV[A0 + 2])
+local s = get(id)
+if s and s.st ~= 0 then
+  res[1] = 'BADSTATE'
+elseif not admit() then
+  res[1] = 'OVERLOADED'
+else
+  if not s then s = new(id) else own(s) end
+  enqueue(s, mode, args_from(3))
+end
+flush()
+return res

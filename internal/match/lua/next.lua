@@ -1,0 +1,18 @@
+-- next: ARGV[A0+1] session, [A0+2] mode, [A0+3..] interests.
+local id, mode = ARGV[A0 + 1], tonumber(ARGV[A0 + 2])
+local s = get(id)
+if s and s.st == 1 then
+  -- already waiting: nothing
+elseif not admit() then
+  res[1] = 'OVERLOADED' -- checked before the chat ends: a refused next changes nothing
+else
+  if not s then
+    s = new(id)
+  else
+    own(s)
+    if s.st == 2 then end_chat(s, 'next') end
+  end
+  enqueue(s, mode, args_from(3))
+end
+flush()
+return res

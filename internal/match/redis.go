@@ -1,0 +1,709 @@
+package match
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// scripts are lib.lua followed by each operation's file.
+type scripts struct {
+	join, next, leave, report, connected, end, timeout, unblock, adopt, sweep, dump *redis.Script
+}
+
+func loadScripts() scripts {
+	lib, err := luaFS.ReadFile("lua/lib.lua")
+	if err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	s := func(name string) *redis.Script {
+		src, err := luaFS.ReadFile("lua/" + name + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		return redis.NewScript(string(lib) + "\n" + string(src))
+	}
+	return scripts{
+		join: s("join"), next: s("next"), leave: s("leave"), report: s("report"),
+		connected: s("connected"), end: s("end"), timeout: s("timeout"), unblock: s("unblock"),
+		adopt: s("adopt"), sweep: s("sweep"), dump: s("dump"),
+	}
+}
+
+// Defaults of RedisConfig.
+const (
+	DefaultOpTimeout   = 2 * time.Second
+	DefaultResumeGrace = 15 * time.Second
+)
+
+// RedisConfig configures NewRedis. Zero fields take their defaults (those of
+// MemoryConfig where they share a name).
+type RedisConfig struct {
+	// Node is this process's cluster membership: its channel carries the
+	// events for this node's sessions. NewRedis registers a handler on it,
+	// so the node must not be started yet.
+	Node  *cluster.Node
+	Clock clock.Clock
+	Log   *slog.Logger
+
+	InterestTimeout time.Duration
+	// MaxWaiting caps the queue over all modes and all nodes.
+	MaxWaiting    int
+	RecentPartner time.Duration
+	ReportBlock   time.Duration
+	// ResumeGrace: the sessions of a dead node end this long after its
+	// death is noticed, unless resumed on another node. Default 15 s.
+	ResumeGrace time.Duration
+	// NewRoomID names a new chat (default: like MemoryConfig's).
+	NewRoomID func() string
+	// SequentialRooms names chats "room1", "room2", ... from a counter in
+	// Redis, for tests that compare events with the in-memory engine's.
+	SequentialRooms bool
+	// OpTimeout bounds one operation: the script and the return of its
+	// events. Default 2 s.
+	OpTimeout time.Duration
+	// SweepEvery is how often this node looks for dead nodes and overdue
+	// report blocks (see Sweep). Default the node's heartbeat TTL / 3;
+	// negative: never (tests call Sweep).
+	SweepEvery time.Duration
+	// RetryEvery is how long a timer's script waits before it retries after
+	// Redis failed. Default 1 s.
+	RetryEvery time.Duration
+}
+
+// Redis is the engine of a deployment of many nodes sharing one Redis. It
+// implements signaling.Engine with the same semantics as Memory (every
+// choice listed there holds), with the state and the queue in Redis keys
+// changed by Lua scripts (lua/*.lua), one script per operation, so every
+// change is atomic across nodes and matching is complete after each.
+//
+// Events: a script publishes the events it causes on the channel of the
+// node of each session concerned (package cluster), so they reach each node
+// in the order of the changes; a node's one receiving goroutine calls the
+// Notifier. The ordering contract of signaling.Engine holds because the
+// script also publishes a marker for the calling operation on the caller's
+// channel after its events, and the operation returns once the marker came
+// back; if it does not come back within OpTimeout the operation fails with
+// ErrOverloaded (its change may have happened).
+//
+// Timers (interest timeout, end of a report block) run on the node that
+// caused them; the sweeper (Sweep) ends what a dead node's timers cannot.
+//
+// Every failure to reach Redis returns an error wrapping ErrOverloaded.
+type Redis struct {
+	node *cluster.Node
+	rdb  *redis.Client
+	sc   scripts
+	clk  clock.Clock
+	n    Notifier
+	log  *slog.Logger
+
+	interestTimeout time.Duration
+	maxWaiting      int
+	recentPartner   time.Duration
+	reportBlock     time.Duration
+	grace           time.Duration
+	newRoomID       func() string
+	sequential      bool
+	opTimeout       time.Duration
+	sweepEvery      time.Duration
+	retryEvery      time.Duration
+
+	opSeq   atomic.Uint64
+	wmu     sync.Mutex
+	waiters map[string]chan struct{}
+
+	tmu    sync.Mutex
+	closed bool
+	timers map[string]*interestTimer // by session
+	blocks map[string]clock.Timer    // by pair
+
+	down      atomic.Bool
+	stop      chan struct{}
+	sweepDone sync.WaitGroup
+	trips     atomic.Uint64
+}
+
+type interestTimer struct {
+	seq string
+	t   clock.Timer
+}
+
+// NewRedis returns the engine of cfg.Node (not started yet), reporting the
+// events of this node's sessions to n. Call Start after starting the node.
+func NewRedis(cfg RedisConfig, n Notifier) (*Redis, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("match: NewRedis needs a cluster.Node")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if n == nil {
+		n = discard{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InterestTimeout <= 0 {
+		cfg.InterestTimeout = DefaultInterestTimeout
+	}
+	if cfg.RecentPartner <= 0 {
+		cfg.RecentPartner = DefaultRecentPartner
+	}
+	if cfg.ReportBlock <= 0 {
+		cfg.ReportBlock = DefaultReportBlock
+	}
+	if cfg.ResumeGrace <= 0 {
+		cfg.ResumeGrace = DefaultResumeGrace
+	}
+	if cfg.NewRoomID == nil {
+		cfg.NewRoomID = randomRoomID
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = cfg.Node.HeartbeatTTL() / 3
+	}
+	if cfg.RetryEvery <= 0 {
+		cfg.RetryEvery = time.Second
+	}
+	r := &Redis{
+		node: cfg.Node, rdb: cfg.Node.Client(), sc: loadScripts(), clk: cfg.Clock, n: n,
+		log:             cfg.Log.With("node", cfg.Node.ID()),
+		interestTimeout: cfg.InterestTimeout,
+		maxWaiting:      cfg.MaxWaiting,
+		recentPartner:   cfg.RecentPartner,
+		reportBlock:     cfg.ReportBlock,
+		grace:           cfg.ResumeGrace,
+		newRoomID:       cfg.NewRoomID,
+		sequential:      cfg.SequentialRooms,
+		opTimeout:       cfg.OpTimeout,
+		sweepEvery:      cfg.SweepEvery,
+		retryEvery:      cfg.RetryEvery,
+		waiters:         map[string]chan struct{}{},
+		timers:          map[string]*interestTimer{},
+		blocks:          map[string]clock.Timer{},
+		stop:            make(chan struct{}),
+	}
+	cfg.Node.Handle(cluster.KindEvents, r.onMessage)
+	return r, nil
+}
+
+// Start runs the sweeper (when SweepEvery > 0) until Close.
+func (r *Redis) Start() {
+	if r.sweepEvery <= 0 {
+		return
+	}
+	r.sweepDone.Add(1)
+	go func() {
+		defer r.sweepDone.Done()
+		t := time.NewTicker(r.sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout)
+			if _, _, _, err := r.Sweep(ctx); err != nil {
+				r.log.Debug("match: sweep", "err", err)
+			}
+			cancel()
+		}
+	}()
+}
+
+// Close stops the timers and the sweeper. Afterwards Join and Next fail with
+// ErrOverloaded; the other methods keep working. It does not close the node.
+func (r *Redis) Close() {
+	r.tmu.Lock()
+	if r.closed {
+		r.tmu.Unlock()
+		return
+	}
+	r.closed = true
+	for id, t := range r.timers {
+		t.t.Stop()
+		delete(r.timers, id)
+	}
+	for k, t := range r.blocks {
+		t.Stop()
+		delete(r.blocks, k)
+	}
+	r.tmu.Unlock()
+	close(r.stop)
+	r.sweepDone.Wait()
+}
+
+func (r *Redis) isClosed() bool {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	return r.closed
+}
+
+// Ready reports whether Redis answers (for /readyz).
+func (r *Redis) Ready(ctx context.Context) error { return r.node.Ready(ctx) }
+
+// RoundTrips counts the commands this engine sent to Redis (each one round
+// trip): for the cost model.
+func (r *Redis) RoundTrips() uint64 { return r.trips.Load() }
+
+// overloaded wraps a Redis failure, logging the first of a series.
+func (r *Redis) overloaded(what string, err error) error {
+	if !r.down.Swap(true) {
+		r.log.Error("match: Redis unreachable; answering overloaded until it is back", "op", what, "err", err)
+	}
+	return fmt.Errorf("%w: redis %s: %w", ErrOverloaded, what, err)
+}
+
+func (r *Redis) reachable() {
+	if r.down.Load() && r.down.Swap(false) {
+		r.log.Info("match: Redis reachable again")
+	}
+}
+
+// result is a script's answer: {code, value, timer session, timer seq,
+// timer delay ns, block pair, block token}.
+type result [7]string
+
+// run executes sc with the common arguments and, with mark, waits for the
+// events and the marker to come back on this node's channel.
+func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark bool, args ...any) (result, error) {
+	var res result
+	ctx, cancel := context.WithTimeout(ctx, r.opTimeout)
+	defer cancel()
+	var op string
+	var done chan struct{}
+	if mark {
+		op = strconv.FormatUint(r.opSeq.Add(1), 10)
+		done = make(chan struct{})
+		r.wmu.Lock()
+		r.waiters[op] = done
+		r.wmu.Unlock()
+		defer func() {
+			r.wmu.Lock()
+			delete(r.waiters, op)
+			r.wmu.Unlock()
+		}()
+	}
+	now := r.clk.Now()
+	ms := now.UnixMilli()
+	rem := now.UnixNano() - ms*1e6
+	room1, room2 := "#", "#"
+	if !r.sequential {
+		room1, room2 = r.newRoomID(), r.newRoomID()
+	}
+	argv := make([]any, 0, 12+len(args))
+	argv = append(argv, r.node.Prefix(), r.node.ID(), op, ms, rem,
+		r.interestTimeout.Nanoseconds(), r.recentPartner.Nanoseconds(), r.reportBlock.Milliseconds(),
+		r.maxWaiting, room1, room2, r.grace.Milliseconds())
+	argv = append(argv, args...)
+	r.trips.Add(1)
+	vals, err := sc.Run(ctx, r.rdb, nil, argv...).StringSlice()
+	if err != nil {
+		return res, r.overloaded(what, err)
+	}
+	copy(res[:], vals)
+	if mark {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return res, r.overloaded(what, fmt.Errorf("events not back: %w", ctx.Err()))
+		}
+	}
+	r.reachable()
+	return res, nil
+}
+
+func codeErr(code string) error {
+	switch code {
+	case "OK":
+		return nil
+	case "BADSTATE":
+		return ErrBadState
+	case "OVERLOADED":
+		return ErrOverloaded
+	case "NOTCHATTING":
+		return ErrNotChatting
+	}
+	return fmt.Errorf("match: unexpected script result %q", code)
+}
+
+func prefsArgs(id string, p Prefs) []any {
+	a := make([]any, 0, 2+len(p.Interests))
+	a = append(a, id, int(p.Mode))
+	for _, x := range p.Interests {
+		a = append(a, x)
+	}
+	return a
+}
+
+// Join puts an idle session in the queue.
+func (r *Redis) Join(ctx context.Context, id string, prefs Prefs) error {
+	if !validMode(prefs.Mode) {
+		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	}
+	if r.isClosed() {
+		return ErrOverloaded
+	}
+	res, err := r.run(ctx, "join", r.sc.join, true, prefsArgs(id, prefs)...)
+	if err != nil {
+		return err
+	}
+	r.armFrom(res)
+	return codeErr(res[0])
+}
+
+// Next ends the current chat, if any, and queues the session with prefs.
+func (r *Redis) Next(ctx context.Context, id string, prefs Prefs) error {
+	if !validMode(prefs.Mode) {
+		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	}
+	if r.isClosed() {
+		return ErrOverloaded
+	}
+	res, err := r.run(ctx, "next", r.sc.next, true, prefsArgs(id, prefs)...)
+	if err != nil {
+		return err
+	}
+	r.armFrom(res)
+	return codeErr(res[0])
+}
+
+// Leave ends the chat or leaves the queue.
+func (r *Redis) Leave(ctx context.Context, id string) error {
+	res, err := r.run(ctx, "leave", r.sc.leave, true, id)
+	if err != nil {
+		return err
+	}
+	r.stopTimer(id)
+	return codeErr(res[0])
+}
+
+// Report reports the current or recent partner and blocks the pair.
+func (r *Redis) Report(ctx context.Context, id string) (string, error) {
+	token := cluster.RandomID()
+	res, err := r.run(ctx, "report", r.sc.report, true, id, token)
+	if err != nil {
+		return "", err
+	}
+	if err := codeErr(res[0]); err != nil {
+		return "", err
+	}
+	r.armBlock(res[5], res[6])
+	return res[1], nil
+}
+
+// SetConnected marks the session's connection as dropped or back; the
+// caller's node becomes the session's node.
+func (r *Redis) SetConnected(ctx context.Context, id string, connected bool) error {
+	c := "0"
+	if connected {
+		c = "1"
+	}
+	res, err := r.run(ctx, "connected", r.sc.connected, true, id, c)
+	if err != nil {
+		return err
+	}
+	r.armFrom(res)
+	return codeErr(res[0])
+}
+
+// End removes the session; its partner, if any, gets EventPeerLeft.
+func (r *Redis) End(ctx context.Context, id string, reason Reason) error {
+	res, err := r.run(ctx, "end", r.sc.end, true, id, string(reason))
+	if err != nil {
+		return err
+	}
+	r.stopTimer(id)
+	return codeErr(res[0])
+}
+
+// State returns the session's state; Idle for unknown sessions.
+func (r *Redis) State(ctx context.Context, id string) (State, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opTimeout)
+	defer cancel()
+	r.trips.Add(1)
+	v, err := r.rdb.HGet(ctx, cluster.SessionKey(r.node.Prefix(), id), "st").Int()
+	if errors.Is(err, redis.Nil) {
+		return Idle, nil
+	}
+	if err != nil {
+		return Idle, r.overloaded("state", err)
+	}
+	return State(v), nil
+}
+
+// Snapshot is the engine's record of a session, for a resume on a node that
+// did not hold it (Adopt).
+type Snapshot struct {
+	State     State
+	Connected bool
+	Room      string
+	Partner   string
+	Initiator bool
+	Common    []string // never nil while chatting
+	// Prefs of the last join or next (Mode 0 if none is recorded).
+	Prefs     Prefs
+	Last      string    // last partner, if remembered
+	LastEnded time.Time // when the chat with Last ended
+}
+
+// Adopt makes this node the node of session id (a resume of a session whose
+// node died or handed it over) and returns its record; ok is false if the
+// engine has none (an idle session without a past). Events for the session
+// come to this node from now on, so the session must be registered with the
+// Notifier before Adopt is called. Its connection state is unchanged: call
+// SetConnected(true) once the session is set up.
+func (r *Redis) Adopt(ctx context.Context, id string) (snap Snapshot, ok bool, err error) {
+	res, err := r.run(ctx, "adopt", r.sc.adopt, true, id)
+	if err != nil {
+		return snap, false, err
+	}
+	if res[1] == "" {
+		return snap, false, nil
+	}
+	var flat []string
+	if err := json.Unmarshal([]byte(res[1]), &flat); err != nil {
+		return snap, false, fmt.Errorf("match: adopt: bad record: %w", err)
+	}
+	f := map[string]string{}
+	for i := 0; i+1 < len(flat); i += 2 {
+		f[flat[i]] = flat[i+1]
+	}
+	st, _ := strconv.Atoi(f["st"])
+	md, _ := strconv.Atoi(f["md"])
+	snap = Snapshot{State: State(st), Connected: f["cn"] == "1", Room: f["rm"], Partner: f["pt"],
+		Initiator: f["ini"] == "1", Last: f["lt"]}
+	snap.Prefs.Mode = protocol.Mode(md)
+	snap.Prefs.Interests = decodeList(f["in"])
+	if snap.State == Chatting {
+		snap.Common = decodeList(f["cm"])
+	}
+	if f["le"] != "" {
+		ms, _ := strconv.ParseInt(f["le"], 10, 64)
+		rem, _ := strconv.ParseInt(f["lr"], 10, 64)
+		snap.LastEnded = time.UnixMilli(ms).Add(time.Duration(rem))
+	}
+	return snap, true, nil
+}
+
+// decodeList reads a cjson array ("" and "{}", cjson's empty table, are
+// empty).
+func decodeList(s string) []string {
+	out := []string{}
+	if s == "" || s == "{}" {
+		return out
+	}
+	_ = json.Unmarshal([]byte(s), &out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// Sweep looks for nodes whose heartbeat expired: their sessions count as
+// dropped at once and end (partners: EventPeerLeft "disconnected") after
+// ResumeGrace unless another node adopted them; and it ends report blocks
+// whose timer was on a dead node. The sweeper calls it every SweepEvery;
+// any number of nodes may sweep at once. It returns how many nodes it found
+// dead, sessions it ended and blocks it lifted.
+func (r *Redis) Sweep(ctx context.Context) (dead, ended, unblocked int, err error) {
+	res, err := r.run(ctx, "sweep", r.sc.sweep, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	_, err = fmt.Sscan(res[1], &dead, &ended, &unblocked)
+	return dead, ended, unblocked, err
+}
+
+// Stats returns the deployment-wide counters (all nodes); zero if Redis is
+// unreachable.
+func (r *Redis) Stats() Stats {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout)
+	defer cancel()
+	r.trips.Add(1)
+	m, err := r.rdb.HGetAll(ctx, r.node.Prefix()+"stats").Result()
+	if err != nil {
+		return Stats{}
+	}
+	num := func(k string) int { v, _ := strconv.Atoi(m[k]); return v }
+	st := Stats{Chats: num("chats"), Matches: uint64(num("matches")), Sessions: num("sessions")}
+	for _, mode := range protocol.Modes {
+		st.Waiting[mode] = num("w" + strconv.Itoa(int(mode)))
+	}
+	return st
+}
+
+// Interest timers.
+
+// armFrom arms the interest timer a script asked for.
+func (r *Redis) armFrom(res result) {
+	id, seq := res[2], res[3]
+	if id == "" {
+		return
+	}
+	delay, _ := strconv.ParseInt(res[4], 10, 64)
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.closed {
+		return
+	}
+	if t := r.timers[id]; t != nil {
+		if t.seq == seq {
+			return // already armed for this queue stay
+		}
+		t.t.Stop()
+	}
+	it := &interestTimer{seq: seq}
+	it.t = r.clk.AfterFunc(time.Duration(delay), func() { r.interestTimeoutPassed(id, it) })
+	r.timers[id] = it
+}
+
+func (r *Redis) stopTimer(id string) {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if t := r.timers[id]; t != nil {
+		t.t.Stop()
+		delete(r.timers, id)
+	}
+}
+
+func (r *Redis) interestTimeoutPassed(id string, it *interestTimer) {
+	r.tmu.Lock()
+	if r.closed || r.timers[id] != it {
+		r.tmu.Unlock()
+		return
+	}
+	delete(r.timers, id)
+	r.tmu.Unlock()
+	_, err := r.run(context.Background(), "timeout", r.sc.timeout, true, id, it.seq)
+	if err != nil {
+		r.retry(func() { r.interestTimeoutPassedRetry(id, it) })
+	}
+}
+
+func (r *Redis) interestTimeoutPassedRetry(id string, it *interestTimer) {
+	r.tmu.Lock()
+	if r.closed || r.timers[id] != nil {
+		r.tmu.Unlock()
+		return // closed, or a new queue stay has its own timer
+	}
+	r.timers[id] = it
+	r.tmu.Unlock()
+	r.interestTimeoutPassed(id, it)
+}
+
+// retry runs f after RetryEvery (Redis was unreachable).
+func (r *Redis) retry(f func()) {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.closed {
+		return
+	}
+	r.clk.AfterFunc(r.retryEvery, f)
+}
+
+// armBlock arms the end of a report block; a renewed block replaces the old
+// timer (the old token no longer matches in Redis anyway).
+func (r *Redis) armBlock(pair, token string) {
+	if pair == "" {
+		return
+	}
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	if r.closed {
+		return
+	}
+	if t := r.blocks[pair]; t != nil {
+		t.Stop()
+	}
+	var t clock.Timer
+	t = r.clk.AfterFunc(r.reportBlock, func() { r.blockExpired(pair, token, t) })
+	r.blocks[pair] = t
+}
+
+func (r *Redis) blockExpired(pair, token string, t clock.Timer) {
+	r.tmu.Lock()
+	if r.closed {
+		r.tmu.Unlock()
+		return
+	}
+	if r.blocks[pair] == t {
+		delete(r.blocks, pair)
+	}
+	r.tmu.Unlock()
+	if _, err := r.run(context.Background(), "unblock", r.sc.unblock, true, pair, token); err != nil {
+		// The sweeper lifts it too, once Redis is back.
+		r.retry(func() { r.blockExpired(pair, token, nil) })
+	}
+}
+
+// Events.
+
+type wireMsg struct {
+	M string   `json:"m"`
+	E []wireEv `json:"e"`
+}
+
+type wireEv struct {
+	S string `json:"s"`
+	K int    `json:"k"`
+	R string `json:"r"`
+	P string `json:"p"`
+	I int    `json:"i"`
+	M int    `json:"m"`
+	C string `json:"c"`
+	X string `json:"x"`
+	W string `json:"w"`
+}
+
+// onMessage runs on the node's receiving goroutine: the events of one
+// script for this node's sessions, then maybe the marker of an operation of
+// this node.
+func (r *Redis) onMessage(b []byte) {
+	var msg wireMsg
+	if err := json.Unmarshal(b, &msg); err != nil {
+		// cjson writes an empty table as {}: a message with no events.
+		r.log.Warn("match: bad event message", "err", err)
+		return
+	}
+	for _, w := range msg.E {
+		ev := Event{Kind: EventKind(w.K), Room: w.R, Partner: w.P, Initiator: w.I == 1,
+			Mode: protocol.Mode(w.M), Reason: Reason(w.X)}
+		if ev.Kind == EventMatched {
+			ev.Common = decodeList(w.C)
+			ns, _ := strconv.ParseInt(w.W, 10, 64)
+			ev.Waited = time.Duration(ns)
+			r.stopTimer(w.S)
+		}
+		r.n.Notify(w.S, ev)
+	}
+	if msg.M != "" {
+		r.wmu.Lock()
+		done := r.waiters[msg.M]
+		delete(r.waiters, msg.M)
+		r.wmu.Unlock()
+		if done != nil {
+			close(done)
+		}
+	}
+}
