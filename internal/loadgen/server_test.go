@@ -60,8 +60,17 @@ func startNode(t *testing.T) string {
 // answer, candidates and chats, move on with next or leave, and churn;
 // nothing is refused and every latency is recorded.
 func TestAgainstRealServer(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frame per write", true: "batched"}[batch], func(t *testing.T) {
+			testAgainstRealServer(t, batch)
+		})
+	}
+}
+
+func testAgainstRealServer(t *testing.T, batch bool) {
 	url := startNode(t)
 	cfg := Default()
+	cfg.Batch = batch
 	cfg.URLs = []string{url}
 	cfg.Clients = 200
 	cfg.Duration = 3 * time.Second
