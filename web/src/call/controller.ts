@@ -202,6 +202,11 @@ export class CallController {
     if (this.signaling.status !== 'open') this.signaling.reconnectNow();
   }
 
+  /** Drops the signaling socket and resumes at once; the call is not touched. */
+  reconnectSignaling(): void {
+    this.signaling.reconnectNow();
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.closePeer();

@@ -52,6 +52,8 @@ export interface DebugHandle {
   readonly initiator: boolean;
   readonly link: string;
   readonly connection: string;
+  /** Drops the signaling socket and resumes, as after a network change (for drop tests). */
+  reconnectSignaling(): void;
 }
 
 declare global {
@@ -103,6 +105,7 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
       get connection() {
         return c.getView().connection;
       },
+      reconnectSignaling: () => c.reconnectSignaling(),
     };
     window.__stranger = handle;
 
