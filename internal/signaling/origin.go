@@ -21,11 +21,11 @@ func originAllowed(r *http.Request, allowed []string) bool {
 		return false
 	}
 	oh, op := hostPort(u.Host, u.Scheme)
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if rh, rp := hostPort(r.Host, scheme); strings.EqualFold(oh, rh) && op == rp {
+	// A Host without a port takes the default port of the Origin's scheme
+	// (protocol.md), not of the scheme this server sees: behind a proxy that
+	// terminates TLS the request arrives over plain HTTP with Host "example.com"
+	// while the page's Origin is https://example.com.
+	if rh, rp := hostPort(r.Host, u.Scheme); strings.EqualFold(oh, rh) && op == rp {
 		return true
 	}
 	for _, a := range allowed {
