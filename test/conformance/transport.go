@@ -147,18 +147,25 @@ func testOriginNull(t *testing.T, e *env) {
 	}
 }
 
-// With Host "localhost" (port omitted: 80 for http), Origin http://localhost
-// and http://localhost:80 match; https://localhost (port 443) does not.
+// A missing port is the default port of the Origin's scheme, on either
+// side: Host "chat.example" matches http://chat.example and, behind a proxy
+// that terminates TLS, https://chat.example.
 func testOriginDefaultPort(t *testing.T, e *env) {
 	for _, tc := range []struct {
 		host, origin string
 		want         int
 	}{
-		{"localhost", "http://localhost", http.StatusSwitchingProtocols},
-		{"localhost", "http://localhost:80", http.StatusSwitchingProtocols},
-		{"localhost:80", "http://localhost", http.StatusSwitchingProtocols},
-		{"localhost", "https://localhost", http.StatusForbidden},
-		{"localhost", "http://localhost:8080", http.StatusForbidden},
+		{"chat.example", "http://chat.example", http.StatusSwitchingProtocols},
+		{"chat.example", "http://chat.example:80", http.StatusSwitchingProtocols},
+		{"chat.example:80", "http://chat.example", http.StatusSwitchingProtocols},
+		{"chat.example", "https://chat.example", http.StatusSwitchingProtocols},
+		{"chat.example:443", "https://chat.example", http.StatusSwitchingProtocols},
+		{"chat.example", "https://chat.example:443", http.StatusSwitchingProtocols},
+		{"chat.example:80", "https://chat.example", http.StatusForbidden},
+		{"chat.example:443", "http://chat.example", http.StatusForbidden},
+		{"chat.example", "http://chat.example:8080", http.StatusForbidden},
+		{"chat.example:8080", "http://chat.example", http.StatusForbidden},
+		{"chat.example", "http://other.example", http.StatusForbidden},
 	} {
 		if code, _ := originDial(t, e, tc.host, tc.origin); code != tc.want {
 			t.Errorf("Host %q, Origin %q: status %d, want %d", tc.host, tc.origin, code, tc.want)
