@@ -178,6 +178,7 @@ func listen(ctx context.Context, udpNet, tcpNet, host, portText string, sockets 
 			return nil, nil, 0, fmt.Errorf("turn-listen udp %s: %w", net.JoinHostPort(host, portText), err)
 		}
 		udp = append(udp, first)
+		growBuffers(first)
 		port = first.LocalAddr().(*net.UDPAddr).Port
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
 		for len(udp) < sockets {
@@ -187,6 +188,7 @@ func listen(ctx context.Context, udpNet, tcpNet, host, portText string, sockets 
 				return nil, nil, 0, fmt.Errorf("turn-listen udp %s (socket %d): %w", addr, len(udp)+1, err)
 			}
 			udp = append(udp, c)
+			growBuffers(c)
 		}
 		tcp, err = (&net.ListenConfig{}).Listen(ctx, tcpNet, addr)
 		if err == nil {
@@ -196,6 +198,20 @@ func listen(ctx context.Context, udpNet, tcpNet, host, portText string, sockets 
 		if portText != "0" || attempt == 4 {
 			return nil, nil, 0, fmt.Errorf("turn-listen tcp %s: %w", addr, err)
 		}
+	}
+}
+
+// listenBuffer is the socket buffer asked for on the shared listening
+// socket: every client's traffic queues there while its one read loop is
+// descheduled, and the kernel default (208 KiB) overflows in bursts. The
+// kernel caps it at net.core.rmem_max / wmem_max.
+const listenBuffer = 4 << 20
+
+func growBuffers(c net.PacketConn) {
+	if uc, ok := c.(*net.UDPConn); ok {
+		// Best effort: a smaller buffer only means more loss under load.
+		_ = uc.SetReadBuffer(listenBuffer)
+		_ = uc.SetWriteBuffer(listenBuffer)
 	}
 }
 
