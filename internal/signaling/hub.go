@@ -396,7 +396,10 @@ func (h *Hub) connEnded(c *conn, err error) {
 	}
 	s.grace = h.clock.AfterFunc(h.opts.ResumeGrace, func() {
 		s.mu.Lock()
-		expired := s.conn == nil && !s.ended
+		// Only the grace period of this drop: a wall-clock timer can fire
+		// just as a resume stops it, and must not end the session after
+		// a later drop (whose own grace period started later).
+		expired := s.conn == nil && !s.ended && s.lastConn == c
 		s.mu.Unlock()
 		if expired {
 			h.end(s, match.ReasonDisconnected, "grace period over")
