@@ -98,10 +98,12 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if life := s.cfg.AllocationLifetime; life > 0 {
 		// Closing the socket ends pion's read loop on it, which deletes
 		// the allocation: the only way to end one from outside pion.
+		rc.mu.Lock()
 		rc.timer = s.clock.AfterFunc(life, func() {
 			s.log.Debug("turn allocation reached its lifetime cap", "user", conf.UserID, "relay", addr)
 			_ = rc.Close()
 		})
+		rc.mu.Unlock()
 	}
 	return rc, addr, nil
 }
@@ -122,8 +124,10 @@ type relayConn struct {
 	srv     *Server
 	user    string
 	in, out *rate.Limiter // nil without a bandwidth cap
-	timer   clock.Timer
 	once    sync.Once
+
+	mu    sync.Mutex // guards timer, which may fire before it is stored
+	timer clock.Timer
 }
 
 // ReadFrom returns the next datagram from a peer within budget; datagrams
@@ -160,9 +164,11 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *relayConn) Close() error {
 	var err error
 	c.once.Do(func() {
+		c.mu.Lock()
 		if c.timer != nil {
 			c.timer.Stop()
 		}
+		c.mu.Unlock()
 		err = c.PacketConn.Close()
 		c.srv.quota.release(c.user)
 	})

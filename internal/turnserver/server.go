@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/transport/v5/reuseport"
 	"github.com/pion/turn/v5"
+	"golang.org/x/net/netutil"
 
 	"github.com/strangerchat/stranger/internal/clock"
 )
@@ -137,8 +138,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit,
 		})
 	}
+	// pion serves every TCP connection on its own goroutine with no idle
+	// timeout; bound them so idle connections cannot use up the process's
+	// file descriptors (Accept waits at the limit).
+	maxTCP := cfg.MaxAllocations
+	if maxTCP == 0 {
+		maxTCP = DefaultMaxAllocations
+	}
 	sc.ListenerConfigs = []turn.ListenerConfig{{
-		Listener: tcp, RelayAddressGenerator: gen, PermissionHandler: permit,
+		Listener: netutil.LimitListener(tcp, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
 	}}
 	ts, err := turn.NewServer(sc)
 	if err != nil {

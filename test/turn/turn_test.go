@@ -136,15 +136,29 @@ func TestUclientAgainstEmbedded(t *testing.T) {
 		}
 	}
 
-	t.Run("minted credential", func(t *testing.T) {
-		user, pass := turnserver.Mint(secret, "s_uclient", time.Now().Add(time.Hour))
-		out, err := uclient(t, port, append(common, "-u", user, "-w", pass)...)
-		ok(t, out, err)
-	})
-	t.Run("REST secret", func(t *testing.T) {
-		// uclient mints "<expiry>:s_rest" itself from the secret.
-		out, err := uclient(t, port, append(common, "-u", "s_rest", "-W", secret)...)
-		ok(t, out, err)
+	// uclient lingers a few seconds after its last packet; run the
+	// successful ones side by side.
+	t.Run("allocates", func(t *testing.T) {
+		t.Run("minted credential", func(t *testing.T) {
+			t.Parallel()
+			user, pass := turnserver.Mint(secret, "s_uclient", time.Now().Add(time.Hour))
+			out, err := uclient(t, port, append(common, "-u", user, "-w", pass)...)
+			ok(t, out, err)
+		})
+		t.Run("TURN over TCP", func(t *testing.T) {
+			t.Parallel()
+			// -t: client to server over TCP (turn:...?transport=tcp); the
+			// relay itself stays UDP.
+			user, pass := turnserver.Mint(secret, "s_tcp", time.Now().Add(time.Hour))
+			out, err := uclient(t, port, append(common, "-t", "-u", user, "-w", pass)...)
+			ok(t, out, err)
+		})
+		t.Run("REST secret", func(t *testing.T) {
+			t.Parallel()
+			// uclient mints "<expiry>:s_rest" itself from the secret.
+			out, err := uclient(t, port, append(common, "-u", "s_rest", "-W", secret)...)
+			ok(t, out, err)
+		})
 	})
 	before := s.Stats().AuthRefused
 	t.Run("expired credential", func(t *testing.T) {
