@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -177,5 +179,46 @@ func TestEmbeddedHandlerServesSomething(t *testing.T) {
 	}
 	if got := res.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type %q", got)
+	}
+}
+
+func TestGzip(t *testing.T) {
+	big := bytes.Repeat([]byte("function stranger(){return 42}\n"), 200)
+	fsys := testFS()
+	fsys["assets/big-9f9f.js"] = &fstest.MapFile{Data: big}
+	h := NewHandler(fsys)
+
+	res := get(t, h, http.MethodGet, "/assets/big-9f9f.js", map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", res.Header.Get("Content-Encoding"))
+	}
+	if res.Header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("Vary %q", res.Header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatalf("gzip reader: %v", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	if !bytes.Equal(plain, big) {
+		t.Error("gunzipped body differs from the file")
+	}
+	gzTag := res.Header.Get("ETag")
+
+	res = get(t, h, http.MethodGet, "/assets/big-9f9f.js", map[string]string{"Accept-Encoding": "gzip;q=0"})
+	if res.Header.Get("Content-Encoding") != "" || body(t, res) != string(big) {
+		t.Error("q=0 still got gzip")
+	}
+	if res.Header.Get("ETag") == gzTag {
+		t.Error("the two encodings share an ETag")
+	}
+
+	// Tiny files are not worth compressing.
+	res = get(t, h, http.MethodGet, "/assets/index-abc123.js", map[string]string{"Accept-Encoding": "gzip"})
+	if res.Header.Get("Content-Encoding") != "" {
+		t.Error("a 17-byte file was gzipped")
 	}
 }
