@@ -38,6 +38,9 @@ func newMemoryDeployment(t *testing.T, o conformance.Options) conformance.Deploy
 	cfg.AllowedOrigins = o.AllowedOrigins
 	cfg.PingInterval = o.PingInterval
 	cfg.PongTimeout = o.PongTimeout
+	if o.MaxWaiting > 0 {
+		cfg.MaxWaiting = o.MaxWaiting
+	}
 	d := &memoryDeployment{}
 	var clk clock.Clock = clock.Real{}
 	if !o.RealClock {

@@ -19,6 +19,7 @@ func checkCases() []testCase {
 		{name: "shape/missing_required_field_bad_message", run: testMissingRequired},
 		{name: "shape/unknown_type", run: testUnknownType},
 		{name: "shape/null_optional_field_is_absent", run: testNullOptional},
+		{name: "shape/unknown_fields_ignored", run: testUnknownFields},
 		{name: "shape/refused_frame_changes_nothing", run: testRefusedChangesNothing},
 		{name: "seq/duplicate_ignored_silently", run: testSeqDuplicate},
 		{name: "seq/refused_frame_counts_as_processed", run: testSeqRefusedProcessed},
@@ -27,6 +28,8 @@ func checkCases() []testCase {
 		{name: "order/duplicate_beats_shape", run: testOrderDuplicate},
 		{name: "order/shape_beats_state", run: testOrderShapeState},
 		{name: "order/state_beats_limits", run: testOrderStateLimits},
+		{name: "order/state_beats_overloaded", run: testOrderStateOverloaded, opts: oneWaiting},
+		{name: "overloaded/queue_full_changes_nothing", run: testOverloaded, opts: oneWaiting},
 		{name: "rate/rate_limited_after_burst_then_refill", run: testRateLimited, opts: smallBudget},
 		{name: "rate/abuse_closes_1008_ends_session", run: testRateAbuse, opts: smallBudget},
 	}
@@ -138,6 +141,43 @@ func testNullOptional(t *testing.T, e *env) {
 	if b.Expect(t, "peer_left").Str("reason") != "reported" {
 		t.Fatal("want peer_left reported")
 	}
+}
+
+// Extensions add optional fields: a server ignores fields it does not know.
+func testUnknownFields(t *testing.T, e *env) {
+	a, b := e.client(t), e.client(t)
+	a.Send(t, `{"type":"join","mode":"text","x-client":"bot/1.0","extra":{"a":[1,2]}}`)
+	a.Expect(t, "waiting")
+	b.Send(t, `{"extra":null,"type":"join","interests":[],"mode":"text"}`)
+	checkPair(t, expectMatched(t, b), a.Expect(t, "matched"))
+	a.Send(t, `{"type":"chat","text":"hi","lang":"en"}`)
+	b.Expect(t, "chat")
+}
+
+func oneWaiting(o *Options) { o.MaxWaiting = 1 }
+
+// overloaded is a state-stage error that comes after bad_state.
+func testOrderStateOverloaded(t *testing.T, e *env) {
+	a := e.client(t)
+	join(t, a, "text") // the queue is full now
+	a.Send(t, M{"type": "join", "mode": "video"})
+	a.ExpectError(t, "bad_state")
+}
+
+// A join that the node cannot serve gets overloaded and changes nothing:
+// the session stays idle and may join once there is room.
+func testOverloaded(t *testing.T, e *env) {
+	a, b := e.client(t), e.client(t)
+	join(t, a, "text")
+	b.Send(t, M{"type": "join", "mode": "video"})
+	b.ExpectError(t, "overloaded")
+	b.Send(t, M{"type": "next"})
+	b.ExpectError(t, "overloaded")
+	b.Send(t, M{"type": "chat", "text": "x"})
+	b.ExpectError(t, "not_chatting") // still idle
+	a.Send(t, M{"type": "leave"})
+	a.ExpectNothing(t)
+	join(t, b, "video")
 }
 
 // A refused frame changes nothing and relays nothing; the connection stays.

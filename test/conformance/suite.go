@@ -51,6 +51,9 @@ type Options struct {
 	AllowedOrigins  []string
 	PingInterval    time.Duration // default 10 s (10 min on the fake clock)
 	PongTimeout     time.Duration // default 3 × PingInterval
+	// MaxWaiting caps the queue (all modes); a join or next beyond it gets
+	// overloaded. 0: the deployment's default (large).
+	MaxWaiting int
 	// RealClock runs the deployment on the wall clock instead of a fake one
 	// (the ping tests); Advance is then never called.
 	RealClock bool

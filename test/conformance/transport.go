@@ -86,6 +86,8 @@ func testFrameAtLimit(t *testing.T, e *env) {
 	b.Expect(t, "chat")
 }
 
+// originDial connects to node 0 (whose host the Origin cases name) with
+// the given Host and Origin headers ("" = not set) and returns the status.
 func originDial(t *testing.T, e *env, host, origin string) (int, *Client) {
 	t.Helper()
 	h := http.Header{}
@@ -95,7 +97,7 @@ func originDial(t *testing.T, e *env, host, origin string) (int, *Client) {
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	c, resp, err := e.dial(t, e.node(), "", DialOptions{Header: h})
+	c, resp, err := e.dial(t, 0, "", DialOptions{Header: h})
 	if err != nil {
 		if resp == nil {
 			t.Fatalf("dial with Origin %q: %v", origin, err)
