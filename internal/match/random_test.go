@@ -302,16 +302,28 @@ func (md *model) advance(d time.Duration) {
 	}
 }
 
+// modelEngine makes an engine under test for one seed of the model test:
+// the engine, its invariants check and its teardown.
+type modelEngine func(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func())
+
+func newMemoryModelEngine(_ *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func()) {
+	m := match.NewMemory(cfg, rec)
+	return m, m.CheckInvariants, m.Close
+}
+
 // TestMatchesNaiveModel runs random operations against the engine and the
 // naive model and requires identical events, errors and states.
 func TestMatchesNaiveModel(t *testing.T) {
-	const (
-		seeds = 300
-		ops   = 400
-	)
+	runNaiveModel(t, 300, 400, newMemoryModelEngine)
+}
+
+func runNaiveModel(t *testing.T, seeds, ops int, newEngine modelEngine) {
 	ids := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}
 	topics := []string{"a", "b", "c", "d"}
 	for seed := range uint64(seeds) {
+		if testing.Short() && seed >= uint64(seeds)/10 {
+			break
+		}
 		rng := rand.New(rand.NewPCG(seed, 7))
 		clk := clock.NewFake(t0)
 		rec := &recorder{}
@@ -327,7 +339,7 @@ func TestMatchesNaiveModel(t *testing.T) {
 			MaxWaiting:    int(seed % 8), // 0 (unlimited) to 7
 			NewRoomID:     func() string { rooms++; return fmt.Sprintf("room%d", rooms) },
 		}
-		m := match.NewMemory(cfg, rec)
+		m, invariants, closeEngine := newEngine(t, cfg, rec)
 		md := &model{now: t0, timeout: cfg.InterestTimeout, recent: cfg.RecentPartner, blockFor: cfg.ReportBlock,
 			maxWaiting: cfg.MaxWaiting, sessions: map[string]*mSession{}, blocks: map[[2]string]mBlock{}}
 		var log []string
@@ -393,7 +405,7 @@ func TestMatchesNaiveModel(t *testing.T) {
 				}
 			}
 			md.evs = nil
-			if err := m.CheckInvariants(); err != nil {
+			if err := invariants(); err != nil {
 				fail("%s: %v", op, err)
 			}
 			for _, id := range ids {
@@ -410,7 +422,7 @@ func TestMatchesNaiveModel(t *testing.T) {
 				fail("%s: %d matches, model %d", op, st.Matches, md.matches)
 			}
 		}
-		m.Close()
+		closeEngine()
 	}
 }
 

@@ -2,8 +2,11 @@ package match_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,8 +16,13 @@ import (
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/redistest"
 )
+
+var protocolModes = protocol.Modes
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 99)) }
 
 // redisAddr is the redis-server TestMain started for the package; every test
 // uses its own key prefix on it (and its own channels, which carry it).
@@ -135,4 +143,270 @@ func TestRedis(t *testing.T) {
 			tc.f(t, newRedisHarness)
 		})
 	}
+}
+
+// TestRedisMatchesNaiveModel: the Redis engine emits exactly the events of
+// the naive model for random operation sequences (fewer than the in-memory
+// engine's run: every operation is a few Redis round trips).
+func TestRedisMatchesNaiveModel(t *testing.T) {
+	runNaiveModel(t, 12, 300, func(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func()) {
+		rcfg := redisConfig(cfg, cfg.Clock)
+		rcfg.NewRoomID, rcfg.SequentialRooms = nil, true // room1, room2, ... as the model names them
+		tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: rcfg, n: rec})
+		return tn.eng, func() error { return tn.eng.CheckInvariants(context.Background()) }, func() {
+			tn.eng.Close()
+			tn.node.Close()
+		}
+	})
+}
+
+// barrier returns once every event published to tn's channel before it has
+// reached tn's notifier: an operation that changes nothing still waits for
+// its marker behind them (the ordering contract).
+func barrier(t *testing.T, tn *testNode) {
+	t.Helper()
+	if err := tn.eng.Leave(ctx, "barrier-nobody"); err != nil {
+		t.Fatalf("barrier: %v", err)
+	}
+}
+
+func expectEvents(t *testing.T, r *recorder, want ...rec) {
+	t.Helper()
+	got := r.take()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n got  %v\n want %v", got, want)
+	}
+}
+
+// TestRedisTwoNodes: sessions on two nodes sharing one Redis are matched
+// with each other, and every event goes to the node of its session.
+func TestRedisTwoNodes(t *testing.T) {
+	clk := clock.NewFake(t0)
+	prefix := newPrefix()
+	cfg := match.RedisConfig{Clock: clk, SequentialRooms: true, InterestTimeout: 5 * time.Second}
+	ra, rb := &recorder{}, &recorder{}
+	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: ra})
+	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: rb})
+	check := func() {
+		t.Helper()
+		if err := A.eng.CheckInvariants(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check()
+	}
+	must(A.eng.Join(ctx, "a", match.Prefs{Mode: video, Interests: []string{"go"}}))
+	clk.Advance(time.Second)
+	must(B.eng.Join(ctx, "b", match.Prefs{Mode: video, Interests: []string{"rust", "go"}}))
+	barrier(t, A)
+	expectEvents(t, ra, waiting("a"), matched("a", "room1", "b", true, video, time.Second, "go"))
+	expectEvents(t, rb, waiting("b"), matched("b", "room1", "a", false, video, 0, "go"))
+
+	// b's next: a (on A) hears it; b waits on B; c on A meets b.
+	must(B.eng.Next(ctx, "b", match.Prefs{Mode: video}))
+	must(A.eng.Join(ctx, "c", match.Prefs{Mode: video}))
+	barrier(t, B)
+	expectEvents(t, ra, peerLeft("a", "room1", match.ReasonNext), waiting("c"),
+		matched("c", "room2", "b", false, video, 0))
+	expectEvents(t, rb, waiting("b"), matched("b", "room2", "c", true, video, 0))
+
+	// The interest timeout of a session on B, armed on B, matches it with
+	// an open session on A when it passes.
+	must(A.eng.Leave(ctx, "c"))
+	barrier(t, B)
+	rb.take()
+	ra.take()
+	must(B.eng.Join(ctx, "d", match.Prefs{Mode: text, Interests: []string{"x"}}))
+	must(A.eng.Join(ctx, "e", match.Prefs{Mode: text}))
+	clk.Advance(5 * time.Second)
+	check()
+	barrier(t, A)
+	expectEvents(t, rb, waiting("d"), matched("d", "room3", "e", true, text, 5*time.Second))
+	expectEvents(t, ra, waiting("e"), matched("e", "room3", "d", false, text, 5*time.Second))
+
+	// A report across nodes blocks the pair for both.
+	if got, err := A.eng.Report(ctx, "e"); err != nil || got != "d" {
+		t.Fatalf("report: %q %v", got, err)
+	}
+	barrier(t, B)
+	expectEvents(t, rb, peerLeft("d", "room3", match.ReasonReported))
+
+	// A session whose connection comes back on another node moves there:
+	// its events follow it.
+	must(A.eng.Join(ctx, "f", match.Prefs{Mode: video}))
+	must(A.eng.SetConnected(ctx, "f", false))
+	must(B.eng.SetConnected(ctx, "f", true))
+	must(A.eng.Join(ctx, "g", match.Prefs{Mode: video}))
+	barrier(t, B)
+	expectEvents(t, ra, waiting("f"), waiting("g"), matched("g", "room4", "f", false, video, 0))
+	expectEvents(t, rb, matched("f", "room4", "g", true, video, 0))
+}
+
+// TestRedisDefaultRoomID: rooms are named by the Go side, unguessable.
+func TestRedisDefaultRoomID(t *testing.T) {
+	r := &recorder{}
+	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: match.RedisConfig{Clock: clock.NewFake(t0)}, n: r})
+	for i := range 10 {
+		if err := tn.eng.Join(ctx, fmt.Sprint("a", i), match.Prefs{Mode: text}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.eng.Join(ctx, fmt.Sprint("b", i), match.Prefs{Mode: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range r.take() {
+		if e.Ev.Kind == match.EventMatched && e.Ev.Initiator {
+			if len(e.Ev.Room) != 18 || e.Ev.Room[:2] != "r_" || seen[e.Ev.Room] {
+				t.Fatalf("room id %q: bad or repeated", e.Ev.Room)
+			}
+			seen[e.Ev.Room] = true
+		}
+	}
+	if len(seen) != 10 {
+		t.Fatalf("%d rooms", len(seen))
+	}
+}
+
+// TestRedisConcurrentThreeNodes hammers three engines sharing one Redis
+// from many goroutines (each session on one node), with the fake clock
+// moving, checking every event as it arrives and the invariants all along.
+func TestRedisConcurrentThreeNodes(t *testing.T) {
+	const (
+		nodes    = 3
+		workers  = 3 // per node
+		maxOps   = 5000
+		duration = 2 * time.Second
+		nIDs     = 60
+	)
+	clk := clock.NewFake(t0)
+	pc := &pairChecker{rooms: map[string][]rec{}, current: map[string]string{}}
+	prefix := newPrefix()
+	var tns []*testNode
+	for range nodes {
+		tns = append(tns, startNode(t, nodeOpts{prefix: prefix, n: pc, cfg: match.RedisConfig{
+			Clock: clk, InterestTimeout: 5 * time.Second, ReportBlock: 20 * time.Second, MaxWaiting: 40}}))
+	}
+	topics := []string{"a", "b", "c", "d", "e", "f"}
+	deadline := time.Now().Add(duration)
+	var stop atomic.Bool
+	errc := make(chan error, nodes*workers+2)
+	done := make(chan struct{})
+	var running atomic.Int64
+	worker := func(node, w int) {
+		defer func() {
+			if running.Add(-1) == 0 {
+				close(done)
+			}
+		}()
+		m := tns[node].eng
+		rng := newRand(uint64(node*100 + w))
+		for i := 0; i < maxOps && !stop.Load() && time.Now().Before(deadline); i++ {
+			// Sessions of this node: ids ≡ node (mod nodes).
+			id := fmt.Sprintf("s%d", rng.IntN(nIDs/nodes)*nodes+node)
+			p := match.Prefs{Mode: protocolModes[rng.IntN(2)]}
+			for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
+				p.Interests = append(p.Interests, topics[j])
+			}
+			var err error
+			switch k := rng.IntN(100); {
+			case k < 30:
+				if err = m.Join(ctx, id, p); isRefusal(err) {
+					err = nil
+				}
+			case k < 50:
+				if err = m.Next(ctx, id, p); isRefusal(err) {
+					err = nil
+				}
+			case k < 62:
+				err = m.Leave(ctx, id)
+			case k < 68:
+				if _, err = m.Report(ctx, id); isRefusal(err) {
+					err = nil
+				}
+			case k < 85:
+				err = m.SetConnected(ctx, id, rng.IntN(3) > 0)
+			case k < 90:
+				err = m.End(ctx, id, match.ReasonDisconnected)
+			default:
+				_, err = m.State(ctx, id)
+			}
+			if err != nil {
+				errc <- fmt.Errorf("node %d worker %d: %w", node, w, err)
+				stop.Store(true)
+				return
+			}
+		}
+	}
+	running.Store(nodes*workers + 2)
+	for n := range nodes {
+		for w := range workers {
+			go worker(n, w)
+		}
+	}
+	go func() { // the clock: interest timeouts and block expiries fire concurrently
+		defer func() {
+			if running.Add(-1) == 0 {
+				close(done)
+			}
+		}()
+		for i := 0; i < 2000 && !stop.Load() && time.Now().Before(deadline); i++ {
+			clk.Advance(time.Duration(i%7) * 100 * time.Millisecond)
+			time.Sleep(time.Millisecond) // let the workers run between ticks
+		}
+	}()
+	var checks atomic.Int64
+	go func() {
+		defer func() {
+			if running.Add(-1) == 0 {
+				close(done)
+			}
+		}()
+		for i := 0; i < 10000 && !stop.Load() && time.Now().Before(deadline); i++ {
+			if err := tns[i%nodes].eng.CheckInvariants(ctx); err != nil {
+				errc <- err
+				stop.Store(true)
+				return
+			}
+			checks.Add(1)
+		}
+	}()
+	<-done
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if err := tns[0].eng.CheckInvariants(ctx); err != nil {
+		t.Fatalf("final invariants: %v", err)
+	}
+	for _, tn := range tns {
+		barrier(t, tn)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	for _, e := range pc.errs[:min(len(pc.errs), 10)] {
+		t.Error(e)
+	}
+	st := tns[0].eng.Stats()
+	t.Logf("stats %+v, %d matched events, %d peer_left, %d invariant checks", st, pc.matched.Load(), pc.peerLeft.Load(), checks.Load())
+	if st.Matches < 100 {
+		t.Fatalf("only %d matches: the test did not exercise matching", st.Matches)
+	}
+	if got := uint64(pc.matched.Load()); got != 2*st.Matches {
+		t.Fatalf("%d matched events for %d matches: events lost", got, st.Matches)
+	}
+}
+
+func isRefusal(err error) bool {
+	return errors.Is(err, match.ErrBadState) || errors.Is(err, match.ErrNotChatting) ||
+		(errors.Is(err, match.ErrOverloaded) && !strings.Contains(err.Error(), "redis"))
 }
