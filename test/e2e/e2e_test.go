@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // chatBothWays checks typing and chat from a to b and from b to a.
@@ -134,4 +136,156 @@ func TestInterests(t *testing.T) {
 	for _, p := range []*page{a, b} {
 		p.waitText("status", "You both like music.", 5*time.Second)
 	}
+}
+
+// TestResume: A's signaling socket dies without a close (the proxy between A
+// and the node resets every connection and refuses new ones for a while). The
+// call keeps playing, A resumes the same session, and chat lines sent by
+// either side during the outage arrive after it, exactly once.
+func TestResume(t *testing.T) {
+	// A long grace period: this test is about resuming, not about how long
+	// the node waits, and a loaded CI machine can be slow to get there.
+	n := startNode(t, nodeOptions{resumeGrace: time.Minute})
+	proxy := startProxy(t, n.srv.Addr())
+	br := startBrowser(t, browserOptions{})
+	a := br.newPage(t, "A", proxy.url()) // only A's traffic goes through the proxy
+	b := br.newPage(t, "B", n.url)
+	a.acceptTerms()
+	b.acceptTerms()
+	startAll(t, "start-video", a, b)
+	room := a.waitChatting()
+	b.waitChatting()
+	a.waitVideoPlays()
+	b.waitVideoPlays()
+	sessA, sessB := a.session(), b.session()
+
+	if cut := proxy.cut(true); cut == 0 {
+		t.Fatal("the proxy had no connection to cut")
+	}
+	a.waitFor("A to notice the drop", `window.__stranger.link === 'reconnecting'`, 10*time.Second)
+	a.waitFor("the reconnecting banner", jsTestID("link-state")+` !== null`, 5*time.Second)
+	// Media does not go through signaling: the call plays on during the outage.
+	a.framesIncrease(10, 5*time.Second)
+	b.framesIncrease(10, 5*time.Second)
+	// Both sides chat into the outage.
+	b.typeInto("chat-input", "sent while A was away\n")
+	a.typeInto("chat-input", "sent while offline\n")
+	time.Sleep(1500 * time.Millisecond) // a few reconnect attempts hit the dead proxy
+	proxy.restore()
+
+	a.waitFor("A to resume", `window.__stranger.link === 'open'`, 15*time.Second)
+	if s := a.session(); s != sessA {
+		t.Fatalf("A: session %q after the drop, want the same session %q", s, sessA)
+	}
+	if s := b.session(); s != sessB {
+		t.Fatalf("B: session changed from %q to %q", sessB, s)
+	}
+	for _, p := range []*page{a, b} {
+		if st, r := eval[string](p, `window.__stranger.state`), p.room(); st != "chatting" || r != room {
+			t.Fatalf("%s: state %q in room %q after A's resume, want chatting in %q\n%s", p.name, st, r, room, p.describe())
+		}
+		if s := p.text("status"); !strings.Contains(s, textChatting) {
+			t.Errorf("%s: status %q after A's resume", p.name, s)
+		}
+	}
+	a.waitText("chat-log", "Stranger: sent while A was away", 10*time.Second)
+	b.waitText("chat-log", "Stranger: sent while offline", 10*time.Second)
+	for _, p := range []*page{a, b} {
+		log := p.text("chat-log")
+		if c := strings.Count(log, "sent while A was away") + strings.Count(log, "sent while offline"); c != 2 {
+			t.Errorf("%s: the outage's two lines appear %d times in the log, want once each: %q", p.name, c, log)
+		}
+	}
+	a.framesIncrease(10, 5*time.Second)
+	b.framesIncrease(10, 5*time.Second)
+	if s := a.stats(); s.LivePCs != 1 || s.PCs != 1 {
+		t.Errorf("A: %d peer connections made, %d live, want the one call kept", s.PCs, s.LivePCs)
+	}
+	chatBothWays(t, a, b, "after resume")
+}
+
+// TestCameraDenied: the user blocks the camera prompt. The page says so and
+// offers text chat, which then works with a text-mode stranger.
+func TestCameraDenied(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	// No fake permission UI: every camera or microphone prompt is denied, as
+	// when the user clicks Block.
+	br := startBrowser(t, browserOptions{noFakeUI: true, extraFlags: map[string]any{"deny-permission-prompts": true}})
+	a := br.newPage(t, "A", n.url)
+	b := br.newPage(t, "B", n.url)
+	a.acceptTerms()
+	b.acceptTerms()
+	a.click("start-video")
+	a.waitText("status", textMediaFailed, 10*time.Second)
+	a.waitFor("the camera-blocked message", `(document.querySelector('[role=alert]')?.textContent ?? '').includes(`+
+		jsString(textDenied)+`)`, 5*time.Second)
+	if g := eval[[]map[string]any](a, `window.__e2e.gum`); len(g) == 0 || g[0]["error"] != "NotAllowedError" {
+		t.Errorf("A: camera requests %v, want one refused with NotAllowedError", g)
+	}
+	if st := eval[string](a, `window.__stranger.state`); st != "ended" {
+		t.Errorf("A: state %q after the camera was denied, want ended (not in the queue)", st)
+	}
+	if n := eval[int](a, `window.__e2e.pcs.filter(p => p.signalingState !== 'closed').length`); n != 0 {
+		t.Errorf("A: %d live peer connections after the camera was denied", n)
+	}
+
+	// "Continue with text" (the button has no data-testid; found by its label).
+	if err := a.do(10*time.Second, chromedp.Click(chromedp.Search(`//button[contains(., "Continue with text")]`), chromedp.NodeVisible)); err != nil {
+		t.Fatalf("A: clicking Continue with text: %v\n%s", err, a.describe())
+	}
+	a.waitText("status", textLooking, 10*time.Second)
+	b.click("start-text")
+	if ra, rb := a.waitChatting(), b.waitChatting(); ra == "" || ra != rb {
+		t.Fatalf("A in room %q, B in room %q: want the same room", ra, rb)
+	}
+	if eval[bool](a, jsTestID("remote-video")+` !== null`) {
+		t.Error("A: still shows the video stage in text mode")
+	}
+	if g := eval[int](a, `window.__e2e.gum.length`); g != 1 {
+		t.Errorf("A: %d camera requests, want only the first (text mode must not ask again)", g)
+	}
+	chatBothWays(t, a, b, "after denial")
+}
+
+// TestPrivacyRelay: both strangers turn on "Hide my IP". The call goes
+// through the node's embedded TURN relay on both sides (the selected
+// candidate pair is relay/relay), neither side ever receives a host candidate
+// of the other, and the video plays.
+func TestPrivacyRelay(t *testing.T) {
+	n := startNode(t, nodeOptions{turn: true})
+	br := startBrowser(t, browserOptions{})
+	a := br.newPage(t, "A", n.url)
+	b := br.newPage(t, "B", n.url)
+	for _, p := range []*page{a, b} {
+		p.acceptTerms()
+		p.waitFor("the privacy switch to be enabled (the node offers TURN)",
+			jsTestID("privacy-toggle")+`?.disabled === false`, 10*time.Second)
+		p.click("privacy-toggle")
+		p.waitFor("the privacy switch to be on", jsTestID("privacy-toggle")+`.checked`, 5*time.Second)
+	}
+	startAll(t, "start-video", a, b)
+	if ra, rb := a.waitChatting(), b.waitChatting(); ra == "" || ra != rb {
+		t.Fatalf("A in room %q, B in room %q: want the same room", ra, rb)
+	}
+	a.waitVideoPlays()
+	b.waitVideoPlays()
+	for _, p := range []*page{a, b} {
+		p.waitFor("the connection indicator to say relay",
+			jsTestID("connection-state")+`.dataset.state === 'relay'`, 10*time.Second)
+		s := p.stats()
+		if s.Policy != "relay" {
+			t.Errorf("%s: iceTransportPolicy %q, want relay", p.name, s.Policy)
+		}
+		if s.LocalType != "relay" || s.RemoteType != "relay" {
+			t.Errorf("%s: selected pair %s/%s, want relay/relay", p.name, s.LocalType, s.RemoteType)
+		}
+		for _, typ := range append(append([]string{}, s.LocalTypes...), s.RemoteTypes...) {
+			if typ != "relay" {
+				t.Errorf("%s: a %s candidate was gathered or received (local %v, remote %v): privacy mode leaks addresses",
+					p.name, typ, s.LocalTypes, s.RemoteTypes)
+			}
+		}
+	}
+	a.framesIncrease(10, 5*time.Second)
+	b.framesIncrease(10, 5*time.Second)
 }

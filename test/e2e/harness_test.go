@@ -9,6 +9,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -89,6 +91,8 @@ type node struct {
 
 type nodeOptions struct {
 	turn bool
+	// resumeGrace overrides the grace period of a dropped session.
+	resumeGrace time.Duration
 }
 
 func startNode(t *testing.T, o nodeOptions) *node {
@@ -99,6 +103,9 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	cfg.AdminAddr = ""
 	cfg.STUN = nil
 	cfg.MaxConnsPerIP = 0
+	if o.resumeGrace > 0 {
+		cfg.ResumeGrace = o.resumeGrace
+	}
 	if o.turn {
 		cfg.TURNListen = "127.0.0.1:0"
 		cfg.TURNPublicIP = "127.0.0.1"
@@ -107,7 +114,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 		cfg.TURNRelayPorts = "40000-40999"
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := server.New(cfg, log, server.Options{})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -314,9 +321,24 @@ func (p *page) click(id string) {
 	}
 }
 
+// typeInto focuses the field and types text: each line as one text insertion
+// (as an IME or a paste does; per-key events cost three protocol round trips
+// a character), and each "\n" as a press of Enter.
 func (p *page) typeInto(id, text string) {
 	p.t.Helper()
-	if err := p.do(10*time.Second, chromedp.SendKeys(byTestID(id), text, chromedp.NodeVisible)); err != nil {
+	steps := []chromedp.Action[chromedp.Void]{chromedp.Focus(byTestID(id), chromedp.NodeVisible)}
+	for i, line := range strings.Split(text, "\n") {
+		if i > 0 {
+			steps = append(steps, chromedp.KeyEvent("\r"))
+		}
+		if line != "" {
+			steps = append(steps, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: line})
+				return err
+			}))
+		}
+	}
+	if err := p.do(10*time.Second, steps...); err != nil {
 		p.t.Fatalf("%s: typing into %s: %v\n%s", p.name, id, err, p.describe())
 	}
 }
@@ -565,4 +587,10 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
