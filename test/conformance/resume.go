@@ -22,6 +22,7 @@ func resumeCases() []testCase {
 		{name: "resume/lastSeq_zero_when_none", run: testResumeLastSeqZero},
 		{name: "resume/state_waiting", run: testResumeWaiting},
 		{name: "resume/state_describes_session_after_resent_frames", run: testResumeStateAfterResent},
+		{name: "resume/state_consistent_with_frames_written_to_dead_connection", run: testResumeStateRace},
 		{name: "resume/open_old_connection_closed_4001", run: testResumeTakeover},
 		{name: "resume/within_grace", run: testResumeWithinGrace},
 		{name: "resume/grace_expiry_ends_session_peer_left_disconnected", run: testResumeGraceExpiry},
@@ -251,6 +252,36 @@ func testResumeStateAfterResent(t *testing.T, e *env) {
 		t.Fatalf("re-sent %s, want peer_left left", pl)
 	}
 	join(t, a2, "")
+}
+
+// A match that happens around a drop is either written to the dead
+// connection (then re-sent after the welcome, which already says chatting)
+// or made after the resume; either way the client ends up in the chat the
+// welcome or the matched frame names, with the seq running on.
+func testResumeStateRace(t *testing.T, e *env) {
+	for range 5 {
+		a, b := e.client(t), e.client(t)
+		join(t, a, "text")
+		a.Drop()
+		b.Send(t, M{"type": "join", "mode": "text"})
+		a2 := e.resumeLast(t, a)
+		switch st := a2.Welcome.Str("state"); st {
+		case "chatting":
+			chat, _ := a2.Welcome["chat"].(map[string]any)
+			m := a2.Expect(t, "matched") // re-sent: it was written after seq N
+			if chat == nil || chat["room"] != m.Str("room") {
+				t.Fatalf("welcome chat %v, re-sent matched %s", a2.Welcome["chat"], m)
+			}
+			checkPair(t, m, expectMatched(t, b))
+		case "waiting":
+			checkPair(t, a2.Expect(t, "matched"), expectMatched(t, b))
+		default:
+			t.Fatalf("state %q after a drop while waiting", st)
+		}
+		a2.Close(1000)
+		b.Expect(t, "peer_left")
+		b.Close(1000)
+	}
 }
 
 func testResumeTakeover(t *testing.T, e *env) {
