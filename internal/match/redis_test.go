@@ -42,24 +42,25 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	redisAddr = srv.Addr()
+	// go-redis logs every failed dial of the outage test; the engine's own
+	// log says it once.
+	redis.SetLogger(quietLogger{})
 	code := m.Run()
 	srv.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 func newPrefix() string { return fmt.Sprintf("t%d:", prefixSeq.Add(1)) }
 
 func newClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr:         addr,
-		DialTimeout:  300 * time.Millisecond,
-		ReadTimeout:  time.Second,
-		WriteTimeout: time.Second,
-		PoolTimeout:  time.Second,
-		MaxRetries:   -1, // a failed call is answered overloaded, not retried
-		PoolSize:     16,
-	})
+	opt := &redis.Options{Addr: addr, PoolSize: 16}
+	cluster.Tune(opt)
+	return redis.NewClient(opt)
 }
 
 // testNode is one "node": a Redis client, a cluster node and its engine.
@@ -409,4 +410,164 @@ func TestRedisConcurrentThreeNodes(t *testing.T) {
 func isRefusal(err error) bool {
 	return errors.Is(err, match.ErrBadState) || errors.Is(err, match.ErrNotChatting) ||
 		(errors.Is(err, match.ErrOverloaded) && !strings.Contains(err.Error(), "redis"))
+}
+
+// TestRedisNodeDeath: a node stops without a word (kill -9). Once its
+// heartbeat expires, its sessions are never matched; those not resumed on
+// another node within the grace period end, and their partners hear
+// peer_left "disconnected".
+func TestRedisNodeDeath(t *testing.T) {
+	clk := clock.NewFake(t0)
+	prefix := newPrefix()
+	cfg := match.RedisConfig{Clock: clk, SequentialRooms: true, ResumeGrace: 15 * time.Second}
+	ra, rb := &recorder{}, &recorder{}
+	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: ra, hb: 50 * time.Millisecond})
+	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: rb, hb: 50 * time.Millisecond})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := A.eng.CheckInvariants(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(A.eng.Join(ctx, "a", match.Prefs{Mode: video}))
+	must(B.eng.Join(ctx, "b", match.Prefs{Mode: video})) // chats with a
+	must(B.eng.Join(ctx, "x", match.Prefs{Mode: text}))  // waits
+	must(B.eng.Join(ctx, "z", match.Prefs{Mode: text, Interests: []string{"q"}}))
+	barrier(t, A)
+	barrier(t, B)
+	ra.take()
+	rb.take()
+
+	B.node.Kill()
+	B.eng.Close() // its timers die with it
+	// Nothing happens before the heartbeat expires (150 ms here).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dead, _, _, err := A.eng.Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dead == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dead node was not noticed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(nil)
+	// Its waiting sessions are dropped: a newcomer of their mode waits.
+	must(A.eng.Join(ctx, "y", match.Prefs{Mode: text}))
+	barrier(t, A)
+	expectEvents(t, ra, waiting("y"))
+	// z resumes on A within the grace period: A adopts it, and it is back
+	// in the queue with its place and its interest clock (now run out).
+	clk.Advance(10 * time.Second)
+	snap, ok, err := A.eng.Adopt(ctx, "z")
+	if err != nil || !ok || snap.State != match.Waiting || snap.Connected || snap.Prefs.Mode != text ||
+		fmt.Sprint(snap.Prefs.Interests) != "[q]" {
+		t.Fatalf("adopt z: %+v %v %v", snap, ok, err)
+	}
+	must(A.eng.SetConnected(ctx, "z", true))
+	barrier(t, A)
+	expectEvents(t, ra, matched("z", "room2", "y", true, text, 10*time.Second),
+		matched("y", "room2", "z", false, text, 10*time.Second))
+	// The grace period ends: b and x end; a hears it; z stays.
+	clk.Advance(5*time.Second - time.Millisecond)
+	if _, ended, _, err := A.eng.Sweep(ctx); err != nil || ended != 0 {
+		t.Fatalf("sweep before the grace period is over: %d ended, %v", ended, err)
+	}
+	clk.Advance(time.Millisecond)
+	if _, ended, _, err := A.eng.Sweep(ctx); err != nil || ended != 2 {
+		t.Fatalf("sweep after the grace period: %d ended, %v", ended, err)
+	}
+	barrier(t, A)
+	expectEvents(t, ra, peerLeft("a", "room1", match.ReasonDisconnected))
+	for id, want := range map[string]match.State{"a": match.Idle, "b": match.Idle, "x": match.Idle, "z": match.Chatting} {
+		if got, err := A.eng.State(ctx, id); err != nil || got != want {
+			t.Fatalf("state of %s: %v %v, want %v", id, got, err, want)
+		}
+	}
+	must(nil)
+	expectEvents(t, rb) // B heard nothing after its death
+}
+
+// TestRedisOutage: while Redis is down, every engine call fails with
+// ErrOverloaded (quickly) and Ready fails; when Redis is back the node
+// recovers by itself: resubscribed, heartbeat back, calls work.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	r := &recorder{}
+	tn := startNode(t, nodeOpts{addr: srv.Addr(), prefix: newPrefix(), n: r, hb: 100 * time.Millisecond,
+		cfg: match.RedisConfig{Clock: clock.NewFake(t0), SequentialRooms: true, OpTimeout: 500 * time.Millisecond}})
+	var resub, fenced atomic.Int64
+	tn.node.OnResubscribe(func() { resub.Add(1) })
+	tn.node.OnFenced(func() { fenced.Add(1) })
+	if err := tn.eng.Join(ctx, "a", match.Prefs{Mode: video}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	start := time.Now()
+	for _, f := range []func() error{
+		func() error { return tn.eng.Join(ctx, "b", match.Prefs{Mode: video}) },
+		func() error { return tn.eng.Next(ctx, "b", match.Prefs{Mode: video}) },
+		func() error { return tn.eng.Leave(ctx, "a") },
+		func() error { _, err := tn.eng.Report(ctx, "a"); return err },
+		func() error { return tn.eng.SetConnected(ctx, "a", false) },
+		func() error { return tn.eng.End(ctx, "a", match.ReasonLeft) },
+		func() error { _, err := tn.eng.State(ctx, "a"); return err },
+		func() error { _, _, err := tn.eng.Adopt(ctx, "a"); return err },
+		func() error { _, _, _, err := tn.eng.Sweep(ctx); return err },
+		func() error { return tn.eng.Ready(ctx) },
+	} {
+		if err := f(); !errors.Is(err, match.ErrOverloaded) && err == nil {
+			t.Fatalf("call during the outage: %v", err)
+		} else if err == nil {
+			t.Fatal("call during the outage succeeded")
+		}
+	}
+	if err := tn.eng.Join(ctx, "b", match.Prefs{Mode: video}); !errors.Is(err, match.ErrOverloaded) {
+		t.Fatalf("join during the outage: %v, want ErrOverloaded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("calls during the outage took %v", d)
+	}
+	if err := srv.Restart(300 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// Back: the data is gone (no persistence); the node resubscribes by
+	// itself and works again.
+	deadline := time.Now().Add(10 * time.Second)
+	for resub.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no resubscription after Redis came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := tn.eng.Join(ctx, "c", match.Prefs{Mode: video}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.eng.Join(ctx, "d", match.Prefs{Mode: video}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.eng.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := r.take()
+	if n := len(evs); n < 3 || fmt.Sprint(evs[n-3:]) != fmt.Sprint([]rec{waiting("d"),
+		matched("c", "room1", "d", true, video, 0), matched("d", "room1", "c", false, video, 0)}) {
+		t.Fatalf("events after recovery: %v", evs)
+	}
+	for time.Now().Before(deadline) && fenced.Load() == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fenced.Load() == 0 {
+		t.Fatal("OnFenced not called after Redis lost the node's registration")
+	}
+	if err := tn.eng.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
