@@ -348,9 +348,7 @@ func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
 		}()
 	}
 	if wasDisconnected {
-		if err := h.engine.SetConnected(context.Background(), s.id, true); err != nil {
-			h.log.Warn("engine: reconnect", "session", s.id, "err", err)
-		}
+		h.syncConnected(s)
 	}
 	h.countResume("resumed")
 	h.log.Debug("resumed", "session", s.id, "last", n)
@@ -406,10 +404,29 @@ func (h *Hub) connEnded(c *conn, err error) {
 		}
 	})
 	s.mu.Unlock()
-	if err := h.engine.SetConnected(context.Background(), s.id, false); err != nil {
-		h.log.Warn("engine: disconnect", "session", s.id, "err", err)
-	}
+	h.syncConnected(s)
 	h.log.Debug("connection dropped; grace period", "session", s.id, "err", err)
+}
+
+// syncConnected tells the engine whether s has a connection now. A drop and
+// a resume of one session run on different goroutines and call the engine
+// after releasing s.mu, so their calls could arrive in the wrong order: a
+// resume's "connected" overtaken by the drop's "disconnected" would leave a
+// connected session that the engine never matches again. Calls for a session
+// are therefore serialised, and each sends the state current when it runs:
+// the last call always carries the latest state.
+func (h *Hub) syncConnected(s *session) {
+	s.engineMu.Lock()
+	defer s.engineMu.Unlock()
+	s.mu.Lock()
+	connected, ended := s.conn != nil, s.ended
+	s.mu.Unlock()
+	if ended {
+		return // End has removed it from the engine
+	}
+	if err := h.engine.SetConnected(context.Background(), s.id, connected); err != nil {
+		h.log.Warn("engine: set connected", "session", s.id, "connected", connected, "err", err)
+	}
 }
 
 // end ends a session for good: the engine tells its partner, the session is

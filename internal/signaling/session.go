@@ -43,6 +43,10 @@ type session struct {
 	id  string
 	hub *Hub
 
+	// engineMu serialises the session's SetConnected calls (syncConnected).
+	// It is taken before mu, never while holding it.
+	engineMu sync.Mutex
+
 	mu        sync.Mutex
 	ip        string
 	token     string
