@@ -431,3 +431,53 @@ func TestValidate(t *testing.T) {
 		t.Error("Start with an empty config succeeded")
 	}
 }
+
+// An IPv6 public address gives an IPv6 listener and IPv6 relays.
+func TestRelayIPv6(t *testing.T) {
+	cfg := testConfig()
+	cfg.Listen, cfg.PublicIP = "[::1]:0", "::1"
+	s := startServer(t, cfg)
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cr := fresh("s_v6")
+	addr := "[::1]:" + strconv.Itoa(s.Port())
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Username: cr.user, Password: cr.pass,
+		Conn: conn, RTO: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate over IPv6: %v", err)
+	}
+	defer relay.Close()
+	if ra := relay.LocalAddr().(*net.UDPAddr); !ra.IP.Equal(net.IPv6loopback) {
+		t.Errorf("relay address %v, want [::1]", ra)
+	}
+	p, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := relay.WriteTo([]byte("v6"), p.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if msg, _ := readWithin(t, p, 5*time.Second); msg != "v6" {
+		t.Errorf("peer got %q", msg)
+	}
+	// fd00:ec2::254 (AWS metadata over IPv6) is refused.
+	err = c.CreatePermission(&net.UDPAddr{IP: net.ParseIP("fd00:ec2::254"), Port: 80})
+	var te *stun.TurnError
+	if !errors.As(err, &te) || te.ErrorCodeAttr.Code != stun.CodeForbidden {
+		t.Errorf("permission to fd00:ec2::254: err = %v, want 403", err)
+	}
+}
