@@ -457,6 +457,7 @@ func (r *Redis) State(ctx context.Context, id string) (State, error) {
 type Snapshot struct {
 	State     State
 	Connected bool
+	Node      string // the node the session belongs to (after the call)
 	Room      string
 	Partner   string
 	Initiator bool
@@ -468,13 +469,39 @@ type Snapshot struct {
 }
 
 // Adopt makes this node the node of session id (a resume of a session whose
-// node died or handed it over) and returns its record; ok is false if the
-// engine has none (an idle session without a past). Events for the session
-// come to this node from now on, so the session must be registered with the
-// Notifier before Adopt is called. Its connection state is unchanged: call
+// node died) and returns its record; ok is false if the engine has none (an
+// idle session without a past). Events for the session come to this node
+// once Adopt has run, possibly before it returns: the session must be
+// registered with the Notifier first (buffering its events until the
+// snapshot is applied). Its connection state is unchanged: call
 // SetConnected(true) once the session is set up.
-func (r *Redis) Adopt(ctx context.Context, id string) (snap Snapshot, ok bool, err error) {
-	res, err := r.run(ctx, "adopt", r.sc.adopt, true, id)
+func (r *Redis) Adopt(ctx context.Context, id string) (Snapshot, bool, error) {
+	return r.adopt(ctx, id, "", false)
+}
+
+// HandOver makes node the node of session id and returns its record, once
+// every event for the session published before the move has reached this
+// node's Notifier. The node that holds a session calls it when another node
+// asks for the session (a resume there): it then snapshots the session's
+// frames, which are complete, and answers; later events go to the new node.
+func (r *Redis) HandOver(ctx context.Context, id, node string) (Snapshot, bool, error) {
+	return r.adopt(ctx, id, node, false)
+}
+
+// Snapshot returns the engine's record of session id without changing
+// anything, after every event published before it for this node's sessions
+// has been delivered (to resynchronise a session's view after messages
+// were lost, see cluster.Node.OnResubscribe).
+func (r *Redis) Snapshot(ctx context.Context, id string) (Snapshot, bool, error) {
+	return r.adopt(ctx, id, "", true)
+}
+
+func (r *Redis) adopt(ctx context.Context, id, node string, readOnly bool) (snap Snapshot, ok bool, err error) {
+	ro := "0"
+	if readOnly {
+		ro = "1"
+	}
+	res, err := r.run(ctx, "adopt", r.sc.adopt, true, id, node, ro)
 	if err != nil {
 		return snap, false, err
 	}
@@ -491,7 +518,7 @@ func (r *Redis) Adopt(ctx context.Context, id string) (snap Snapshot, ok bool, e
 	}
 	st, _ := strconv.Atoi(f["st"])
 	md, _ := strconv.Atoi(f["md"])
-	snap = Snapshot{State: State(st), Connected: f["cn"] == "1", Room: f["rm"], Partner: f["pt"],
+	snap = Snapshot{State: State(st), Connected: f["cn"] == "1", Node: f["nd"], Room: f["rm"], Partner: f["pt"],
 		Initiator: f["ini"] == "1", Last: f["lt"]}
 	snap.Prefs.Mode = protocol.Mode(md)
 	snap.Prefs.Interests = decodeList(f["in"])

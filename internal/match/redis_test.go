@@ -571,3 +571,48 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisHandOver: the node holding a session hands it over to another
+// node (a resume there): the record says so, and later events go there.
+func TestRedisHandOver(t *testing.T) {
+	clk := clock.NewFake(t0)
+	prefix := newPrefix()
+	cfg := match.RedisConfig{Clock: clk, SequentialRooms: true}
+	ra, rb := &recorder{}, &recorder{}
+	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: ra})
+	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: rb})
+	for _, j := range []struct {
+		n  *testNode
+		id string
+	}{{A, "a"}, {B, "b"}} {
+		if err := j.n.eng.Join(ctx, j.id, match.Prefs{Mode: video}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	barrier(t, A)
+	barrier(t, B)
+	ra.take()
+	rb.take()
+	// A read changes nothing.
+	snap, ok, err := A.eng.Snapshot(ctx, "b")
+	if err != nil || !ok || snap.Node != B.node.ID() || snap.State != match.Chatting || snap.Partner != "a" ||
+		snap.Room != "room1" || snap.Initiator || fmt.Sprint(snap.Common) != "[]" || !snap.Connected {
+		t.Fatalf("snapshot of b: %+v %v %v", snap, ok, err)
+	}
+	snap, ok, err = B.eng.HandOver(ctx, "b", A.node.ID())
+	if err != nil || !ok || snap.Node != A.node.ID() || snap.State != match.Chatting {
+		t.Fatalf("hand over b: %+v %v %v", snap, ok, err)
+	}
+	if err := A.eng.Leave(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	barrier(t, B)
+	expectEvents(t, ra, peerLeft("b", "room1", match.ReasonLeft))
+	expectEvents(t, rb)
+	if _, ok, err := A.eng.Snapshot(ctx, "nobody"); ok || err != nil {
+		t.Fatalf("snapshot of an unknown session: %v %v", ok, err)
+	}
+	if err := A.eng.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,145 @@
+package match_test
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
+)
+
+// commandStats reads INFO commandstats: calls per command, and the total.
+func commandStats(b *testing.B, rdb *redis.Client) (map[string]int64, int64) {
+	b.Helper()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]int64{}
+	var total int64
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := sc.Text()
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		out[name] = n
+		total += n
+	}
+	return out, total
+}
+
+// benchRedis runs body on nodes engines sharing one Redis and reports
+// matches/s, the round trips per match counted by the engines (each
+// command or script call is one), and the Redis commands per match from
+// INFO commandstats (the work inside the scripts included).
+func benchRedis(b *testing.B, nodes int, body func(b *testing.B, engs []*match.Redis)) {
+	prefix := newPrefix()
+	var engs []*match.Redis
+	for range nodes {
+		tn := startNode(b, nodeOpts{prefix: prefix, n: &countNotifier{},
+			cfg: match.RedisConfig{Clock: clock.Real{}, InterestTimeout: time.Hour}})
+		engs = append(engs, tn.eng)
+	}
+	rdb := newClient(redisAddr)
+	defer rdb.Close()
+	before, beforeTotal := commandStats(b, rdb)
+	var trips0 uint64
+	for _, e := range engs {
+		trips0 += e.RoundTrips()
+	}
+	m0 := engs[0].Stats().Matches
+	b.ResetTimer()
+	body(b, engs)
+	b.StopTimer()
+	matches := engs[0].Stats().Matches - m0
+	var trips uint64
+	for _, e := range engs {
+		trips += e.RoundTrips()
+	}
+	trips -= trips0 + 1 // the Stats call above
+	after, afterTotal := commandStats(b, rdb)
+	if matches == 0 {
+		b.Fatal("no matches")
+	}
+	b.ReportMetric(float64(matches)/b.Elapsed().Seconds(), "matches/s")
+	b.ReportMetric(float64(trips)/float64(matches), "trips/match")
+	// INFO itself, the Stats HGETALL and the heartbeats are in the totals:
+	// small against b.N matches.
+	b.ReportMetric(float64(afterTotal-beforeTotal)/float64(matches), "cmds/match")
+	b.ReportMetric(float64(after["evalsha"]-before["evalsha"])/float64(matches), "scripts/match")
+	b.ReportMetric(float64(after["publish"]-before["publish"])/float64(matches), "publish/match")
+}
+
+// BenchmarkRedisPairs: one match per iteration, as BenchmarkPairsNoInterests
+// does for the in-memory engine: two idle sessions join (the second matches
+// the first), one leaves (its partner hears peer_left). One goroutine, so
+// this is the latency-bound rate of one caller.
+func BenchmarkRedisPairs(b *testing.B) {
+	benchRedis(b, 1, func(b *testing.B, engs []*match.Redis) {
+		m := engs[0]
+		ids := sessionIDs("s", 1024)
+		n := len(ids)
+		p := match.Prefs{Mode: protocol.ModeVideo}
+		for k := 0; k < b.N; k++ {
+			x := ids[k%n]
+			y := ids[(k+1+(k/n)%(n-1))%n]
+			if err := m.Join(ctx, x, p); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Join(ctx, y, p); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Leave(ctx, x); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// pairsParallel: every goroutine makes matches among its own sessions, on
+// the engine of its turn (so with several nodes, partners are often on
+// different nodes... of the same goroutine's choosing).
+func pairsParallel(b *testing.B, engs []*match.Redis) {
+	var g atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(g.Add(1))
+		ids := sessionIDs(fmt.Sprintf("g%d-", w), 256)
+		n := len(ids)
+		p := match.Prefs{Mode: protocol.Modes[w%2]}
+		for k := 0; pb.Next(); k++ {
+			x := ids[k%n]
+			y := ids[(k+1+(k/n)%(n-1))%n]
+			// Another goroutine may take x or y first: count only what
+			// the engine did.
+			_ = engs[k%len(engs)].Join(ctx, x, p)
+			_ = engs[(k+1)%len(engs)].Join(ctx, y, p)
+			_ = engs[k%len(engs)].Leave(ctx, x)
+			_ = engs[(k+1)%len(engs)].Leave(ctx, y)
+		}
+	})
+}
+
+// BenchmarkRedisPairsParallel: many callers on one node.
+func BenchmarkRedisPairsParallel(b *testing.B) {
+	b.SetParallelism(16)
+	benchRedis(b, 1, pairsParallel)
+}
+
+// BenchmarkRedisPairsThreeNodes: many callers on three nodes (engines with
+// their own connections and channels) sharing one Redis; partners are on
+// different nodes.
+func BenchmarkRedisPairsThreeNodes(b *testing.B) {
+	b.SetParallelism(16)
+	benchRedis(b, 3, pairsParallel)
+}
