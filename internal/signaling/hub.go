@@ -393,15 +393,14 @@ func (h *Hub) connEnded(c *conn, err error) {
 		return
 	}
 	s.grace = h.clock.AfterFunc(h.opts.ResumeGrace, func() {
-		s.mu.Lock()
 		// Only the grace period of this drop: a wall-clock timer can fire
 		// just as a resume stops it, and must not end the session after
-		// a later drop (whose own grace period started later).
-		expired := s.conn == nil && !s.ended && s.lastConn == c
-		s.mu.Unlock()
-		if expired {
-			h.end(s, match.ReasonDisconnected, "grace period over")
-		}
+		// a later drop (whose own grace period started later). The check
+		// and the end are one step under s.mu, so a resume either comes
+		// first (the session lives on) or finds the session ended (and
+		// gets a new one) — never a resumed welcome and then an end.
+		h.endIf(s, func() bool { return s.conn == nil && s.lastConn == c },
+			match.ReasonDisconnected, "grace period over")
 	})
 	s.mu.Unlock()
 	h.syncConnected(s)
@@ -432,8 +431,13 @@ func (h *Hub) syncConnected(s *session) {
 // end ends a session for good: the engine tells its partner, the session is
 // forgotten, and a connection it still has is closed.
 func (h *Hub) end(s *session, reason match.Reason, cause string) {
+	h.endIf(s, nil, reason, cause)
+}
+
+// endIf is end if cond, called with s.mu held, reports true (nil: always).
+func (h *Hub) endIf(s *session, cond func() bool, reason match.Reason, cause string) {
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || (cond != nil && !cond()) {
 		s.mu.Unlock()
 		return
 	}
