@@ -158,3 +158,40 @@ func TestOnlineSumsLiveNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestTokens: a token resumes once, on any node, and names the node that
+// issued it; Alive tells a live node from a dead one.
+func TestTokens(t *testing.T) {
+	addr := startRedis(t)
+	a, b := newNode(t, addr, "p:", 0), newNode(t, addr, "p:", 0)
+	for _, n := range []*cluster.Node{a, b} {
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.PutToken(ctx, "secret", "s1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s, n, err := b.TakeToken(ctx, "secret"); err != nil || s != "s1" || n != a.ID() {
+		t.Fatalf("take: %q %q %v", s, n, err)
+	}
+	if _, _, err := b.TakeToken(ctx, "secret"); !errors.Is(err, cluster.ErrUnknownToken) {
+		t.Fatalf("second take: %v", err)
+	}
+	if err := a.PutToken(ctx, "t2", "s2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DropToken(ctx, "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.TakeToken(ctx, "t2"); !errors.Is(err, cluster.ErrUnknownToken) {
+		t.Fatalf("take after drop: %v", err)
+	}
+	if ok, err := b.Alive(ctx, a.ID()); err != nil || !ok {
+		t.Fatalf("a alive: %v %v", ok, err)
+	}
+	a.Close() // a clean close removes the heartbeat at once
+	if ok, err := b.Alive(ctx, a.ID()); err != nil || ok {
+		t.Fatalf("a alive after close: %v %v", ok, err)
+	}
+}
