@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,13 +93,15 @@ type DialOptions struct {
 	// IgnorePings makes the client swallow server pings without answering
 	// (a client whose pongs stopped).
 	IgnorePings bool
+	// HandshakeTimeout bounds the dial and upgrade (default expectTimeout).
+	HandshakeTimeout time.Duration
 }
 
 // Dial connects to url (ws://host/ws, optionally with a query) and returns the
 // client before any frame is read, plus the HTTP response of the handshake.
 // It does not read the welcome; see Connect.
 func Dial(rawURL string, o DialOptions) (*Client, *http.Response, error) {
-	d := websocket.Dialer{HandshakeTimeout: expectTimeout}
+	d := websocket.Dialer{HandshakeTimeout: cmp.Or(o.HandshakeTimeout, expectTimeout)}
 	ws, resp, err := d.Dial(rawURL, o.Header)
 	if err != nil {
 		return nil, resp, fmt.Errorf("dial %s: %w", rawURL, err)

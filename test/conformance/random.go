@@ -117,7 +117,10 @@ func (r *rclient) barrier() error {
 
 func connect(e *env, t *testing.T, i int, query string) (*Client, error) {
 	e.dialSlots <- struct{}{}
-	c, _, err := e.dial(t, i, query, DialOptions{})
+	// A generous handshake bound: with the race detector on a loaded
+	// 2-core machine a goroutine can wait seconds to run, and this test is
+	// about the protocol's invariants, not handshake latency.
+	c, _, err := e.dial(t, i, query, DialOptions{HandshakeTimeout: 10 * time.Second})
 	<-e.dialSlots
 	if err != nil {
 		return nil, err
