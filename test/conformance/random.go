@@ -18,6 +18,11 @@ const (
 	randomDuration = 3 * time.Second
 	randomTick     = 50 * time.Millisecond // the fake clock advances randomStep per tick
 	randomStep     = time.Second
+	// randomWait bounds each wait for an answer. It is longer than the
+	// other tests' expectTimeout: with the race detector on a loaded 2-core
+	// machine, 200 clients' goroutines can wait seconds to run, and this
+	// test is about invariants, not latency.
+	randomWait = 10 * time.Second
 )
 
 // roomLog records every matched frame any client read: room -> session ->
@@ -102,7 +107,7 @@ func (r *rclient) barrier() error {
 		return fmt.Errorf("barrier send: %w", err)
 	}
 	for {
-		f, err := r.c.Next(expectTimeout)
+		f, err := r.c.Next(randomWait)
 		if err != nil {
 			return fmt.Errorf("%s: barrier: %w", r.c.Session, err)
 		}
@@ -117,15 +122,12 @@ func (r *rclient) barrier() error {
 
 func connect(e *env, t *testing.T, i int, query string) (*Client, error) {
 	e.dialSlots <- struct{}{}
-	// A generous handshake bound: with the race detector on a loaded
-	// 2-core machine a goroutine can wait seconds to run, and this test is
-	// about the protocol's invariants, not handshake latency.
-	c, _, err := e.dial(t, i, query, DialOptions{HandshakeTimeout: 10 * time.Second})
+	c, _, err := e.dial(t, i, query, DialOptions{HandshakeTimeout: randomWait})
 	<-e.dialSlots
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.Next(expectTimeout)
+	w, err := c.Next(randomWait)
 	if err != nil {
 		return nil, err
 	}
