@@ -6,7 +6,8 @@
 (() => {
   if (window.__e2e) return;
   const now = () => performance.timeOrigin + performance.now();
-  const e2e = { pcs: [], gum: [], clickAt: 0, frames: [] };
+  // matchedAt and iceConnectedAt: the first of each since the page loaded.
+  const e2e = { pcs: [], gum: [], clickAt: 0, frames: [], matchedAt: 0, iceConnectedAt: 0, cands: [] };
   window.__e2e = e2e;
 
   const OrigPC = window.RTCPeerConnection;
@@ -15,6 +16,28 @@
       constructor(...args) {
         super(...args);
         e2e.pcs.push(this);
+        // Local candidates as gathered (an mDNS ".local" name or an address).
+        this.addEventListener('icecandidate', (ev) => {
+          if (ev.candidate) e2e.cands.push({ at: now(), c: ev.candidate.candidate });
+        });
+        this.addEventListener('iceconnectionstatechange', () => {
+          const s = this.iceConnectionState;
+          if (!e2e.iceConnectedAt && (s === 'connected' || s === 'completed')) e2e.iceConnectedAt = now();
+        });
+      }
+    };
+  }
+
+  const OrigWS = window.WebSocket;
+  if (OrigWS) {
+    window.WebSocket = class extends OrigWS {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('message', (ev) => {
+          if (!e2e.matchedAt && typeof ev.data === 'string' && /"type"\s*:\s*"matched"/.test(ev.data)) {
+            e2e.matchedAt = now();
+          }
+        });
       }
     };
   }

@@ -1,0 +1,197 @@
+//go:build e2e
+
+package e2e
+
+import (
+	_ "embed"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+//go:embed floor.js
+var floorJS string
+
+// benchRequested: the connect-time benchmark takes about a minute, so it runs
+// only when asked for: STRANGER_BENCH=1, or -test.run naming it.
+func benchRequested() bool {
+	if os.Getenv("STRANGER_BENCH") == "1" {
+		return true
+	}
+	f := flag.Lookup("test.run")
+	return f != nil && strings.Contains(f.Value.String(), "ConnectTime")
+}
+
+// appTiming is one call of the web client, from hooks.js, in ms since the
+// epoch (performance.timeOrigin + performance.now()).
+type appTiming struct {
+	ClickAt        float64 `json:"clickAt"`
+	MatchedAt      float64 `json:"matchedAt"`
+	ICEConnectedAt float64 `json:"iceConnectedAt"`
+	GumAt          float64 `json:"gumAt"`
+	GumDoneAt      float64 `json:"gumDoneAt"`
+	FirstFrameAt   float64 `json:"firstFrameAt"`
+}
+
+const appTimingJS = `(() => {
+	const e = window.__e2e;
+	const f = e.frames.find((r) => r.firstFrameAt > 0);
+	return {
+		clickAt: e.clickAt, matchedAt: e.matchedAt, iceConnectedAt: e.iceConnectedAt,
+		gumAt: e.gum[0]?.at ?? 0, gumDoneAt: e.gum[0]?.doneAt ?? 0,
+		firstFrameAt: f ? f.firstFrameAt : 0,
+	};
+})()`
+
+type floorTiming struct {
+	Total            float64 `json:"total"`
+	Gum              float64 `json:"gum"`
+	OfferToConnected float64 `json:"offerToConnected"`
+	OfferToFrame     float64 `json:"offerToFrame"`
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// TestConnectTimeBenchmark measures, in one browser, the time from both
+// strangers clicking Start to both seeing the other's first video frame
+// (median of 10, after one warm-up call), and the floor: the same camera,
+// offer/answer and first frame with two RTCPeerConnections in one page.
+//
+//	go test -c -race -tags e2e -o bin/e2e.test ./test/e2e && unshare -n sh -c \
+//	  'ip link set lo up; cd test/e2e && STRANGER_BENCH=1 ../../bin/e2e.test -test.v -test.run ConnectTime'
+func TestConnectTimeBenchmark(t *testing.T) {
+	if !benchRequested() {
+		t.Skip("the connect-time benchmark runs with STRANGER_BENCH=1 or -test.run=ConnectTime")
+	}
+	runs := 10
+	if v, err := strconv.Atoi(os.Getenv("STRANGER_BENCH_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
+	n := startNode(t, nodeOptions{})
+	blank := serveBlank(t)
+	br := startBrowser(t, browserOptions{})
+	a := br.newPage(t, "A", blank)
+	b := br.newPage(t, "B", blank)
+	fl := br.newPage(t, "floor", blank)
+
+	var app, appSideA, appSideB, floor []float64
+	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
+	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
+		// A fresh page per call, as for a person who just opened the site.
+		a.goTo(n.url)
+		b.goTo(n.url)
+		a.acceptTerms()
+		b.acceptTerms()
+		startAll(t, "start-video", a, b)
+		for _, p := range []*page{a, b} {
+			p.waitFor("the first remote frame", `window.__e2e.frames.some((r) => r.firstFrameAt > 0)`, 60*time.Second)
+		}
+		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
+		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
+			for _, p := range []*page{a, b} {
+				t.Logf("%s: %s pair %+v", p.name, eval[string](p, `JSON.stringify(window.__e2e.cands.map((x) => [Math.round(x.at - window.__e2e.clickAt), x.c]))`), p.stats())
+			}
+		}
+		start := max(ta.ClickAt, tb.ClickAt)
+		total := max(ta.FirstFrameAt, tb.FirstFrameAt) - start
+		// Let both sides see frames a moment before either leaves.
+		a.framesIncrease(3, 10*time.Second)
+		b.framesIncrease(3, 10*time.Second)
+		a.goTo(blank)
+		b.goTo(blank)
+
+		fl.goTo(blank)
+		ft := eval[floorTiming](fl, floorJS)
+		fl.goTo(blank)
+
+		t.Logf("run %2d: app %6.1f ms (A %6.1f, B %6.1f; clicks %.1f ms apart; gum %.0f/%.0f, matched %.0f/%.0f, ICE %.0f/%.0f after the clicks) | floor %6.1f ms (gum %.0f, offer→connected %.0f, offer→frame %.0f)",
+			i, total, ta.FirstFrameAt-ta.ClickAt, tb.FirstFrameAt-tb.ClickAt, math.Abs(ta.ClickAt-tb.ClickAt),
+			ta.GumDoneAt-ta.ClickAt, tb.GumDoneAt-tb.ClickAt, ta.MatchedAt-start, tb.MatchedAt-start,
+			ta.ICEConnectedAt-start, tb.ICEConnectedAt-start,
+			ft.Total, ft.Gum, ft.OfferToConnected, ft.OfferToFrame)
+		if i < 0 {
+			continue
+		}
+		app = append(app, total)
+		appSideA = append(appSideA, ta.FirstFrameAt-ta.ClickAt)
+		appSideB = append(appSideB, tb.FirstFrameAt-tb.ClickAt)
+		gum = append(gum, max(ta.GumDoneAt-ta.ClickAt, tb.GumDoneAt-tb.ClickAt))
+		matched = append(matched, max(ta.MatchedAt, tb.MatchedAt)-start)
+		ice = append(ice, max(ta.ICEConnectedAt, tb.ICEConnectedAt)-start)
+		floor = append(floor, ft.Total)
+		floorGum = append(floorGum, ft.Gum)
+		floorOfferToFrame = append(floorOfferToFrame, ft.OfferToFrame)
+		floorOfferToConnected = append(floorOfferToConnected, ft.OfferToConnected)
+	}
+	ma, mf := median(app), median(floor)
+	t.Logf("connect time, median of %d: web client %.0f ms, floor %.0f ms, ratio %.2f", runs, ma, mf, ma/mf)
+	t.Logf("medians: app camera %.0f, matched %.0f, ICE connected %.0f ms after both clicks; per side A %.0f B %.0f | floor camera %.0f, offer→connected %.0f, offer→frame %.0f",
+		median(gum), median(matched), median(ice), median(appSideA), median(appSideB),
+		median(floorGum), median(floorOfferToConnected), median(floorOfferToFrame))
+	t.Logf("machine: %s, %d CPUs (GOMAXPROCS %d), load %s", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg())
+	if ratio := ma / mf; ratio > 1.2 {
+		t.Logf("ratio %.2f is above the 1.2 target", ratio)
+	}
+}
+
+// serveBlank serves an empty page on 127.0.0.1 (a secure context, so
+// navigator.mediaDevices exists) and returns its URL.
+func serveBlank(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>blank</title><body style=\"margin:0;background:#111\"></body>")
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
