@@ -19,6 +19,8 @@ export function browserDeps(): CallDeps {
       return cam && mic;
     },
     fetchOnline: async () => {
+      // Nobody sees the count in a background tab; spare the server the request.
+      if (document.hidden) return null;
       const res = await fetch('/api/online', { cache: 'no-store' });
       if (!res.ok) return null;
       const body: unknown = await res.json();
