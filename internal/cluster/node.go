@@ -106,6 +106,9 @@ type Node struct {
 	started bool
 	beats   atomic.Int64
 	healthy atomic.Bool
+	// healthySince: when the current run of successful heartbeats began
+	// (unix ns; 0 while failing).
+	healthySince atomic.Int64
 	stop    chan struct{}
 	done    sync.WaitGroup
 	closeMu sync.Once
@@ -203,6 +206,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	n.healthy.Store(true)
+	n.healthySince.Store(time.Now().UnixNano())
 	n.started = true
 	n.done.Add(2)
 	go n.receive()
@@ -311,12 +315,14 @@ func (n *Node) heartbeats() {
 		err := n.beat(ctx)
 		cancel()
 		if err != nil {
+			n.healthySince.Store(0)
 			if n.healthy.Swap(false) {
 				n.log.Error("cluster: Redis unreachable; heartbeat failing", "err", err)
 			}
 			continue
 		}
 		if !n.healthy.Swap(true) {
+			n.healthySince.Store(time.Now().UnixNano())
 			n.log.Info("cluster: Redis reachable again")
 		}
 	}
@@ -352,6 +358,19 @@ func (n *Node) beat(ctx context.Context) error {
 
 // Healthy reports whether the last heartbeat reached Redis.
 func (n *Node) Healthy() bool { return n.healthy.Load() }
+
+// HealthyFor is how long the node's heartbeats have been reaching Redis
+// without a failure (0 while failing). A node should declare others dead
+// only after HealthyFor exceeds the heartbeat TTL: after an outage of Redis
+// every heartbeat has expired, and the other nodes need a beat to renew
+// theirs before they can be told from dead ones.
+func (n *Node) HealthyFor() time.Duration {
+	since := n.healthySince.Load()
+	if since == 0 || !n.healthy.Load() {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
 
 // Ready pings Redis.
 func (n *Node) Ready(ctx context.Context) error {

@@ -222,6 +222,12 @@ func (r *Redis) Start() {
 				return
 			case <-t.C:
 			}
+			if r.node.HealthyFor() < r.node.HeartbeatTTL()+r.sweepEvery {
+				// Just back from an outage (or just started): every
+				// heartbeat may have expired meanwhile; give the live
+				// nodes time to renew theirs before judging them.
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout)
 			if _, _, _, err := r.Sweep(ctx); err != nil {
 				r.log.Debug("match: sweep", "err", err)
