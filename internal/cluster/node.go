@@ -109,9 +109,9 @@ type Node struct {
 	// healthySince: when the current run of successful heartbeats began
 	// (unix ns; 0 while failing).
 	healthySince atomic.Int64
-	stop    chan struct{}
-	done    sync.WaitGroup
-	closeMu sync.Once
+	stop         chan struct{}
+	done         sync.WaitGroup
+	closeMu      sync.Once
 }
 
 // NewNode returns a node; register handlers, then Start it.
