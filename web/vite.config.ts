@@ -39,7 +39,17 @@ export default defineConfig({
     host: '127.0.0.1',
     port: 5173,
     proxy: {
-      '/ws': { target: node, ws: true, changeOrigin: true },
+      '/ws': {
+        target: node,
+        ws: true,
+        changeOrigin: true,
+        // The node refuses a WebSocket whose Origin is not its own host (protocol:
+        // Transport); the page's origin here is the dev server's, so present the
+        // node's own. Only the dev server does this; production is same-origin.
+        configure: (proxy) => {
+          proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', new URL(node).origin));
+        },
+      },
       '/api': { target: node, changeOrigin: true },
     },
   },
