@@ -624,3 +624,47 @@ func TestRedisHandOver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisNodeDeathSweeper: the same on the real clock with the sweeper
+// running by itself: the partner of a session on a killed node hears
+// peer_left "disconnected" shortly after heartbeat TTL + grace.
+func TestRedisNodeDeathSweeper(t *testing.T) {
+	prefix := newPrefix()
+	cfg := match.RedisConfig{SequentialRooms: true, ResumeGrace: 300 * time.Millisecond, SweepEvery: 50 * time.Millisecond}
+	ra := &recorder{}
+	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: ra, hb: 50 * time.Millisecond})
+	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: &recorder{}, hb: 50 * time.Millisecond})
+	if err := A.eng.Join(ctx, "a", match.Prefs{Mode: video}); err != nil {
+		t.Fatal(err)
+	}
+	if err := B.eng.Join(ctx, "b", match.Prefs{Mode: video}); err != nil {
+		t.Fatal(err)
+	}
+	barrier(t, A)
+	ra.take()
+	killed := time.Now()
+	B.node.Kill()
+	B.eng.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		barrier(t, A)
+		if evs := ra.take(); len(evs) > 0 {
+			if fmt.Sprint(evs) != fmt.Sprint([]rec{peerLeft("a", "room1", match.ReasonDisconnected)}) {
+				t.Fatalf("events: %v", evs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the partner of a session on the dead node never heard of it")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := time.Since(killed); d < 300*time.Millisecond {
+		t.Fatalf("ended after %v, before the grace period", d)
+	} else {
+		t.Logf("partner told %v after the kill (TTL 150 ms + grace 300 ms)", d)
+	}
+	if err := A.eng.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
