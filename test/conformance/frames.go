@@ -65,13 +65,17 @@ func testWelcome(t *testing.T, e *env) {
 	for _, s := range ice {
 		checkICEServer(t, s)
 	}
-	if n, ok := w.Int("online"); !ok || n != 1 {
+	// One node counts exactly; several may publish their counts with a
+	// delay, so there the count is only required to get there (waitOnline).
+	exact := e.d.Nodes() == 1
+	if n, ok := w.Int("online"); !ok || n < 1 || (exact && n != 1) {
 		t.Errorf("welcome.online = %v with one connection, want 1", w["online"])
 	}
 	c2 := e.client(t)
-	if n, _ := c2.Welcome.Int("online"); n != 2 {
+	if n, _ := c2.Welcome.Int("online"); n < 1 || (exact && n != 2) {
 		t.Errorf("second welcome.online = %v, want 2", c2.Welcome["online"])
 	}
+	e.waitOnline(t, 2)
 	if c2.Session == c1.Session || c2.Token == c1.Token {
 		t.Errorf("two connections share a session or token")
 	}

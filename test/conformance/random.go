@@ -57,6 +57,11 @@ type rclient struct {
 	rng  *rand.Rand
 	c    *Client
 	room string // room of the last matched frame
+	// mode is the client's only mode, so that at the end the waiting
+	// sessions of each mode can be counted; joined says whether the
+	// current session has sent a join (a next without one queues in video).
+	mode   string
+	joined bool
 
 	steps, drops, resumes, fresh int
 }
@@ -168,7 +173,7 @@ func (r *rclient) dropAndResume(stop <-chan struct{}) error {
 		r.resumes++
 	} else {
 		r.fresh++
-		r.room = ""
+		r.room, r.joined = "", false
 	}
 	r.c = c
 	return nil
@@ -182,10 +187,6 @@ func (r *rclient) step(stop <-chan struct{}) error {
 	if err := r.drain(); err != nil {
 		return err
 	}
-	mode := "video"
-	if r.rng.IntN(5) == 0 {
-		mode = "text"
-	}
 	var interests []string
 	for _, in := range interestPool {
 		if r.rng.IntN(4) == 0 {
@@ -194,8 +195,9 @@ func (r *rclient) step(stop <-chan struct{}) error {
 	}
 	var err error
 	switch n := r.rng.IntN(100); {
-	case n < 25:
-		err = r.c.TrySend(M{"type": "join", "mode": mode, "interests": interests})
+	case n < 25 || (n < 40 && !r.joined && r.mode != "video"):
+		err = r.c.TrySend(M{"type": "join", "mode": r.mode, "interests": interests})
+		r.joined = true
 	case n < 40:
 		err = r.c.TrySend(M{"type": "next"})
 	case n < 52:
@@ -218,7 +220,7 @@ func (r *rclient) step(stop <-chan struct{}) error {
 		if err != nil {
 			return err
 		}
-		r.c, r.room = c, ""
+		r.c, r.room, r.joined = c, "", false
 		r.fresh++
 	}
 	if err != nil {
@@ -236,7 +238,11 @@ func randomConcurrency(t *testing.T, newDeployment NewDeployment) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clients[i] = &rclient{e: e, t: t, log: log, c: c, rng: rand.New(rand.NewPCG(uint64(i), 42))}
+		mode := "video"
+		if i%5 == 0 {
+			mode = "text"
+		}
+		clients[i] = &rclient{e: e, t: t, log: log, c: c, mode: mode, rng: rand.New(rand.NewPCG(uint64(i), 42))}
 	}
 
 	stop := make(chan struct{})
@@ -295,6 +301,17 @@ func randomConcurrency(t *testing.T, newDeployment NewDeployment) {
 	settle()
 	if err := e.d.CheckInvariants(); err != nil {
 		t.Fatalf("after the random phase: %v", err)
+	}
+	// Everyone joins at once (an idle session gets waiting, the others
+	// bad_state), so the final check sees a full queue being matched.
+	if err := forAll(clients, func(r *rclient) error {
+		return r.c.TrySend(M{"type": "join", "mode": r.mode, "interests": interestPool[:r.rng.IntN(3)]})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if err := e.d.CheckInvariants(); err != nil {
+		t.Fatalf("after everyone joined: %v", err)
 	}
 	// Every waiting session now accepts anyone of its mode.
 	e.d.Advance(e.o.InterestTimeout + time.Second)
@@ -360,8 +377,9 @@ func checkRoomLog(t *testing.T, log *roomLog) {
 
 // checkFinalStates takes every session over with a resume (the server's own
 // snapshot in welcome) and cross-checks: every chat has exactly two
-// sessions, in the room each last saw matched, one initiator; and no mode
-// has two sessions waiting (all accept anyone now, and none reported).
+// sessions, in the room each last saw matched, one initiator, the clients'
+// mode; and no mode has two sessions waiting (all accept anyone now, and
+// none reported).
 func checkFinalStates(t *testing.T, e *env, clients []*rclient) {
 	t.Helper()
 	type final struct {
@@ -394,13 +412,16 @@ func checkFinalStates(t *testing.T, e *env, clients []*rclient) {
 		t.Fatal(err)
 	}
 	rooms := map[string][]final{}
-	waiting := 0
-	for _, f := range finals {
+	waiting := map[string]int{} // by mode
+	for i, f := range finals {
 		switch f.state {
 		case "chatting":
 			rooms[f.room] = append(rooms[f.room], f)
+			if f.mode != clients[i].mode {
+				t.Errorf("%s: a %s client chats in mode %q", f.session, clients[i].mode, f.mode)
+			}
 		case "waiting":
-			waiting++
+			waiting[clients[i].mode]++
 		case "idle":
 		default:
 			t.Errorf("%s: state %q", f.session, f.state)
@@ -415,10 +436,12 @@ func checkFinalStates(t *testing.T, e *env, clients []*rclient) {
 			t.Errorf("room %s: inconsistent partners %+v", room, fs)
 		}
 	}
-	// A waiting session's mode is not in the welcome; the engine check
-	// covers completeness per mode. Here: at most one per mode, so two.
-	if waiting > 2 {
-		t.Errorf("%d sessions left waiting after every interest timeout (at most one per mode)", waiting)
+	// Every waiting session accepts anyone of its mode now and none was
+	// reported: two waiting in one mode would have been matched.
+	for mode, n := range waiting {
+		if n > 1 {
+			t.Errorf("%d sessions left waiting in mode %s after every interest timeout", n, mode)
+		}
 	}
-	t.Logf("final: %d chats, %d waiting", len(rooms), waiting)
+	t.Logf("final: %d chats, waiting by mode %v", len(rooms), waiting)
 }

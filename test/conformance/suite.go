@@ -163,7 +163,7 @@ func (e *env) dial(t testing.TB, i int, query string, o DialOptions) (*Client, *
 	return c, resp, err
 }
 
-// connect dials node i and takes the welcome.
+// connectAt dials node i and takes the welcome.
 func (e *env) connectAt(t testing.TB, i int, query string, o DialOptions) *Client {
 	t.Helper()
 	c, _, err := e.dial(t, i, query, o)
@@ -208,7 +208,7 @@ func (e *env) resume(t testing.TB, c *Client, last string, trackFrom int64) *Cli
 	return n
 }
 
-// resumeAt is resume with last = the highest seq c has taken.
+// resumeLast is resume with last = the highest seq c has taken.
 func (e *env) resumeLast(t testing.TB, c *Client) *Client {
 	t.Helper()
 	return e.resume(t, c, itoa(c.lastSeq), c.lastSeq)
