@@ -9,6 +9,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -475,13 +476,12 @@ func (n *Node) onRequest(b []byte) {
 }
 
 func (n *Node) onResponse(b []byte) {
-	i := strings.IndexByte(string(b), '\n')
+	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
 		return
 	}
-	id := string(b[:i])
 	n.reqMu.Lock()
-	ch := n.pending[id]
+	ch := n.pending[string(b[:i])]
 	n.reqMu.Unlock()
 	if ch != nil {
 		select {
