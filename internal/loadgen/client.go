@@ -23,9 +23,10 @@ const (
 	stChatting        // matched
 )
 
-// stuckAfter is how long past --chat-duration a client waits for the rest
-// of its partner's exchange before it counts the chat as stuck and moves on.
-const stuckAfter = 10 * time.Second
+// defaultStuckAfter is how long past --chat-duration a client waits for
+// the rest of its partner's exchange before it counts the chat as stuck
+// and moves on.
+const defaultStuckAfter = 10 * time.Second
 
 // client is one protocol session on one connection. Its goroutine reads
 // frames and reacts to them; the chat timer and the closer (churn, stop)
@@ -297,6 +298,9 @@ func (c *client) handle(f *serverFrame) (err error) {
 		if c.state != stWaiting {
 			r.stats.errorKind("matched_while_not_waiting")
 		}
+		if want := map[bool]string{false: "video", true: "text"}[c.text]; string(f.mode) != want {
+			r.stats.errorKind("matched_other_mode")
+		}
 		r.stats.matched.Add(1)
 		r.stats.timeToMatch.Record(now.Sub(c.queuedAt))
 		c.setState(stChatting)
@@ -304,7 +308,7 @@ func (c *client) handle(f *serverFrame) (err error) {
 		c.initiator = f.initiator
 		c.matchedAt = now
 		c.sentAll, c.gotEnd, c.gotChats, c.exchangeEnd = false, c.text, 0, false
-		c.armTimer(r.cfg.ChatDuration + stuckAfter)
+		c.armTimer(r.cfg.ChatDuration + r.stuckAfter)
 		if c.text {
 			return c.sendChats()
 		}
@@ -404,7 +408,7 @@ func (c *client) armTimer(d time.Duration) {
 			c.cc.cork()
 		}
 		if !c.exchangeEnd {
-			c.r.stats.errorKind("stuck_chat")
+			c.r.stats.errorKind(c.stuckKind())
 		}
 		err := c.moveOn()
 		if c.cc != nil {
@@ -414,6 +418,22 @@ func (c *client) armTimer(d time.Duration) {
 			c.conn.Close() // the read loop reports it
 		}
 	})
+}
+
+// stuckKind names what a chat that did not complete was waiting for, so a
+// lost frame in the server shows where it was lost.
+func (c *client) stuckKind() string {
+	switch {
+	case !c.sentAll && c.initiator && !c.text:
+		return "stuck_chat_no_answer"
+	case !c.sentAll && !c.text:
+		return "stuck_chat_no_offer"
+	case !c.gotEnd:
+		return "stuck_chat_no_end_of_candidates"
+	case c.gotChats < c.r.cfg.ChatMsgs:
+		return "stuck_chat_missing_chats"
+	}
+	return "stuck_chat"
 }
 
 // moveOn ends the chat: next, or leave and join.

@@ -267,3 +267,53 @@ func TestPayloadSizes(t *testing.T) {
 		}
 	}
 }
+
+// A chat whose answer never comes is reported as stuck with what it was
+// waiting for, and the client moves on with next.
+func TestClientStuckChat(t *testing.T) {
+	cfg := Default()
+	cfg.TextRatio, cfg.ChatDuration = 0, 0
+	r := newRunner(cfg)
+	r.stuckAfter = 20 * time.Millisecond
+	a := newPeer(r, 4)
+	var seq int64
+	a.c.mu.Lock()
+	a.c.sendJoin()
+	a.c.mu.Unlock()
+	a.deliver(t, func(s int64) []byte { return protocol.AppendMatched(nil, s, "r1", true, protocol.ModeVideo, nil) })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.c.mu.Lock()
+		frames := len(a.rec.frames)
+		a.c.mu.Unlock()
+		if frames == 1+1+numCandidates+1+1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // the stuck timer is wall-clock by design
+	}
+	a.c.mu.Lock()
+	sent := decodeAll(t, a.rec.take(), &seq)
+	a.c.mu.Unlock()
+	if last := sent[len(sent)-1]; last.Type != protocol.TypeNext {
+		t.Fatalf("after the stuck timer the client sent %v last, want next", last.Type)
+	}
+	r.stats.mu.Lock()
+	defer r.stats.mu.Unlock()
+	if r.stats.kinds["stuck_chat_no_answer"] != 1 {
+		t.Fatalf("kinds %v", r.stats.kinds)
+	}
+}
+
+func TestClientMatchedOtherMode(t *testing.T) {
+	cfg := Default()
+	cfg.TextRatio = 1
+	r := newRunner(cfg)
+	a := newPeer(r, 5)
+	a.c.mu.Lock()
+	a.c.sendJoin()
+	a.c.mu.Unlock()
+	a.deliver(t, func(s int64) []byte { return protocol.AppendMatched(nil, s, "r1", true, protocol.ModeVideo, nil) })
+	if r.stats.kinds["matched_other_mode"] != 1 {
+		t.Fatalf("kinds %v", r.stats.kinds)
+	}
+}

@@ -152,6 +152,7 @@ type serverFrame struct {
 	hasSeq    bool
 	room      []byte // raw, quotes included
 	initiator bool
+	mode      []byte // without quotes
 	data      []byte // raw JSON value
 	text      []byte // raw, quotes included
 	code      []byte // without quotes
@@ -180,6 +181,8 @@ func parseServerFrame(b []byte, f *serverFrame) error {
 			f.room = v
 		case "initiator":
 			f.initiator = string(v) == "true"
+		case "mode":
+			f.mode = unquoted(v)
 		case "data":
 			f.data = v
 		case "text":

@@ -37,6 +37,8 @@ type runner struct {
 	payload *payloads
 	slots   []slot
 	started atomic.Int64 // slots launched
+
+	stuckAfter time.Duration // see defaultStuckAfter
 }
 
 type slot struct{ cur atomic.Pointer[client] }
@@ -76,6 +78,8 @@ func newRunner(cfg Config) *runner {
 		stats:   newStats(),
 		payload: newPayloads(rand.New(rand.NewPCG(seed, 0))),
 		slots:   make([]slot, cfg.Clients),
+
+		stuckAfter: defaultStuckAfter,
 	}
 	r.cfg.Seed = seed
 	if cfg.Origin != "" {
