@@ -13,6 +13,18 @@ const server = (msg: Record<string, unknown>) =>
     FakeSocket.last().receive({ ...msg, seq: ++seq });
   });
 
+async function mount() {
+  let r: ReturnType<typeof render> | undefined;
+  await act(async () => {
+    r = render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
+  });
+  return r!;
+}
+
 beforeEach(() => {
   FakeSocket.reset();
   FakePeerConnection.reset();
@@ -39,14 +51,11 @@ afterEach(() => {
 
 describe('App under React.StrictMode', () => {
   it('has exactly one socket and at most one peer connection at any time', async () => {
-    const view = render(
-      <StrictMode>
-        <App />
-      </StrictMode>,
-    );
-    // StrictMode mounts, unmounts and mounts again: the first socket is gone before the second exists.
+    const view = await mount();
+    // StrictMode mounts, unmounts and mounts again: only the surviving mount opens a socket.
     expect(FakeSocket.live).toBe(1);
     expect(FakeSocket.maxLive).toBe(1);
+    expect(FakeSocket.instances).toHaveLength(1);
     expect(FakeSocket.last().url).toBe(`ws://${window.location.host}/ws`);
 
     act(() => {
@@ -124,11 +133,7 @@ describe('App under React.StrictMode', () => {
   });
 
   it('shows Reconnecting… while the signaling socket is down and recovers', async () => {
-    render(
-      <StrictMode>
-        <App />
-      </StrictMode>,
-    );
+    await mount();
     act(() => {
       FakeSocket.last().open();
       FakeSocket.last().receive(welcome());
@@ -138,7 +143,7 @@ describe('App under React.StrictMode', () => {
     server({ type: 'matched', room: 'r1', initiator: true, mode: 'text', commonInterests: [] });
     act(() => FakeSocket.last().drop());
     expect(screen.getByTestId('link-state').textContent).toContain('Reconnecting…');
-    await waitFor(() => expect(FakeSocket.instances.length).toBe(3), { timeout: 2000 });
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(2), { timeout: 2000 });
     expect(FakeSocket.last().url).toContain('resume=tok1&last=1');
     act(() => {
       FakeSocket.last().open();
@@ -157,11 +162,7 @@ describe('App under React.StrictMode', () => {
         }),
       },
     });
-    render(
-      <StrictMode>
-        <App />
-      </StrictMode>,
-    );
+    await mount();
     act(() => {
       FakeSocket.last().open();
       FakeSocket.last().receive(welcome());

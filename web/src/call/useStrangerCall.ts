@@ -81,7 +81,13 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
     ctl.current = c;
     const unsubscribe = c.subscribe(setView);
     setView(c.getView());
-    c.connect();
+    // Connect a microtask later: StrictMode's mount, unmount, mount runs
+    // synchronously, so the throwaway first controller never opens a socket
+    // (no "closed before the connection is established" in the console).
+    let live = true;
+    queueMicrotask(() => {
+      if (live) c.connect();
+    });
 
     const onOnline = () => c.networkOnline();
     window.addEventListener('online', onOnline);
@@ -112,6 +118,7 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
     window.__stranger = handle;
 
     return () => {
+      live = false;
       window.removeEventListener('online', onOnline);
       if (window.__stranger === handle) delete window.__stranger;
       unsubscribe();
