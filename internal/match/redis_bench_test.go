@@ -79,6 +79,17 @@ func benchRedis(b *testing.B, nodes int, body func(b *testing.B, engs []*match.R
 	b.ReportMetric(float64(afterTotal-beforeTotal)/float64(matches), "cmds/match")
 	b.ReportMetric(float64(after["evalsha"]-before["evalsha"])/float64(matches), "scripts/match")
 	b.ReportMetric(float64(after["publish"]-before["publish"])/float64(matches), "publish/match")
+	if info, err := rdb.Info(ctx, "commandstats").Result(); err == nil {
+		for _, l := range strings.Split(info, "\n") {
+			if strings.HasPrefix(l, "cmdstat_evalsha:") {
+				// usec_per_call: Redis's own time per script (its one thread).
+				if _, v, ok := strings.Cut(l, "usec_per_call="); ok {
+					f, _ := strconv.ParseFloat(strings.SplitN(v, ",", 2)[0], 64)
+					b.ReportMetric(f, "redis-µs/script")
+				}
+			}
+		}
+	}
 }
 
 // BenchmarkRedisPairs: one match per iteration, as BenchmarkPairsNoInterests

@@ -165,6 +165,14 @@ local function new_room()
   return r
 end
 
+-- waited is how long x waited, never negative (nodes' clocks differ by a
+-- little, and a script may run after one with a later clock).
+local function waited(x)
+  local w = tsub(NOW, NOWR, tonumber(x.eq), tonumber(x.er))
+  if w < 0 then w = 0 end
+  return nstr(w)
+end
+
 local function match(a, b)
   if b.sq < a.sq then a, b = b, a end
   local common = {}
@@ -186,10 +194,8 @@ local function match(a, b)
   end
   redis.call('HINCRBY', STATS, 'chats', 1)
   redis.call('HINCRBY', STATS, 'matches', 1)
-  emit(a, {k = 2, r = room, p = b.id, i = 1, m = a.md, c = cm,
-    w = nstr(tsub(NOW, NOWR, tonumber(a.eq), tonumber(a.er)))})
-  emit(b, {k = 2, r = room, p = a.id, i = 0, m = b.md, c = cm,
-    w = nstr(tsub(NOW, NOWR, tonumber(b.eq), tonumber(b.er)))})
+  emit(a, {k = 2, r = room, p = b.id, i = 1, m = a.md, c = cm, w = waited(a)})
+  emit(b, {k = 2, r = room, p = a.id, i = 0, m = b.md, c = cm, w = waited(b)})
 end
 
 -- scan looks in one queue (every entry of which accepts s and is accepted by
