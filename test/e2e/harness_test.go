@@ -146,20 +146,76 @@ type browserOptions struct {
 
 // browser is one headless Chromium process.
 type browser struct {
-	t    *testing.T
-	ctx  context.Context // the browser's first context; pages are its children
-	logs *syncBuffer
+	ctx     context.Context // the browser's first context; pages are its children
+	logs    *syncBuffer
+	startup time.Duration
 }
 
+// startBrowser starts a Chromium of the test's own, stopped when it ends.
 func startBrowser(t *testing.T, o browserOptions) *browser {
 	t.Helper()
 	requireLoopbackOnly(t)
+	b, stop, err := launchBrowser(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", b.logs.tail(4000))
+		}
+	})
+	t.Logf("chromium started in %v", b.startup)
+	return b
+}
+
+// shared is the Chromium with the default options that most tests share, so
+// that each does not pay for a browser start; TestMain stops it.
+var shared struct {
+	mu   sync.Mutex
+	b    *browser
+	stop func()
+}
+
+func sharedBrowser(t *testing.T) *browser {
+	t.Helper()
+	requireLoopbackOnly(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.b == nil {
+		b, stop, err := launchBrowser(browserOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.b, shared.stop = b, stop
+		t.Logf("shared chromium started in %v", b.startup)
+	}
+	b := shared.b
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", b.logs.tail(4000))
+		}
+	})
+	return b
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.mu.Lock()
+	if shared.stop != nil {
+		shared.stop()
+	}
+	shared.mu.Unlock()
+	os.Exit(code)
+}
+
+func launchBrowser(o browserOptions) (*browser, func(), error) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("%s: %v: install chromium: apt-get install -y chromium", chromiumPath, err)
+		return nil, nil, fmt.Errorf("%s: %w: install chromium: apt-get install -y chromium", chromiumPath, err)
 	}
 	dir, err := os.MkdirTemp("", "stranger-e2e-chromium-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	logs := &syncBuffer{}
 	opts := append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...)
@@ -188,20 +244,18 @@ func startBrowser(t *testing.T, o browserOptions) *browser {
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		acancel() // waits for the process to exit
-		if t.Failed() {
-			t.Logf("chromium output:\n%s", logs.tail(4000))
-		}
 		_ = os.RemoveAll(dir)
-	})
+	}
 	start := time.Now()
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v (install chromium: apt-get install -y chromium)", chromiumPath, err)
+		stop()
+		return nil, nil, fmt.Errorf("starting %s: %w (install chromium: apt-get install -y chromium)\n%s",
+			chromiumPath, err, logs.tail(2000))
 	}
-	t.Logf("chromium started in %v", time.Since(start).Round(time.Millisecond))
-	return &browser{t: t, ctx: ctx, logs: logs}
+	return &browser{ctx: ctx, logs: logs, startup: time.Since(start).Round(time.Millisecond)}, stop, nil
 }
 
 // page is one tab in a window of its own: a background tab of a shared window
@@ -292,8 +346,13 @@ func (p *page) describe() string {
 // waitFor polls the JavaScript expression until it is truthy.
 func (p *page) waitFor(what, expr string, timeout time.Duration) {
 	p.t.Helper()
+	start := time.Now()
 	if err := p.waitErr(expr, timeout); err != nil {
 		p.t.Fatalf("%s: waiting %v for %s: %v\n%s", p.name, timeout, what, err, p.describe())
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		// Worth knowing on a slow CI machine before a timeout bites.
+		p.t.Logf("%s: %s took %v", p.name, what, d.Round(time.Millisecond))
 	}
 }
 

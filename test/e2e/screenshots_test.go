@@ -89,7 +89,7 @@ func (p *page) screenshot(s screen, name string) {
 // README's pictures from this run.
 func TestScreens(t *testing.T) {
 	n := startNode(t, nodeOptions{})
-	br := startBrowser(t, browserOptions{})
+	br := sharedBrowser(t)
 	a := br.newPage(t, "A", n.url)
 	b := br.newPage(t, "B", n.url)
 	a.emulate(desktop)
@@ -98,8 +98,9 @@ func TestScreens(t *testing.T) {
 	b.acceptTerms()
 	a.addInterests("music", "films")
 	b.addInterests("music", "films", "travel")
-	a.waitText("online-count", "2 online", 10*time.Second)
-	b.waitText("online-count", "2 online", 10*time.Second)
+	// The count is polled every 10 s: wait until both show each other.
+	a.waitText("online-count", "2 online", 15*time.Second)
+	b.waitText("online-count", "2 online", 15*time.Second)
 	a.checkFits(desktop, "landing", "start-video", "start-text", "accept-terms", "interests-input", "online-count")
 	b.checkFits(phone, "landing", "interests-input", "online-count")
 	a.screenshot(desktop, "landing")
