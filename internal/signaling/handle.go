@@ -137,23 +137,38 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 	if p == nil {
 		return // the partner is gone; its end reaches this session as peer_left
 	}
-	var ok bool
+	var build func(dst []byte, seq int64) []byte
+	var size int
 	switch f.Type {
 	case protocol.TypeSignal:
 		data := f.Data
-		ok = p.deliver(s.id, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendSignal(dst, seq, room, data)
-		}, len(data)+64+len(room))
+		build = func(dst []byte, seq int64) []byte { return protocol.AppendSignal(dst, seq, room, data) }
+		size = len(data) + 64 + len(room)
 	case protocol.TypeChat:
 		text := f.Text
-		ok = p.deliver(s.id, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendChat(dst, seq, text)
-		}, len(text)+48)
+		build = func(dst []byte, seq int64) []byte { return protocol.AppendChat(dst, seq, text) }
+		size = len(text) + 48
 	case protocol.TypeTyping:
 		typing := f.Typing
-		ok = p.deliver(s.id, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendTyping(dst, seq, typing)
-		}, 48)
+		build = func(dst []byte, seq int64) []byte { return protocol.AppendTyping(dst, seq, typing) }
+		size = 48
+	}
+	ok := p.deliver(s.id, room, build, size)
+	if !ok {
+		// The engine tells the two sessions of a new chat one after the
+		// other, so this session may already answer its matched (the
+		// initiator sends its offer at once) before the partner's matched
+		// has reached the partner's view: dropping the message would lose
+		// the offer. An engine call about the partner returns only after
+		// every event caused before it has been passed on (the ordering
+		// contract in engine.go), so after it the partner's view is
+		// current; if the message still does not fit, the partner has
+		// really left that chat. Only this rare path pays for the call.
+		_ = h.call(func(ctx context.Context) error {
+			_, err := h.engine.State(ctx, partner)
+			return err
+		})
+		ok = p.deliver(s.id, room, build, size)
 	}
 	if ok {
 		h.metrics.relayed[f.Type].Inc()

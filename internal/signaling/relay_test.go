@@ -1,0 +1,102 @@
+package signaling
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/strangerchat/stranger/internal/match"
+)
+
+// slowMatchEngine matches the second joiner with the first and tells the
+// initiator first, then — after a pause standing in for the engine's
+// goroutine being preempted — the other session, all under its lock, as
+// match.Memory does.
+type slowMatchEngine struct {
+	n     match.Notifier
+	pause time.Duration
+
+	mu      sync.Mutex
+	waiting string
+}
+
+func (e *slowMatchEngine) Join(_ context.Context, id string, prefs match.Prefs) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiting == "" {
+		e.waiting = id
+		e.n.Notify(id, match.Event{Kind: match.EventWaiting})
+		return nil
+	}
+	a := e.waiting
+	e.waiting = ""
+	e.n.Notify(a, match.Event{Kind: match.EventMatched, Room: "r_test", Partner: id, Initiator: true, Mode: prefs.Mode, Common: []string{}})
+	time.Sleep(e.pause)
+	e.n.Notify(id, match.Event{Kind: match.EventMatched, Room: "r_test", Partner: a, Mode: prefs.Mode, Common: []string{}})
+	return nil
+}
+
+func (e *slowMatchEngine) State(context.Context, string) (match.State, error) {
+	e.mu.Lock() // an engine call sees every change made before it
+	defer e.mu.Unlock()
+	return match.Chatting, nil
+}
+
+func (*slowMatchEngine) Next(context.Context, string, match.Prefs) error  { return nil }
+func (*slowMatchEngine) Leave(context.Context, string) error              { return nil }
+func (*slowMatchEngine) SetConnected(context.Context, string, bool) error { return nil }
+func (*slowMatchEngine) End(context.Context, string, match.Reason) error  { return nil }
+func (*slowMatchEngine) Report(context.Context, string) (string, error) {
+	return "", match.ErrNotChatting
+}
+
+// The initiator answers its matched at once with an offer, while the
+// partner's matched has not been applied yet. The offer must reach the
+// partner, after its matched, not be dropped as a message of an old chat.
+func TestRelayWhilePartnerMatchPending(t *testing.T) {
+	eng := &slowMatchEngine{pause: 300 * time.Millisecond}
+	h := New(Options{Engine: eng})
+	eng.n = h
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	dial := func() *websocket.Conn {
+		t.Helper()
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		return ws
+	}
+	read := func(ws *websocket.Conn, want string) map[string]any {
+		t.Helper()
+		var f map[string]any
+		_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if err := ws.ReadJSON(&f); err != nil {
+			t.Fatalf("reading %s: %v", want, err)
+		}
+		if f["type"] != want {
+			t.Fatalf("got %v, want %s", f, want)
+		}
+		return f
+	}
+	a, b := dial(), dial()
+	read(a, "welcome")
+	read(b, "welcome")
+	_ = a.WriteJSON(map[string]any{"type": "join"})
+	read(a, "waiting")
+	_ = b.WriteJSON(map[string]any{"type": "join"})
+	read(a, "matched")
+	_ = a.WriteJSON(map[string]any{"type": "signal", "data": map[string]any{"sdp": "offer"}, "room": "r_test"})
+	read(b, "matched")
+	if f := read(b, "signal"); f["room"] != "r_test" {
+		t.Fatalf("signal %v", f)
+	}
+}
