@@ -578,6 +578,9 @@ export class CallController {
       iceServers: this.iceServers as RTCIceServer[],
       iceTransportPolicy: this.view.privacy ? 'relay' : 'all',
       bundlePolicy: 'max-bundle',
+      // Gather candidates (and allocate the TURN relay) now, while waiting,
+      // rather than after the match: the pool is what the offer then uses.
+      iceCandidatePoolSize: 1,
     };
     const pc = this.deps.createPeerConnection(config);
     this.livePeers++;
