@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,6 +153,10 @@ func (c *client) ended(err error) error {
 	}
 	c.mu.Unlock()
 	if closing {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.r.stats.event("close_echo_timeout")
+		}
 		return nil
 	}
 	var ce *websocket.CloseError
@@ -211,6 +216,9 @@ func (c *client) closeNormal() {
 	deadline := time.Now().Add(2 * time.Second)
 	// WriteControl may run concurrently with the other methods.
 	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline); err != nil {
+		// The server sees a drop, not a close: the session lingers for
+		// its resume grace period and the partner waits that long.
+		c.r.stats.event("close_frame_not_sent")
 		conn.Close()
 		return
 	}
@@ -326,6 +334,12 @@ func (c *client) handle(f *serverFrame) (err error) {
 			r.stats.signalLatency.Record(time.Duration(now.UnixNano() - d.t))
 		}
 		if c.state != stChatting {
+			// A signal of the chat we just left may cross our next; one
+			// of another room came before its matched: the server broke
+			// the order, and the client cannot use it.
+			if !bytes.Equal(f.room, c.room) {
+				r.stats.errorKind("signal_before_matched")
+			}
 			return nil
 		}
 		switch {

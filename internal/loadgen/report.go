@@ -112,6 +112,9 @@ func writeReport(w io.Writer, r *Result) {
 			fmt.Fprintf(w, "crossed        %s (frames sent as the partner left; expected, not errors)\n", fmtCounts(r.Crossed))
 		}
 	}
+	if len(r.Events) > 0 {
+		fmt.Fprintf(w, "events         %s\n", fmtCounts(r.Events))
+	}
 	if r.Total.Errors == 0 {
 		fmt.Fprintf(w, "errors         none\n")
 	} else {

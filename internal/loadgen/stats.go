@@ -30,13 +30,14 @@ type stats struct {
 	kinds   map[string]uint64 // client-side failures by kind
 	reason  map[string]uint64 // peer_left by reason
 	crossed map[string]uint64 // refusals of frames that crossed the partner's leaving
+	events  map[string]uint64 // notable client-side events that are not errors
 }
 
 func newStats() *stats {
 	return &stats{
 		timeToMatch: NewHistogram(), signalLatency: NewHistogram(),
 		chatLatency: NewHistogram(), connectLatency: NewHistogram(),
-		codes: map[string]uint64{}, kinds: map[string]uint64{}, reason: map[string]uint64{}, crossed: map[string]uint64{},
+		codes: map[string]uint64{}, kinds: map[string]uint64{}, reason: map[string]uint64{}, crossed: map[string]uint64{}, events: map[string]uint64{},
 	}
 }
 
@@ -68,6 +69,13 @@ func (s *stats) errorKind(kind string) {
 	s.errors.Add(1)
 	s.mu.Lock()
 	s.kinds[kind]++
+	s.mu.Unlock()
+}
+
+// event counts something worth knowing that is not an error.
+func (s *stats) event(name string) {
+	s.mu.Lock()
+	s.events[name]++
 	s.mu.Unlock()
 }
 
@@ -187,6 +195,7 @@ type Result struct {
 	ErrorKinds map[string]uint64 `json:"error_kinds"`
 	PeerLeft   map[string]uint64 `json:"peer_left"`
 	Crossed    map[string]uint64 `json:"crossed_refusals"` // not errors: frames that crossed the partner's leaving
+	Events     map[string]uint64 `json:"events,omitempty"` // not errors, e.g. a churn close that could not send its close frame
 
 	Server *ServerStats `json:"server,omitempty"`
 }
@@ -215,6 +224,7 @@ func (s *stats) result() *Result {
 		ErrorKinds:     maps.Clone(s.kinds),
 		PeerLeft:       maps.Clone(s.reason),
 		Crossed:        maps.Clone(s.crossed),
+		Events:         maps.Clone(s.events),
 	}
 }
 
@@ -247,6 +257,7 @@ func (r *Result) Merge(o *Result) {
 	r.ErrorKinds = mergeMaps(r.ErrorKinds, o.ErrorKinds)
 	r.PeerLeft = mergeMaps(r.PeerLeft, o.PeerLeft)
 	r.Crossed = mergeMaps(r.Crossed, o.Crossed)
+	r.Events = mergeMaps(r.Events, o.Events)
 }
 
 func mergeMaps(a, b map[string]uint64) map[string]uint64 {
