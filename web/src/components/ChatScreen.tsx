@@ -156,7 +156,7 @@ export function ChatScreen({ view, actions }: Props) {
               {view.link === 'closed' ? 'Disconnected (opened in another tab?)' : 'Reconnecting…'}
             </span>
           )}
-          <OnlineCount online={view.online} link={view.link} />
+          {view.link === 'open' && <OnlineCount online={view.online} link={view.link} />}
         </div>
       </header>
 
