@@ -195,3 +195,35 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("a alive after close: %v %v", ok, err)
 	}
 }
+
+// TestRelayFromRecordsInSeq: RelayFrom keeps the sender's highest processed
+// client seq in its session hash (never lowering it, never creating one).
+func TestRelayFromRecordsInSeq(t *testing.T) {
+	addr := startRedis(t)
+	a := newNode(t, addr, "p:", 0)
+	var in inbox
+	r := cluster.NewRouter(a, func(s string, p []byte) { in.add(s + "=" + string(p)) })
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb := a.Client()
+	rdb.HSet(ctx, cluster.SessionKey("p:", "to"), cluster.SessionNodeField, a.ID())
+	rdb.HSet(ctx, cluster.SessionKey("p:", "from"), cluster.SessionNodeField, a.ID())
+	for _, seq := range []int64{5, 7, 6} {
+		if _, err := r.RelayFrom(ctx, "from", seq, "to", fmt.Appendf(nil, "m%d", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := in.wait(t, 3); fmt.Sprint(got) != "[to=m5 to=m7 to=m6]" {
+		t.Fatalf("got %v", got)
+	}
+	if iq := rdb.HGet(ctx, cluster.SessionKey("p:", "from"), "iq").Val(); iq != "7" {
+		t.Fatalf("iq %q, want 7", iq)
+	}
+	if _, err := r.RelayFrom(ctx, "ghost", 3, "to", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.Exists(ctx, cluster.SessionKey("p:", "ghost")).Val(); n != 0 {
+		t.Fatal("RelayFrom created a record for an unknown sender")
+	}
+}

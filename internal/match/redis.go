@@ -317,10 +317,14 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	if !r.sequential {
 		room1, room2 = r.newRoomID(), r.newRoomID()
 	}
-	argv := make([]any, 0, 12+len(args))
+	inSeq := ""
+	if v, ok := ctx.Value(inSeqKey{}).(int64); ok {
+		inSeq = strconv.FormatInt(v, 10)
+	}
+	argv := make([]any, 0, 13+len(args))
 	argv = append(argv, r.node.Prefix(), r.node.ID(), op, ms, rem,
 		r.interestTimeout.Nanoseconds(), r.recentPartner.Nanoseconds(), r.reportBlock.Milliseconds(),
-		r.maxWaiting, room1, room2, r.grace.Milliseconds())
+		r.maxWaiting, room1, room2, r.grace.Milliseconds(), inSeq)
 	argv = append(argv, args...)
 	r.trips.Add(1)
 	vals, err := sc.Run(ctx, r.rdb, nil, argv...).StringSlice()
@@ -337,6 +341,16 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	}
 	r.reachable()
 	return res, nil
+}
+
+type inSeqKey struct{}
+
+// WithInSeq returns ctx telling the Redis engine that the operation carries
+// out the client frame with seq: the engine stores it with the change, in
+// the same script, and Adopt returns it as Snapshot.InSeq (the resume's
+// lastSeq after the session's node died). The in-memory engine ignores it.
+func WithInSeq(ctx context.Context, seq int64) context.Context {
+	return context.WithValue(ctx, inSeqKey{}, seq)
 }
 
 func codeErr(code string) error {
@@ -472,6 +486,9 @@ type Snapshot struct {
 	Prefs     Prefs
 	Last      string    // last partner, if remembered
 	LastEnded time.Time // when the chat with Last ended
+	// InSeq is the highest client seq recorded as processed (WithInSeq,
+	// cluster.Router.RelayFrom); 0 if none.
+	InSeq int64
 }
 
 // Adopt makes this node the node of session id (a resume of a session whose
@@ -531,6 +548,7 @@ func (r *Redis) adopt(ctx context.Context, id, node string, readOnly bool) (snap
 	if snap.State == Chatting {
 		snap.Common = decodeList(f["cm"])
 	}
+	snap.InSeq, _ = strconv.ParseInt(f["iq"], 10, 64)
 	if f["le"] != "" {
 		ms, _ := strconv.ParseInt(f["le"], 10, 64)
 		rem, _ := strconv.ParseInt(f["lr"], 10, 64)

@@ -617,6 +617,16 @@ func TestRedisHandOver(t *testing.T) {
 	barrier(t, B)
 	expectEvents(t, ra, peerLeft("b", "room1", match.ReasonLeft))
 	expectEvents(t, rb)
+	// The client seq an operation carried out is kept with the change.
+	if err := A.eng.Join(match.WithInSeq(ctx, 41), "b", match.Prefs{Mode: text}); err != nil {
+		t.Fatal(err)
+	}
+	if err := A.eng.Leave(match.WithInSeq(ctx, 40), "b"); err != nil { // never lowered
+		t.Fatal(err)
+	}
+	if snap, _, err := A.eng.Snapshot(ctx, "b"); err != nil || snap.InSeq != 41 {
+		t.Fatalf("in seq %d %v, want 41", snap.InSeq, err)
+	}
 	if _, ok, err := A.eng.Snapshot(ctx, "nobody"); ok || err != nil {
 		t.Fatalf("snapshot of an unknown session: %v %v", ok, err)
 	}

@@ -10,6 +10,7 @@
 --   eq, er  enqueue time (ms, ns in ms)   to  '1' interest timeout passed
 --   rm, pt, ini, cm  room, partner, initiator '1'/'0', common (cjson)
 --   lt  last partner                      le, lr  when that chat ended
+--   iq  highest client seq processed (see flush)
 -- Queues, per mode m, of connected waiting sessions scored by sq:
 --   P..'q:'..m..':i:'..interest   sharing that interest
 --   P..'q:'..m..':p'              without interests (accept anyone)
@@ -33,7 +34,8 @@ local BLOCKMS = tonumber(ARGV[8])
 local MAXW = tonumber(ARGV[9])
 local ROOMS = {ARGV[10], ARGV[11]}
 local GRACE = tonumber(ARGV[12])
-local A0 = 12 -- op arguments start at ARGV[A0 + 1]
+local INSEQ = ARGV[13] -- the client frame this operation carries out ('' none)
+local A0 = 13 -- op arguments start at ARGV[A0 + 1]
 
 local STATS = P .. 'stats'
 local BLOCKS = P .. 'blocks'
@@ -72,6 +74,16 @@ local function emit(s, ev)
   q[#q + 1] = ev
 end
 local function flush()
+  -- The highest client seq processed for the operation's session is kept
+  -- with the change it caused: a resume after the session's node died
+  -- answers it as lastSeq, so the client re-sends exactly what was lost.
+  if INSEQ ~= '' then
+    local k = skey(ARGV[A0 + 1])
+    local old = redis.call('HGET', k, 'iq')
+    if old or redis.call('EXISTS', k) == 1 then
+      if not old or tonumber(old) < tonumber(INSEQ) then redis.call('HSET', k, 'iq', INSEQ) end
+    end
+  end
   for _, node in ipairs(outorder) do
     local msg = {e = outq[node]}
     if node == NODE and OP ~= '' then msg.m = OP end
