@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SignalingClient } from '../signaling/client';
 import { cameraStream, FakeMediaStream, FakePeerConnection, FakeSocket, flush, welcome } from '../test/fakes';
-import { CallController, type CallDeps } from './controller';
+import { CallController, selectedCandidateType, type CallDeps } from './controller';
 import { statusText } from './status';
 
 interface Opts {
@@ -402,5 +402,32 @@ describe('CallController', () => {
     expect(FakeSocket.live).toBe(0);
     expect(FakePeerConnection.live).toBe(0);
     expect(stream.getTracks().every((t) => t.stopped)).toBe(true);
+  });
+});
+
+describe('selectedCandidateType', () => {
+  const report = (entries: Record<string, unknown>[]) =>
+    new Map(entries.map((e) => [e.id as string, e])) as unknown as RTCStatsReport;
+
+  it('follows transport.selectedCandidatePairId (Chrome)', () => {
+    const stats = report([
+      { id: 'T', type: 'transport', selectedCandidatePairId: 'P2' },
+      { id: 'P1', type: 'candidate-pair', localCandidateId: 'L1', nominated: true, state: 'succeeded' },
+      { id: 'P2', type: 'candidate-pair', localCandidateId: 'L2', nominated: true, state: 'succeeded' },
+      { id: 'L1', type: 'local-candidate', candidateType: 'host' },
+      { id: 'L2', type: 'local-candidate', candidateType: 'relay' },
+    ]);
+    expect(selectedCandidateType(stats)).toBe('relay');
+  });
+
+  it('falls back to the selected or nominated pair (Firefox)', () => {
+    const stats = report([
+      { id: 'P1', type: 'candidate-pair', localCandidateId: 'L1', state: 'in-progress' },
+      { id: 'P2', type: 'candidate-pair', localCandidateId: 'L2', selected: true, state: 'succeeded' },
+      { id: 'L1', type: 'local-candidate', candidateType: 'relay' },
+      { id: 'L2', type: 'local-candidate', candidateType: 'srflx' },
+    ]);
+    expect(selectedCandidateType(stats)).toBe('srflx');
+    expect(selectedCandidateType(report([]))).toBeNull();
   });
 });
