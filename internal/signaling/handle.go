@@ -73,6 +73,7 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		prefs := match.Prefs{Mode: f.Mode, Interests: protocol.NormalizeInterests(f.Interests)}
 		s.mu.Unlock()
 		err := h.call(func(ctx context.Context) error { return h.engine.Join(ctx, s.id, prefs) })
+		h.undoIfEnded(s)
 		if err == nil {
 			s.mu.Lock()
 			s.prefs = prefs
@@ -89,7 +90,9 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 			prefs.Mode = protocol.ModeVideo
 		}
 		s.mu.Unlock()
-		h.engineError(s, h.call(func(ctx context.Context) error { return h.engine.Next(ctx, s.id, prefs) }))
+		err := h.call(func(ctx context.Context) error { return h.engine.Next(ctx, s.id, prefs) })
+		h.undoIfEnded(s)
+		h.engineError(s, err)
 	case protocol.TypeLeave:
 		s.mu.Unlock()
 		err := h.call(func(ctx context.Context) error { return h.engine.Leave(ctx, s.id) })
@@ -104,6 +107,23 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		h.report(s, &f) // unlocks s.mu
 	default:
 		s.mu.Unlock()
+	}
+}
+
+// undoIfEnded removes s from the engine again if it ended while its Join or
+// Next was on the way: end() may call engine.End before that call reaches the
+// engine (a resume that finds the frames it needs released ends the session
+// while its old connection is still reading), and the engine would then keep
+// — and match — a session that no longer exists (rule 7).
+func (h *Hub) undoIfEnded(s *session) {
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if !ended {
+		return
+	}
+	if err := h.call(func(ctx context.Context) error { return h.engine.End(ctx, s.id, match.ReasonDisconnected) }); err != nil {
+		h.log.Warn("engine: end after join", "session", s.id, "err", err)
 	}
 }
 

@@ -1,0 +1,95 @@
+package signaling
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/strangerchat/stranger/internal/match"
+)
+
+// joinHoldEngine holds Join until released and records the calls it got.
+type joinHoldEngine struct {
+	entered chan struct{}
+	release chan struct{}
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func (e *joinHoldEngine) record(c string) {
+	e.mu.Lock()
+	e.calls = append(e.calls, c)
+	e.mu.Unlock()
+}
+
+func (e *joinHoldEngine) Join(context.Context, string, match.Prefs) error {
+	close(e.entered)
+	<-e.release
+	e.record("join")
+	return nil
+}
+
+func (e *joinHoldEngine) End(context.Context, string, match.Reason) error {
+	e.record("end")
+	return nil
+}
+
+func (*joinHoldEngine) Next(context.Context, string, match.Prefs) error { return nil }
+func (*joinHoldEngine) Leave(context.Context, string) error             { return nil }
+func (*joinHoldEngine) SetConnected(context.Context, string, bool) error {
+	return nil
+}
+func (*joinHoldEngine) Report(context.Context, string) (string, error) {
+	return "", match.ErrNotChatting
+}
+func (*joinHoldEngine) State(context.Context, string) (match.State, error) {
+	return match.Idle, nil
+}
+
+// A session that ends while its join is on the way to the engine must not
+// stay in the engine (where it could be matched, rule 7).
+func TestJoinRacingEndLeavesNoSession(t *testing.T) {
+	eng := &joinHoldEngine{entered: make(chan struct{}), release: make(chan struct{})}
+	h := New(Options{Engine: eng})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var w map[string]any
+	_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if err := ws.ReadJSON(&w); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := w["session"].(string)
+	_ = ws.WriteJSON(map[string]any{"type": "join"})
+	select {
+	case <-eng.entered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("join never reached the engine")
+	}
+	h.end(h.lookup(id), match.ReasonDisconnected, "test") // while the join is held
+	close(eng.release)
+
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		eng.mu.Lock()
+		calls := append([]string(nil), eng.calls...)
+		eng.mu.Unlock()
+		if len(calls) >= 3 && calls[len(calls)-1] == "end" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engine calls %v: the ended session was left in the engine by its join", calls)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the recorded calls, bounded by the deadline
+	}
+}
