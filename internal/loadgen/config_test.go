@@ -2,8 +2,10 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -150,5 +152,44 @@ func TestParseMachineCPU(t *testing.T) {
 	}
 	if _, total, err := machineCPU("/proc"); err != nil || total <= 0 {
 		t.Fatalf("real /proc/stat: %v %v", total, err)
+	}
+}
+
+// When a source address cannot be used (EADDRNOTAVAIL, as when its
+// ephemeral ports are exhausted), dials move on to the next one for good.
+func TestSrcDialerMovesOn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// 192.0.2.1 (TEST-NET-1) is not an address of this machine: binding it
+	// fails with EADDRNOTAVAIL like an exhausted source address.
+	d := newSrcDialer([]string{"192.0.2.1", "127.0.0.3"}, nil)
+	for range 3 {
+		c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.LocalAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
+			t.Fatalf("dialed from %s, want 127.0.0.3", got)
+		}
+		c.Close()
+	}
+	if d.cur.Load() != 1 || d.sourcesUsed() != 2 {
+		t.Fatalf("cur %d used %d", d.cur.Load(), d.sourcesUsed())
+	}
+	d = newSrcDialer([]string{"192.0.2.1"}, nil)
+	if _, err := d.DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, errSourcesExhausted) || dialErrorKind(err, nil) != "dial_no_source_ports" {
+		t.Fatalf("all sources unusable: %v", err)
 	}
 }
