@@ -109,7 +109,14 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
 		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
 			for _, p := range []*page{a, b} {
-				t.Logf("%s: %s pair %+v", p.name, eval[string](p, `JSON.stringify(window.__e2e.cands.map((x) => [Math.round(x.at - window.__e2e.clickAt), x.c]))`), p.stats())
+				t.Logf("%s: initiator %v; wire %s; candidates %s; gum done %.0f; ICE %.0f; media %s; frame %.0f", p.name,
+					eval[bool](p, `window.__stranger.initiator`),
+					eval[string](p, `JSON.stringify(window.__e2e.wire.map((x) => Math.round(x.at - window.__e2e.clickAt) + ' ' + x.dir + ' ' + x.what))`),
+					eval[string](p, `JSON.stringify(window.__e2e.cands.map((x) => Math.round(x.at - window.__e2e.clickAt)))`),
+					eval[float64](p, `window.__e2e.gum[0].doneAt - window.__e2e.clickAt`),
+					eval[float64](p, `window.__e2e.iceConnectedAt - window.__e2e.clickAt`),
+					eval[string](p, `JSON.stringify(window.__e2e.media.map((x) => Math.round(x.at - window.__e2e.clickAt) + ' ' + x.type))`),
+					eval[float64](p, `window.__e2e.frames.find((r) => r.firstFrameAt > 0).firstFrameAt - window.__e2e.clickAt`))
 			}
 		}
 		start := max(ta.ClickAt, tb.ClickAt)

@@ -7,7 +7,7 @@
   if (window.__e2e) return;
   const now = () => performance.timeOrigin + performance.now();
   // matchedAt and iceConnectedAt: the first of each since the page loaded.
-  const e2e = { pcs: [], gum: [], clickAt: 0, frames: [], matchedAt: 0, iceConnectedAt: 0, cands: [] };
+  const e2e = { pcs: [], gum: [], clickAt: 0, frames: [], matchedAt: 0, iceConnectedAt: 0, media: [], cands: [], wire: [] };
   window.__e2e = e2e;
 
   const OrigPC = window.RTCPeerConnection;
@@ -22,22 +22,42 @@
         });
         this.addEventListener('iceconnectionstatechange', () => {
           const s = this.iceConnectionState;
-          if (!e2e.iceConnectedAt && (s === 'connected' || s === 'completed')) e2e.iceConnectedAt = now();
+          if (!e2e.iceConnectedAt && (s === 'connected' || s === 'completed')) {
+            e2e.iceConnectedAt = now();
+          }
         });
       }
     };
   }
 
+  // The signaling frames of a call, for the benchmark's timeline.
+  const note = (dir, raw) => {
+    if (e2e.wire.length > 200) return;
+    try {
+      const m = JSON.parse(raw);
+      if (m.type !== 'signal' && m.type !== 'matched' && m.type !== 'join') return;
+      const d = m.data || {};
+      const what = m.type === 'signal' ? (d.sdp ? d.sdp.type : d.candidate ? 'cand' : 'end') : m.type;
+      e2e.wire.push({ at: now(), dir, what });
+    } catch {
+      /* not JSON */
+    }
+  };
   const OrigWS = window.WebSocket;
   if (OrigWS) {
     window.WebSocket = class extends OrigWS {
       constructor(...args) {
         super(...args);
         this.addEventListener('message', (ev) => {
+          if (typeof ev.data === 'string') note('in', ev.data);
           if (!e2e.matchedAt && typeof ev.data === 'string' && /"type"\s*:\s*"matched"/.test(ev.data)) {
             e2e.matchedAt = now();
           }
         });
+      }
+      send(data) {
+        if (typeof data === 'string') note('out', data);
+        return super.send(data);
       }
     };
   }
@@ -60,6 +80,17 @@
         },
       );
     };
+  }
+
+  for (const type of ['loadedmetadata', 'playing', 'resize']) {
+    document.addEventListener(
+      type,
+      (ev) => {
+        const t = ev.target;
+        if (t instanceof HTMLVideoElement && t.dataset.testid === 'remote-video') e2e.media.push({ at: now(), type });
+      },
+      true,
+    );
   }
 
   document.addEventListener(
