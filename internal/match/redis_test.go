@@ -150,15 +150,23 @@ func TestRedis(t *testing.T) {
 // the naive model for random operation sequences (fewer than the in-memory
 // engine's run: every operation is a few Redis round trips).
 func TestRedisMatchesNaiveModel(t *testing.T) {
-	runNaiveModel(t, 12, 300, func(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func()) {
-		rcfg := redisConfig(cfg, cfg.Clock)
-		rcfg.NewRoomID, rcfg.SequentialRooms = nil, true // room1, room2, ... as the model names them
-		tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: rcfg, n: rec})
-		return tn.eng, func() error { return tn.eng.CheckInvariants(context.Background()) }, func() {
-			tn.eng.Close()
-			tn.node.Close()
-		}
-	})
+	// Each operation waits on Redis: four groups of seeds run side by side.
+	for g := range 4 {
+		t.Run(fmt.Sprint("seeds", g*3), func(t *testing.T) {
+			t.Parallel()
+			runNaiveModel(t, g*3, 3, 300, newRedisModelEngine)
+		})
+	}
+}
+
+func newRedisModelEngine(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func()) {
+	rcfg := redisConfig(cfg, cfg.Clock)
+	rcfg.NewRoomID, rcfg.SequentialRooms = nil, true // room1, room2, ... as the model names them
+	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: rcfg, n: rec})
+	return tn.eng, func() error { return tn.eng.CheckInvariants(context.Background()) }, func() {
+		tn.eng.Close()
+		tn.node.Close()
+	}
 }
 
 // barrier returns once every event published to tn's channel before it has
