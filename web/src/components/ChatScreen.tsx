@@ -185,10 +185,20 @@ export function ChatScreen({ view, actions }: Props) {
               <div className="media-error" role="alert">
                 <p>{mediaErrorText[view.mediaError]}</p>
                 <div className="media-error-actions">
-                  <button type="button" className="btn btn-primary" onClick={actions.continueInText}>
+                  <button
+                    type="button"
+                    className="btn btn-primary"
+                    data-testid="continue-text"
+                    onClick={actions.continueInText}
+                  >
                     Continue with text
                   </button>
-                  <button type="button" className="btn btn-secondary" onClick={actions.retryMedia}>
+                  <button
+                    type="button"
+                    className="btn btn-secondary"
+                    data-testid="retry-media"
+                    onClick={actions.retryMedia}
+                  >
                     Try again
                   </button>
                 </div>
