@@ -72,7 +72,7 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		}
 		prefs := match.Prefs{Mode: f.Mode, Interests: protocol.NormalizeInterests(f.Interests)}
 		s.mu.Unlock()
-		err := h.call(func(ctx context.Context) error { return h.engine.Join(ctx, s.id, prefs) })
+		err := h.callFor(&f, func(ctx context.Context) error { return h.engine.Join(ctx, s.id, prefs) })
 		h.undoIfEnded(s)
 		if err == nil {
 			s.mu.Lock()
@@ -90,12 +90,12 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 			prefs.Mode = protocol.ModeVideo
 		}
 		s.mu.Unlock()
-		err := h.call(func(ctx context.Context) error { return h.engine.Next(ctx, s.id, prefs) })
+		err := h.callFor(&f, func(ctx context.Context) error { return h.engine.Next(ctx, s.id, prefs) })
 		h.undoIfEnded(s)
 		h.engineError(s, err)
 	case protocol.TypeLeave:
 		s.mu.Unlock()
-		err := h.call(func(ctx context.Context) error { return h.engine.Leave(ctx, s.id) })
+		err := h.callFor(&f, func(ctx context.Context) error { return h.engine.Leave(ctx, s.id) })
 		if err == nil {
 			s.mu.Lock()
 			s.endChatLocked()
@@ -155,6 +155,9 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 
 	p := h.lookup(partner)
 	if p == nil {
+		if h.cluster != nil {
+			h.relayRemote(s, f, room, partner)
+		}
 		return // the partner is gone; its end reaches this session as peer_left
 	}
 	var build func(dst []byte, seq int64) []byte
@@ -173,7 +176,11 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 		build = func(dst []byte, seq int64) []byte { return protocol.AppendTyping(dst, seq, typing) }
 		size = 48
 	}
-	ok := p.deliver(s.id, room, build, size)
+	ok, moved := p.deliver(s.id, room, build, size)
+	if moved && h.cluster != nil {
+		h.relayRemote(s, f, room, partner) // handed over to another node
+		return
+	}
 	if !ok {
 		// The engine tells the two sessions of a new chat one after the
 		// other, so this session may already answer its matched (the
@@ -188,7 +195,11 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 			_, err := h.engine.State(ctx, partner)
 			return err
 		})
-		ok = p.deliver(s.id, room, build, size)
+		ok, moved = p.deliver(s.id, room, build, size)
+		if moved && h.cluster != nil {
+			h.relayRemote(s, f, room, partner)
+			return
+		}
 	}
 	if ok {
 		h.metrics.relayed[f.Type].Inc()
@@ -214,7 +225,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 	s.mu.Unlock()
 
 	var reported string
-	err := h.call(func(ctx context.Context) (err error) {
+	err := h.callFor(f, func(ctx context.Context) (err error) {
 		reported, err = h.engine.Report(ctx, s.id)
 		return err
 	})
@@ -254,6 +265,16 @@ func (h *Hub) banned(s *session) bool {
 	}
 	s.errorLocked(protocol.CodeBanned, "you are banned for a while after reports from other users")
 	return true
+}
+
+// callFor is call for the engine operation of client frame f: the engine
+// records f's seq with the change, so a resume after this node's death knows
+// which client frames were processed.
+func (h *Hub) callFor(f *protocol.Frame, fn func(ctx context.Context) error) error {
+	if !f.HasSeq {
+		return h.call(fn)
+	}
+	return h.call(func(ctx context.Context) error { return fn(match.WithInSeq(ctx, f.Seq)) })
 }
 
 func (h *Hub) call(f func(ctx context.Context) error) error {

@@ -45,6 +45,9 @@ type Options struct {
 	MaxSessions    int // 0: unlimited
 	MsgRate        float64
 	MsgBurst       int
+	// Cluster connects this node to the others of a deployment; nil on a
+	// single node.
+	Cluster Cluster
 }
 
 // Hub holds the sessions of this node.
@@ -55,6 +58,7 @@ type Hub struct {
 	log        *slog.Logger
 	metrics    *Metrics
 	moderation *Moderation
+	cluster    Cluster
 	upgrader   websocket.Upgrader
 
 	mu       sync.RWMutex
@@ -102,6 +106,7 @@ func New(o Options) *Hub {
 		log:        o.Log,
 		metrics:    o.Metrics,
 		moderation: o.Moderation,
+		cluster:    o.Cluster,
 		sessions:   map[string]*session{},
 		tokens:     map[string]*session{},
 		perIP:      map[string]int{},
@@ -243,6 +248,7 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	}
 	s := &session{id: "s_" + randomID(), hub: h}
 	tok := randomID() + randomID()
+	h.putToken(tok, s.id)
 	s.mu.Lock()
 	s.ip, s.token, s.conn, c.s = c.ip, tok, c, s
 	h.mu.Lock()
@@ -258,6 +264,27 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	s.mu.Unlock()
 }
 
+// putToken publishes a resume token to the deployment (no-op on one node).
+// It is written before the welcome that carries it, so a client can resume
+// on any node as soon as it knows its token.
+func (h *Hub) putToken(tok, id string) {
+	if h.cluster == nil {
+		return
+	}
+	if err := h.call(func(ctx context.Context) error { return h.cluster.PutToken(ctx, tok, id) }); err != nil {
+		h.log.Warn("resume token not shared; a resume on another node will fail", "session", id, "err", err)
+	}
+}
+
+func (h *Hub) dropToken(tok string) {
+	if h.cluster == nil || tok == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	h.cluster.DropToken(ctx, tok)
+}
+
 func (h *Hub) iceServers(id string) []protocol.ICEServer {
 	if h.opts.ICEServers == nil {
 		return nil
@@ -265,11 +292,28 @@ func (h *Hub) iceServers(id string) []protocol.ICEServer {
 	return h.opts.ICEServers(id, h.clock.Now())
 }
 
-func (h *Hub) onlineCount() int { return h.Online() }
+// onlineCount is welcome.online: the whole deployment's live connections.
+func (h *Hub) onlineCount() int {
+	if h.cluster != nil {
+		return h.cluster.Online()
+	}
+	return h.Online()
+}
 
 // resume attaches c to the session of token, re-sending what the client
 // missed. It returns nil if the token names no resumable session.
 func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
+	h.mu.RLock()
+	_, local := h.tokens[token]
+	h.mu.RUnlock()
+	if !local && h.cluster != nil {
+		return h.resumeRemote(c, token, lastParam, hasLast)
+	}
+	return h.resumeLocal(c, token, lastParam, hasLast)
+}
+
+// resumeLocal resumes a session held by this node.
+func (h *Hub) resumeLocal(c *conn, token, lastParam string, hasLast bool) *session {
 	h.mu.Lock()
 	s := h.tokens[token]
 	if s != nil {
@@ -280,9 +324,14 @@ func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
 		h.countResume("unknown")
 		return nil
 	}
+	// The new token is shared before the welcome that carries it.
+	tok := randomID() + randomID()
+	h.dropToken(token)
+	h.putToken(tok, s.id)
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
+		h.dropToken(tok)
 		h.countResume("unknown")
 		return nil
 	}
@@ -302,6 +351,7 @@ func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
 		// Frames the client says it lacks were already released: the drop
 		// cannot be made lossless, so the session ends (protocol.md).
 		s.mu.Unlock()
+		h.dropToken(tok)
 		h.countResume("lost")
 		h.end(s, match.ReasonDisconnected, "resume after released frames")
 		return nil
@@ -314,7 +364,6 @@ func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
 	if old != nil {
 		old.closed = true // the writer stops; the close frame follows below
 	}
-	tok := randomID() + randomID()
 	s.token = tok
 	s.conn, c.s, c.written = c, s, n
 	s.lastConn = nil
@@ -456,11 +505,14 @@ func (h *Hub) endIf(s *session, cond func() bool, reason match.Reason, cause str
 		go c.closeWith(closeEnded, "session ended: "+cause)
 	}
 	h.mu.Lock()
-	delete(h.sessions, s.id)
+	if h.sessions[s.id] == s {
+		delete(h.sessions, s.id)
+	}
 	if h.tokens[tok] == s {
 		delete(h.tokens, tok)
 	}
 	h.mu.Unlock()
+	h.dropToken(tok)
 	if err := h.engine.End(context.Background(), s.id, reason); err != nil {
 		h.log.Warn("engine: end", "session", s.id, "err", err)
 	}

@@ -43,6 +43,12 @@ type session struct {
 	id  string
 	hub *Hub
 
+	// adopting: the session is being fetched from another node; what
+	// arrives for it meanwhile waits in pending. moved: it was handed over
+	// to another node; what still arrives here goes there.
+	adopting bool
+	pending  []func()
+	moved    bool
 	// engineMu serialises the session's SetConnected calls (syncConnected).
 	// It is taken before mu, never while holding it.
 	engineMu sync.Mutex
@@ -128,6 +134,17 @@ func (s *session) errorLocked(code protocol.Code, msg string) {
 func (s *session) onEvent(ev match.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.adopting {
+		s.pending = append(s.pending, func() { s.applyEventLocked(ev) })
+		return
+	}
+	if s.moved {
+		return // the engine sends this session's events to its new node
+	}
+	s.applyEventLocked(ev)
+}
+
+func (s *session) applyEventLocked(ev match.Event) {
 	switch ev.Kind {
 	case match.EventWaiting:
 		s.endChatLocked()
@@ -162,9 +179,20 @@ func (s *session) endChatLocked() {
 // deliver hands a partner's message to this session if it is still in that
 // chat with that partner; a message of an old chat is dropped, so a late
 // candidate never reaches a new partner.
-func (s *session) deliver(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) bool {
+func (s *session) deliver(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) (ok, moved bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.adopting {
+		s.pending = append(s.pending, func() { s.deliverLocked(from, room, build, sizeHint) })
+		return true, false
+	}
+	if s.moved {
+		return false, true
+	}
+	return s.deliverLocked(from, room, build, sizeHint), false
+}
+
+func (s *session) deliverLocked(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) bool {
 	if s.state != match.Chatting || s.chat.room != room || s.chat.partner != from {
 		return false
 	}
