@@ -103,6 +103,7 @@ type Node struct {
 	onlScript  *redis.Script
 	relayScrpt *redis.Script
 
+	psMu    sync.Mutex
 	ps      *redis.PubSub
 	started bool
 	beats   atomic.Int64
@@ -226,9 +227,11 @@ func (n *Node) Kill() { n.shutdown(false) }
 func (n *Node) shutdown(clean bool) {
 	n.closeMu.Do(func() {
 		close(n.stop)
+		n.psMu.Lock()
 		if n.ps != nil {
 			_ = n.ps.Close()
 		}
+		n.psMu.Unlock()
 		n.done.Wait()
 		if clean && n.started {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -244,13 +247,16 @@ func (n *Node) receive() {
 	ctx := context.Background()
 	broken := false
 	backoff := 50 * time.Millisecond
+	wait := 2*n.cfg.HeartbeatEvery + time.Second
+	ps := n.pubsub()
+	lastSeen := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		default:
 		}
-		msg, err := n.ps.ReceiveTimeout(ctx, 2*n.cfg.HeartbeatEvery+time.Second)
+		msg, err := ps.ReceiveTimeout(ctx, wait)
 		if err != nil {
 			select {
 			case <-n.stop:
@@ -259,9 +265,16 @@ func (n *Node) receive() {
 			}
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() {
-				// Quiet channel: ping so a dead connection is noticed.
-				_ = n.ps.Ping(ctx)
-				continue
+				if time.Since(lastSeen) < 2*wait {
+					// Quiet channel: ping so a dead connection is noticed.
+					_ = ps.Ping(ctx)
+					continue
+				}
+				// Not even our pings came back: the connection is dead
+				// without having been closed (no RST). Start over.
+				err = errors.New("no answer to pings")
+				ps = n.resubscribe(ctx)
+				lastSeen = time.Now()
 			}
 			if !broken {
 				n.log.Warn("cluster: channel subscription broken; resubscribing", "err", err)
@@ -275,6 +288,7 @@ func (n *Node) receive() {
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
+		lastSeen = time.Now()
 		backoff = 50 * time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -289,6 +303,21 @@ func (n *Node) receive() {
 			n.dispatch([]byte(m.Payload))
 		}
 	}
+}
+
+func (n *Node) pubsub() *redis.PubSub {
+	n.psMu.Lock()
+	defer n.psMu.Unlock()
+	return n.ps
+}
+
+// resubscribe replaces the subscription (its connection is dead).
+func (n *Node) resubscribe(ctx context.Context) *redis.PubSub {
+	n.psMu.Lock()
+	defer n.psMu.Unlock()
+	_ = n.ps.Close()
+	n.ps = n.rdb.Subscribe(ctx, n.ch) // connects lazily if Redis is away
+	return n.ps
 }
 
 func (n *Node) dispatch(b []byte) {
