@@ -111,6 +111,7 @@ type Node struct {
 	// healthySince: when the current run of successful heartbeats began
 	// (unix ns; 0 while failing).
 	healthySince atomic.Int64
+	lastBeat     atomic.Int64 // unix ns of the last successful heartbeat
 	stop         chan struct{}
 	done         sync.WaitGroup
 	closeMu      sync.Once
@@ -377,6 +378,7 @@ func (n *Node) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.lastBeat.Store(time.Now().UnixNano())
 	if n.beats.Add(1) > 1 && was == 0 {
 		n.log.Error("cluster: this node was declared dead (or Redis lost its data); its sessions must be resynchronised")
 		if f := n.onFence.Load(); f != nil {
@@ -397,6 +399,11 @@ func (n *Node) Healthy() bool { return n.healthy.Load() }
 func (n *Node) HealthyFor() time.Duration {
 	since := n.healthySince.Load()
 	if since == 0 || !n.healthy.Load() {
+		return 0
+	}
+	// A pause of the process (GC, SIGSTOP) stops the beats without a
+	// failure: judge others only while our own beats are recent.
+	if time.Since(time.Unix(0, n.lastBeat.Load())) > 2*n.cfg.HeartbeatEvery {
 		return 0
 	}
 	return time.Since(time.Unix(0, since))

@@ -8,7 +8,8 @@ local NODES = P .. 'nodes'
 local REAP = P .. 'reap'
 local dead = 0
 for _, node in ipairs(redis.call('SMEMBERS', NODES)) do
-  if redis.call('EXISTS', P .. 'hb:' .. node) == 0 then
+  -- (Never the caller itself: it is alive, its next beat renews its key.)
+  if node ~= NODE and redis.call('EXISTS', P .. 'hb:' .. node) == 0 then
     dead = dead + 1
     redis.call('SREM', NODES, node)
     for _, id in ipairs(redis.call('SMEMBERS', nskey(node))) do
