@@ -36,7 +36,7 @@ type Config struct {
 	Interests     []string      // pool interests are drawn from
 	LeaveRatio    float64       // fraction of chat ends done as leave + join instead of next
 	Idle          bool          // connect and hold only
-	PID           int           // server process to sample, 0: none
+	PIDs          []int         // server processes to sample (summed); empty: none
 	Src           []string      // local source addresses; empty: automatic
 	Procs         int           // processes; 0: as many as the open-file limit needs
 	Origin        string        // Origin header, empty: none
@@ -90,6 +90,34 @@ func (l listFlag) Set(s string) error {
 	return nil
 }
 
+type pidsFlag struct{ p *[]int }
+
+func (f pidsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	s := make([]string, len(*f.p))
+	for i, v := range *f.p {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f pidsFlag) Set(s string) error {
+	*f.p = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a PID", v)
+		}
+		*f.p = append(*f.p, n)
+	}
+	return nil
+}
+
 // Parse reads the command line (without the program name). It returns
 // flag.ErrHelp after printing usage to out for --help.
 func Parse(args []string, out io.Writer) (Config, error) {
@@ -110,7 +138,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.Var(listFlag{&c.Interests}, "interests", "comma-separated pool of interests")
 	fs.Float64Var(&c.LeaveRatio, "leave-ratio", c.LeaveRatio, "fraction of chat ends done as leave + join instead of next")
 	fs.BoolVar(&c.Idle, "idle", c.Idle, "connect and hold only: no join (idle-session memory measurement)")
-	fs.IntVar(&c.PID, "pid", c.PID, "server PID: sample its RSS and CPU time from /proc (same machine)")
+	fs.Var(pidsFlag{&c.PIDs}, "pid", "comma-separated server PIDs on this machine: sample their RSS and CPU time from /proc (summed; give every node the clients talk to)")
 	fs.Var(listFlag{&c.Src}, "src", "comma-separated local source addresses, filled in order (default for loopback targets: 127.0.0.1, 127.0.0.2, ... as each runs out of ports)")
 	fs.IntVar(&c.Procs, "procs", c.Procs, "processes to run the clients in (0: enough for the open-file limit)")
 	fs.StringVar(&c.Origin, "origin", c.Origin, "Origin header to send (default: none, like a non-browser client)")

@@ -27,6 +27,10 @@ func TestParseDefaultsAndFlags(t *testing.T) {
 	if len(c.URLs) != 2 || c.Clients != 5 || !c.Idle || len(c.Src) != 2 || c.rampDuration() != time.Second {
 		t.Fatalf("parsed %+v", c)
 	}
+	c, err = Parse([]string{"--pid", "12, 34"}, &bytes.Buffer{})
+	if err != nil || len(c.PIDs) != 2 || c.PIDs[1] != 34 {
+		t.Fatalf("--pid list: %v %v", c.PIDs, err)
+	}
 	if _, err := Parse([]string{"--help"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
@@ -36,7 +40,7 @@ func TestValidateRejects(t *testing.T) {
 	for _, args := range []string{
 		"--duration 0", "--duration 25h", "--clients 0", "--url http://x/ws", "--url ws://", "--text-ratio 1.5",
 		"--interest-ratio -1", "--src nonsense", "--churn -1", "--chat-duration -1s", "--connect-rate 0",
-		"--interests= --interest-ratio 0.5", "extra",
+		"--interests= --interest-ratio 0.5", "extra", "--pid x", "--pid -3",
 	} {
 		if _, err := Parse(strings.Fields(args), &bytes.Buffer{}); err == nil {
 			t.Errorf("%q accepted", args)
@@ -116,6 +120,10 @@ func TestReadProcSelf(t *testing.T) {
 	}
 	if d := s1.CPU - s0.CPU; d < 0.15 {
 		t.Fatalf("0.2s of CPU by getrusage shows as %.2fs in /proc (x=%d)", d, x)
+	}
+	sum, err := readProcs("/proc", []int{os.Getpid(), os.Getpid()})
+	if err != nil || sum.RSSKiB < 2*s0.RSSKiB*9/10 {
+		t.Fatalf("sum of two samples of ourselves: %+v %v", sum, err)
 	}
 	if _, err := readProc("/proc", 1<<30); err == nil {
 		t.Fatal("no such process, no error")

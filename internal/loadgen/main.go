@@ -156,10 +156,13 @@ func newMonitor(cfg Config, out io.Writer) (*monitor, error) {
 	if b, t, err := machineCPU("/proc"); err == nil {
 		m.mach0 = [2]float64{b, t}
 	}
-	if cfg.PID != 0 {
-		s, err := readProc("/proc", cfg.PID)
+	if len(cfg.PIDs) > 0 {
+		s, err := readProcs("/proc", cfg.PIDs)
 		if err != nil {
-			return nil, fmt.Errorf("--pid %d: %w", cfg.PID, err)
+			return nil, fmt.Errorf("--pid: %w", err)
+		}
+		if len(cfg.URLs) > len(cfg.PIDs) {
+			fmt.Fprintf(out, "stranger-load: warning: %d URLs but %d --pid: per-message and per-connection server figures assume the sampled processes serve every client\n", len(cfg.URLs), len(cfg.PIDs))
 		}
 		m.base, m.rampSample, m.peakRSS, m.sampled = s, s, s.RSSKiB, true
 	}
@@ -170,7 +173,7 @@ func (m *monitor) sample() (procSample, bool) {
 	if !m.sampled {
 		return procSample{}, false
 	}
-	s, err := readProc("/proc", m.cfg.PID)
+	s, err := readProcs("/proc", m.cfg.PIDs)
 	if err != nil {
 		m.sampleErr = err
 		return procSample{}, false
@@ -252,7 +255,7 @@ func (m *monitor) finish(res *Result) {
 		fmt.Fprintf(m.out, "stranger-load: sampling the server: %v\n", m.sampleErr)
 	}
 	res.Server = &ServerStats{
-		PID:            m.cfg.PID,
+		PIDs:           m.cfg.PIDs,
 		RSSBaselineKiB: m.base.RSSKiB,
 		RSSPeakKiB:     m.peakRSS,
 		RSSEndKiB:      m.endSample.RSSKiB,

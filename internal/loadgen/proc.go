@@ -42,6 +42,21 @@ func readProc(procRoot string, pid int) (procSample, error) {
 	return procSample{RSSKiB: rss, CPU: cpu}, nil
 }
 
+// readProcs sums the samples of several processes (the nodes of a
+// deployment on this machine).
+func readProcs(procRoot string, pids []int) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		s, err := readProc(procRoot, pid)
+		if err != nil {
+			return procSample{}, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		sum.RSSKiB += s.RSSKiB
+		sum.CPU += s.CPU
+	}
+	return sum, nil
+}
+
 func parseVmRSS(status []byte) (uint64, error) {
 	for line := range bytes.Lines(status) {
 		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))

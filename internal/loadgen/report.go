@@ -140,8 +140,8 @@ func writeReport(w io.Writer, r *Result) {
 		fmt.Fprintln(w)
 	}
 	if s := r.Server; s != nil {
-		fmt.Fprintf(w, "server pid %d  RSS baseline %.1f MiB, peak %.1f MiB, end %.1f MiB",
-			s.PID, float64(s.RSSBaselineKiB)/1024, float64(s.RSSPeakKiB)/1024, float64(s.RSSEndKiB)/1024)
+		fmt.Fprintf(w, "server pid %s  RSS baseline %.1f MiB, peak %.1f MiB, end %.1f MiB",
+			pidsFlag{&s.PIDs}.String(), float64(s.RSSBaselineKiB)/1024, float64(s.RSSPeakKiB)/1024, float64(s.RSSEndKiB)/1024)
 		if k := r.RSSPerConnKiB(); k > 0 {
 			fmt.Fprintf(w, "; %.2f KiB per connection held", k)
 		}

@@ -69,12 +69,12 @@ func TestMergeResults(t *testing.T) {
 
 func TestReportText(t *testing.T) {
 	r := sampleResult(1600, 40000, 1000)
-	r.Server = &ServerStats{PID: 7, RSSBaselineKiB: 10240, RSSPeakKiB: 16000, RSSEndKiB: 15240, CPUSeconds: 1, SteadyCPU: 0.2}
+	r.Server = &ServerStats{PIDs: []int{7, 9}, RSSBaselineKiB: 10240, RSSPeakKiB: 16000, RSSEndKiB: 15240, CPUSeconds: 1, SteadyCPU: 0.2}
 	var buf bytes.Buffer
 	writeReport(&buf, r)
 	out := buf.String()
 	for _, want := range []string{
-		"1000 clients", "peak 1000, end 1000", "100.0/s", "p50 50.", "p99 99.",
+		"1000 clients", "peak 1000, end 1000", "server pid 7,9 ", "100.0/s", "p50 50.", "p99 99.",
 		"rate_limited 1", "5.00 KiB per connection", "5.00µs per relayed message",
 	} {
 		if !strings.Contains(out, want) {

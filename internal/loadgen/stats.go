@@ -202,7 +202,7 @@ type Result struct {
 
 // ServerStats is what /proc says about the server process.
 type ServerStats struct {
-	PID            int     `json:"pid"`
+	PIDs           []int   `json:"pids"`
 	RSSBaselineKiB uint64  `json:"rss_baseline_kib"` // before connecting
 	RSSPeakKiB     uint64  `json:"rss_peak_kib"`     // sampled every second
 	RSSEndKiB      uint64  `json:"rss_end_kib"`      // at stop, connections still held
