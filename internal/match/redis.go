@@ -315,7 +315,10 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	rem := now.UnixNano() - ms*1e6
 	room1, room2 := "#", "#"
 	if !r.sequential {
-		room1, room2 = r.newRoomID(), r.newRoomID()
+		room1, room2 = "", ""
+		if mayMatch[what] {
+			room1, room2 = r.newRoomID(), r.newRoomID()
+		}
 	}
 	inSeq := ""
 	if v, ok := ctx.Value(inSeqKey{}).(int64); ok {
@@ -342,6 +345,11 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	r.reachable()
 	return res, nil
 }
+
+// mayMatch: the operations that can make a match and need room ids (two:
+// a block's end may match both sessions of the pair; the sweep derives more
+// from the first).
+var mayMatch = map[string]bool{"join": true, "next": true, "connected": true, "timeout": true, "unblock": true, "sweep": true}
 
 type inSeqKey struct{}
 
