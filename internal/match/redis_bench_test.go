@@ -44,12 +44,20 @@ func commandStats(b *testing.B, rdb *redis.Client) (map[string]int64, int64) {
 // command or script call is one), and the Redis commands per match from
 // INFO commandstats (the work inside the scripts included).
 func benchRedis(b *testing.B, nodes int, body func(b *testing.B, engs []*match.Redis)) {
+	benchRedisSetup(b, nodes, nil, body)
+}
+
+// benchRedisSetup is benchRedis with a setup outside the counts.
+func benchRedisSetup(b *testing.B, nodes int, setup, body func(b *testing.B, engs []*match.Redis)) {
 	prefix := newPrefix()
 	var engs []*match.Redis
 	for range nodes {
 		tn := startNode(b, nodeOpts{prefix: prefix, n: &countNotifier{},
 			cfg: match.RedisConfig{Clock: clock.Real{}, InterestTimeout: time.Hour}})
 		engs = append(engs, tn.eng)
+	}
+	if setup != nil {
+		setup(b, engs)
 	}
 	rdb := newClient(redisAddr)
 	defer rdb.Close()
@@ -153,4 +161,36 @@ func BenchmarkRedisPairsParallel(b *testing.B) {
 func BenchmarkRedisPairsThreeNodes(b *testing.B) {
 	b.SetParallelism(16)
 	benchRedis(b, 3, pairsParallel)
+}
+
+// BenchmarkRedisPairsLargeQueue: BenchmarkRedisPairs while 5,000 sessions
+// with rare interests wait: a script's cost does not depend on the queue's
+// length (it looks at a few queue heads).
+func BenchmarkRedisPairsLargeQueue(b *testing.B) {
+	benchRedisSetup(b, 1, func(b *testing.B, engs []*match.Redis) {
+		for i, id := range sessionIDs("rare", 5000) {
+			p := match.Prefs{Mode: protocol.ModeVideo, Interests: []string{fmt.Sprintf("rare%d", i), fmt.Sprintf("odd%d", i)}}
+			if err := engs[0].Join(ctx, id, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(b *testing.B, engs []*match.Redis) {
+		m := engs[0]
+		ids := sessionIDs("s", 1024)
+		n := len(ids)
+		p := match.Prefs{Mode: protocol.ModeVideo}
+		for k := 0; k < b.N; k++ {
+			x := ids[k%n]
+			y := ids[(k+1+(k/n)%(n-1))%n]
+			if err := m.Join(ctx, x, p); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Join(ctx, y, p); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Leave(ctx, x); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
