@@ -118,7 +118,7 @@ func (c *client) session(ctx context.Context, url string) error {
 	conn.SetReadDeadline(time.Now().Add(dialTimeout))
 	if err := c.readFrame(func(f *serverFrame) error {
 		if string(f.typ) != "welcome" {
-			return fmt.Errorf("first frame is %q, not welcome", f.typ)
+			return fmt.Errorf("%w: got %q", errNoWelcome, f.typ)
 		}
 		return nil
 	}); err != nil {
@@ -167,6 +167,8 @@ func (c *client) ended(err error) error {
 		c.r.stats.errorKind("connection_dropped")
 	case errors.Is(err, errBadJSON):
 		c.r.stats.errorKind("bad_frame")
+	case errors.Is(err, errNoWelcome):
+		c.r.stats.errorKind("first_frame_not_welcome")
 	case errors.Is(err, errWrite):
 		c.r.stats.errorKind("write_failed")
 	default:
@@ -383,9 +385,18 @@ func (c *client) handle(f *serverFrame) (err error) {
 		// arrives after the peer_left, when we are no longer chatting.
 		// That is the protocol working, not an error.
 		r.stats.errorCode(f.code, c.state != stChatting && string(f.code) == "not_chatting")
+		if c.state == stWaiting && string(f.code) == "overloaded" {
+			// The join was refused (queue full): ask again soon. next is
+			// valid in every state and does nothing if we got in after
+			// all. Time to match keeps counting from the first try.
+			c.after(time.Second, stWaiting, func() error {
+				return c.send(append(c.frame("next"), '}'))
+			})
+		}
 	case "reported":
 	default:
-		r.stats.errorKind("unknown_server_frame")
+		// Servers may add message types (protocol.md); worth a note only.
+		r.stats.event("unknown_frame_type")
 	}
 	return nil
 }
@@ -408,6 +419,17 @@ func (c *client) checkDone(now time.Time) error {
 // armTimer schedules the end of the current chat: moveOn when the exchange
 // is complete, else it is counted as stuck first.
 func (c *client) armTimer(d time.Duration) {
+	c.after(d, stChatting, func() error {
+		if !c.exchangeEnd {
+			c.r.stats.errorKind(c.stuckKind())
+		}
+		return c.moveOn()
+	})
+}
+
+// after runs fn under mu in d, unless the client has changed state or is
+// closing by then. One timer per client: a new one replaces the old.
+func (c *client) after(d time.Duration, state int, fn func() error) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -415,16 +437,13 @@ func (c *client) armTimer(d time.Duration) {
 	c.timer = time.AfterFunc(d, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.gen != gen || c.closing || c.state != stChatting {
+		if c.gen != gen || c.closing || c.state != state {
 			return
 		}
 		if c.cc != nil {
 			c.cc.cork()
 		}
-		if !c.exchangeEnd {
-			c.r.stats.errorKind(c.stuckKind())
-		}
-		err := c.moveOn()
+		err := fn()
 		if c.cc != nil {
 			err = errors.Join(err, c.cc.uncork())
 		}
@@ -545,7 +564,10 @@ func (c *client) sendChats() error {
 	return c.checkDone(time.Now())
 }
 
-var errWrite = errors.New("write failed")
+var (
+	errWrite     = errors.New("write failed")
+	errNoWelcome = errors.New("first frame is not welcome")
+)
 
 // frameWriter is the writing half of a *websocket.Conn.
 type frameWriter interface {

@@ -317,3 +317,34 @@ func TestClientMatchedOtherMode(t *testing.T) {
 		t.Fatalf("kinds %v", r.stats.kinds)
 	}
 }
+
+// A join refused as overloaded is retried with next, which is valid in
+// every state.
+func TestClientRetriesWhenOverloaded(t *testing.T) {
+	r := newRunner(Default())
+	a := newPeer(r, 6)
+	var seq int64
+	a.c.mu.Lock()
+	a.c.sendJoin()
+	a.c.mu.Unlock()
+	a.deliver(t, func(s int64) []byte { return protocol.AppendError(nil, s, protocol.CodeOverloaded, "queue full") })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.c.mu.Lock()
+		n := len(a.rec.frames)
+		a.c.mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the retry timer is wall-clock by design
+	}
+	a.c.mu.Lock()
+	sent := decodeAll(t, a.rec.take(), &seq)
+	a.c.mu.Unlock()
+	if len(sent) != 2 || sent[1].Type != protocol.TypeNext {
+		t.Fatalf("sent %+v, want join then next", sent)
+	}
+	if r.stats.codes["overloaded"] != 1 {
+		t.Fatalf("codes %v", r.stats.codes)
+	}
+}
