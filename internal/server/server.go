@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -43,6 +44,8 @@ type Server struct {
 	registry *prometheus.Registry
 
 	turn     *turnserver.Server
+	redis    *redisCluster
+	rdb      interface{ Close() error }
 	creds    turnserver.Credentials
 	http     *http.Server
 	admin    *http.Server
@@ -65,14 +68,16 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if opt.Clock == nil {
 		opt.Clock = clock.Real{}
 	}
-	if cfg.Redis != "" {
-		return nil, errors.New("--redis: the Redis backend is not built into this version yet")
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := signaling.NewMetrics(reg)
 
 	s := &Server{cfg: cfg, log: log, registry: reg, runDone: make(chan struct{})}
+	var cl signaling.Cluster
+	if cfg.Redis != "" {
+		s.redis = &redisCluster{log: log, stop: make(chan struct{})}
+		cl = s.redis
+	}
 	s.creds = turnserver.Credentials{STUN: cfg.STUN, TURNURLs: cfg.TURNURLs, Secret: cfg.TURNSecret, TTL: cfg.TURNTTL}
 	hub := signaling.New(signaling.Options{
 		Clock:      opt.Clock,
@@ -90,15 +95,39 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MaxSessions:    cfg.MaxSessions,
 		MsgRate:        cfg.MsgRate,
 		MsgBurst:       cfg.MsgBurst,
+		Cluster:        cl,
 	})
-	mem := match.NewMemory(match.MemoryConfig{
-		Clock:           opt.Clock,
-		InterestTimeout: cfg.InterestTimeout,
-		MaxWaiting:      cfg.MaxWaiting,
-	}, hub)
-	hub.UseEngine(mem)
-	s.hub, s.engine = hub, mem
-	registerEngineGauges(reg, mem)
+	s.hub = hub
+	if cfg.Redis == "" {
+		s.engine = match.NewMemory(match.MemoryConfig{
+			Clock:           opt.Clock,
+			InterestTimeout: cfg.InterestTimeout,
+			MaxWaiting:      cfg.MaxWaiting,
+		}, hub)
+	} else {
+		rdb, err := cluster.NewClient(cfg.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		node := cluster.NewNode(cluster.Config{Client: rdb, Log: log, LocalOnline: hub.Online})
+		eng, err := match.NewRedis(match.RedisConfig{
+			Node: node, Clock: opt.Clock, Log: log,
+			InterestTimeout: cfg.InterestTimeout,
+			MaxWaiting:      cfg.MaxWaiting,
+			ResumeGrace:     cfg.ResumeGrace,
+		}, hub)
+		if err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		s.redis.node, s.redis.eng, s.rdb = node, eng, rdb
+		s.redis.router = cluster.NewRouter(node, hub.DeliverRemote)
+		s.redis.local = hub.Online
+		node.HandleRequest(kindHandover, answerHandover(hub, eng))
+		s.engine = eng
+	}
+	hub.UseEngine(s.engine)
+	registerEngineGauges(reg, s.engine)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", hub)
@@ -193,8 +222,17 @@ func (s *Server) Start(ctx context.Context) error {
 			s.creds.TURNURLs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 		}
 	}
+	if s.redis != nil {
+		if err := s.redis.node.Start(ctx); err != nil {
+			s.closeTURN()
+			return fmt.Errorf("--redis %s: cannot reach Redis: %w", s.cfg.Redis, err)
+		}
+		s.redis.eng.Start()
+		go s.redis.refreshOnline()
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		s.closeRedis()
 		s.closeTURN()
 		return fmt.Errorf("--addr %s: %w", s.cfg.Addr, err)
 	}
@@ -203,6 +241,7 @@ func (s *Server) Start(ctx context.Context) error {
 		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
 		if err != nil {
 			_ = ln.Close()
+			s.closeRedis()
 			s.closeTURN()
 			return fmt.Errorf("--admin-addr %s: %w", s.cfg.AdminAddr, err)
 		}
@@ -220,8 +259,28 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", "memory", "turn", s.cfg.TURNListen)
+	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", s.backend(), "turn", s.cfg.TURNListen)
 	return nil
+}
+
+func (s *Server) backend() string {
+	if s.redis != nil {
+		return "redis"
+	}
+	return "memory"
+}
+
+func (s *Server) closeRedis() {
+	if s.redis == nil {
+		return
+	}
+	select {
+	case <-s.redis.stop:
+	default:
+		close(s.redis.stop)
+	}
+	s.redis.node.Close()
+	_ = s.rdb.Close()
 }
 
 func (s *Server) closeTURN() {
@@ -275,6 +334,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.runDone
 	}
 	s.engine.Close()
+	s.closeRedis()
 	s.closeTURN()
 	return err
 }

@@ -188,10 +188,15 @@ func TestRunDrainsOnSignal(t *testing.T) {
 	}
 }
 
-func TestRedisNotYetAvailableIsAClearError(t *testing.T) {
+func TestUnreachableRedisIsAClearError(t *testing.T) {
 	c := testConfig()
 	c.Redis = "redis://127.0.0.1:1/0"
-	if _, err := server.New(c, slog.New(slog.DiscardHandler), server.Options{}); err == nil || !strings.Contains(err.Error(), "--redis") {
-		t.Fatalf("err = %v", err)
+	s, err := server.New(c, slog.New(slog.DiscardHandler), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "--redis") || !strings.Contains(err.Error(), "cannot reach Redis") {
+		t.Fatalf("Start with an unreachable Redis: err = %v", err)
 	}
 }

@@ -423,21 +423,26 @@ func (h *Hub) connEnded(c *conn, err error) {
 	}
 	s.conn = nil
 	s.lastConn = c
-	h.online.Add(-1)
-	h.metrics.Connected.Dec()
+	offline := func() {
+		h.online.Add(-1)
+		h.metrics.Connected.Dec()
+	}
 	clientEnd, reason := endReason(err)
 	switch {
 	case serverClose == closePolicy:
 		s.mu.Unlock()
+		offline()
 		h.end(s, match.ReasonDisconnected, "rate abuse")
 		return
 	case clientEnd && serverClose == 0:
 		s.mu.Unlock()
+		offline()
 		h.end(s, reason, "client closed")
 		return
 	}
 	if s.heldBytes > maxHeldDisconnected {
 		s.mu.Unlock()
+		offline()
 		h.end(s, match.ReasonDisconnected, "held frames over limit")
 		return
 	}
@@ -453,6 +458,9 @@ func (h *Hub) connEnded(c *conn, err error) {
 	})
 	s.mu.Unlock()
 	h.syncConnected(s)
+	// Counted offline once the engine knows, so a client that sees the count
+	// drop can rely on the session no longer being matched (rule 6).
+	offline()
 	h.log.Debug("connection dropped; grace period", "session", s.id, "err", err)
 }
 

@@ -1,0 +1,102 @@
+package test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/redistest"
+	"github.com/strangerchat/stranger/internal/server"
+	"github.com/strangerchat/stranger/test/conformance"
+)
+
+// TestConformanceRedisOneNode runs the protocol conformance suite against
+// one node on the Redis backend (a real redis-server per deployment).
+func TestConformanceRedisOneNode(t *testing.T) {
+	conformance.Run(t, func(t *testing.T, o conformance.Options) conformance.Deployment {
+		return newRedisDeployment(t, o, 1)
+	})
+}
+
+// TestConformanceRedisThreeNodes runs it against three nodes sharing one
+// Redis, the suite's clients spread over the nodes round-robin: partners,
+// resumes and relays cross nodes.
+func TestConformanceRedisThreeNodes(t *testing.T) {
+	conformance.Run(t, func(t *testing.T, o conformance.Options) conformance.Deployment {
+		return newRedisDeployment(t, o, 3)
+	})
+}
+
+type redisDeployment struct {
+	redis *redistest.Server
+	nodes []*server.Server
+	clk   *clock.Fake
+}
+
+func newRedisDeployment(t *testing.T, o conformance.Options, n int) *redisDeployment {
+	t.Helper()
+	d := &redisDeployment{redis: redistest.StartServer(t)}
+	var clk clock.Clock = clock.Real{}
+	if !o.RealClock {
+		d.clk = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		clk = d.clk
+	}
+	for range n {
+		cfg := config.Default()
+		cfg.Addr = "127.0.0.1:0"
+		cfg.AdminAddr = ""
+		cfg.MaxConnsPerIP = 0
+		cfg.Redis = d.redis.URL()
+		cfg.InterestTimeout = o.InterestTimeout
+		cfg.ResumeGrace = o.ResumeGrace
+		cfg.MsgRate = o.MsgRate
+		cfg.MsgBurst = o.MsgBurst
+		cfg.AllowedOrigins = o.AllowedOrigins
+		cfg.PingInterval = o.PingInterval
+		cfg.PongTimeout = o.PongTimeout
+		if o.MaxWaiting > 0 {
+			cfg.MaxWaiting = o.MaxWaiting
+		}
+		srv, err := server.New(cfg, slog.New(slog.DiscardHandler), server.Options{Clock: clk})
+		if err != nil {
+			t.Fatalf("server.New: %v", err)
+		}
+		if err := srv.Start(t.Context()); err != nil {
+			t.Fatalf("server.Start: %v", err)
+		}
+		d.nodes = append(d.nodes, srv)
+	}
+	return d
+}
+
+func (d *redisDeployment) URL(i int) string { return "ws://" + d.nodes[i%len(d.nodes)].Addr() + "/ws" }
+func (d *redisDeployment) Nodes() int       { return len(d.nodes) }
+
+func (d *redisDeployment) Advance(dt time.Duration) {
+	if d.clk == nil {
+		panic("Advance on a deployment with the real clock")
+	}
+	d.clk.Advance(dt)
+}
+
+func (d *redisDeployment) CheckInvariants() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.nodes[0].Engine().(interface {
+		CheckInvariants(context.Context) error
+	}).CheckInvariants(ctx)
+}
+
+func (d *redisDeployment) Drain(i int) { d.nodes[i%len(d.nodes)].Hub().Drain() }
+
+func (d *redisDeployment) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range d.nodes {
+		_ = n.Shutdown(ctx)
+	}
+	d.redis.Stop()
+}
