@@ -3,8 +3,12 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +179,35 @@ func TestDeadServerCountsDialErrors(t *testing.T) {
 	}})
 	if res.ErrorKinds["dial_refused"] == 0 || res.StoppedBy != "max-errors" || res.Elapsed > 3 {
 		t.Fatalf("kinds %v, stopped by %s after %.1fs", res.ErrorKinds, res.StoppedBy, res.Elapsed)
+	}
+}
+
+// The command line end to end: flags, /proc sampling (the server runs in
+// this very process), progress lines on stderr, JSON on stdout.
+func TestMainJSON(t *testing.T) {
+	url := startNode(t)
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{
+		"--url", url, "--clients", "20", "--duration", "2s", "--chat-duration", "0",
+		"--pid", strconv.Itoa(os.Getpid()), "--json", "--procs", "1",
+	}, &stdout, &stderr)
+	var res Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("exit %d, stdout not JSON: %v\n%s\nstderr:\n%s", code, err, stdout.String(), stderr.String())
+	}
+	if code != 0 || res.Total.Errors != 0 {
+		t.Errorf("exit %d, errors %v %v", code, res.ErrorCodes, res.ErrorKinds)
+	}
+	if res.Clients != 20 || res.Procs != 1 || res.StoppedBy != "duration" || res.Total.Connects == 0 || res.FDLimit == 0 {
+		t.Errorf("result %+v", res)
+	}
+	if s := res.Server; s == nil || len(s.PIDs) != 1 || s.RSSBaselineKiB == 0 || s.RSSEndKiB == 0 || s.CPUSeconds <= 0 {
+		t.Errorf("server stats %+v", res.Server)
+	}
+	if !strings.Contains(stderr.String(), "conns ") {
+		t.Errorf("no progress line on stderr:\n%s", stderr.String())
+	}
+	if code := Main(context.Background(), []string{"--clients", "0"}, &stdout, &stderr); code != 2 {
+		t.Errorf("usage error exits %d, want 2", code)
 	}
 }
