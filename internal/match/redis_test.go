@@ -152,9 +152,9 @@ func TestRedis(t *testing.T) {
 func TestRedisMatchesNaiveModel(t *testing.T) {
 	// Each operation waits on Redis: four groups of seeds run side by side.
 	for g := range 4 {
-		t.Run(fmt.Sprint("seeds", g*3), func(t *testing.T) {
+		t.Run(fmt.Sprint("seeds", g*2), func(t *testing.T) {
 			t.Parallel()
-			runNaiveModel(t, g*3, 3, 300, newRedisModelEngine)
+			runNaiveModel(t, g*2, 2, 300, newRedisModelEngine)
 		})
 	}
 }
