@@ -90,16 +90,13 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	n := startNode(t, nodeOptions{})
 	blank := serveBlank(t)
 	br := startBrowser(t, browserOptions{})
-	a := br.newPage(t, "A", blank)
-	b := br.newPage(t, "B", blank)
-	fl := br.newPage(t, "floor", blank)
 
 	var app, appSideA, appSideB, floor []float64
 	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
 	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
-		// A fresh page per call, as for a person who just opened the site.
-		a.goTo(n.url)
-		b.goTo(n.url)
+		// Fresh windows per call, as for two people who just opened the site.
+		a := br.newPage(t, "A", n.url)
+		b := br.newPage(t, "B", n.url)
 		a.acceptTerms()
 		b.acceptTerms()
 		startAll(t, "start-video", a, b)
@@ -124,12 +121,15 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		// Let both sides see frames a moment before either leaves.
 		a.framesIncrease(3, 10*time.Second)
 		b.framesIncrease(3, 10*time.Second)
-		a.goTo(blank)
-		b.goTo(blank)
+		a.close()
+		b.close()
+		waitNoneOnline(t, n)
 
-		fl.goTo(blank)
+		// The floor starts in a fresh window too: a new renderer and a camera
+		// opened for the first time in the page, as for the app's pages.
+		fl := br.newPage(t, "floor", blank)
 		ft := eval[floorTiming](fl, floorJS)
-		fl.goTo(blank)
+		fl.close()
 
 		t.Logf("run %2d: app %6.1f ms (A %6.1f, B %6.1f; clicks %.1f ms apart; gum %.0f/%.0f, matched %.0f/%.0f, ICE %.0f/%.0f after the clicks) | floor %6.1f ms (gum %.0f, offer→connected %.0f, offer→frame %.0f)",
 			i, total, ta.FirstFrameAt-ta.ClickAt, tb.FirstFrameAt-tb.ClickAt, math.Abs(ta.ClickAt-tb.ClickAt),
@@ -201,4 +201,17 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// waitNoneOnline waits until the node has no connected session, so that no
+// leftover of one round can be matched in the next.
+func waitNoneOnline(t *testing.T, n *node) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for n.srv.Hub().Online() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still online 15 s after their windows closed", n.srv.Hub().Online())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -264,19 +264,57 @@ type page struct {
 	t    *testing.T
 	name string
 	ctx  context.Context
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage // warnings, errors and exceptions
+
+	cancel context.CancelFunc
 }
+
+// close closes the page's window (its socket closes with 1001, going away).
+func (p *page) close() { p.cancel() }
 
 // newPage opens a window, installs hooks.js and loads url.
 func (b *browser) newPage(t *testing.T, name, url string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)
-	p := &page{t: t, name: name, ctx: ctx}
+	p := &page{t: t, name: name, ctx: ctx, cancel: cancel}
 	// The first Run creates the tab and binds it to the context it gets, so
 	// it must be the page's own context, not one with a deadline.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("%s: opening a window: %v", name, err)
 	}
+	// The app's warnings and errors are shown with the test's output; an
+	// uncaught exception or unhandled rejection fails the test.
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning {
+				p.mu.Lock()
+				p.console = append(p.console, m)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, m := range p.console {
+			if m.IsException() {
+				t.Errorf("%s: uncaught in the page: %s (%s:%d)", name, m, m.URL, m.Line+1)
+			} else {
+				t.Logf("%s: console %s: %s", name, m.Type, m)
+			}
+		}
+	})
 	addHooks := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: hooksJS})
 		return err
