@@ -35,12 +35,20 @@ func (c *Fake) Now() time.Time {
 	return c.now
 }
 
-// AfterFunc schedules f at Now()+d.
+// AfterFunc schedules f at Now()+d. Like time.AfterFunc, a timer that is
+// due already (d <= 0) fires at once, in its own goroutine: a caller that
+// computed d from an earlier reading of the clock must not wait for the
+// next Advance.
 func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextID++
 	t := &fakeTimer{c: c, id: c.nextID, at: c.now.Add(d), f: f}
+	if d <= 0 {
+		t.fired = true
+		go f()
+		return t
+	}
 	c.timers = append(c.timers, t)
 	return t
 }

@@ -342,6 +342,14 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 			return res, r.overloaded(what, fmt.Errorf("events not back: %w", ctx.Err()))
 		}
 	}
+	if res[2] != "" && res[4] != "" {
+		// The interest timer's delay counts from the time the script ran
+		// with; the events were delivered (and the clock may have moved)
+		// before the timer is armed, so take off what has passed since.
+		if d, err := strconv.ParseInt(res[4], 10, 64); err == nil {
+			res[4] = strconv.FormatInt(d-int64(r.clk.Now().Sub(now)), 10)
+		}
+	}
 	r.reachable()
 	return res, nil
 }
