@@ -124,6 +124,20 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		s.redis.router = cluster.NewRouter(node, hub.DeliverRemote)
 		s.redis.local = hub.Online
 		node.HandleRequest(kindHandover, answerHandover(hub, eng))
+		// Messages lost in a Redis blip: repair every session's view. The
+		// hooks run on the node's receiving goroutine, which the engine
+		// needs for its answers, so the work runs apart.
+		resync := func(fenced bool) func() {
+			return func() {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					hub.Resync(ctx, fenced, eng.Snapshot)
+				}()
+			}
+		}
+		node.OnResubscribe(resync(false))
+		node.OnFenced(resync(true))
 		s.engine = eng
 	}
 	hub.UseEngine(s.engine)

@@ -165,6 +165,10 @@ func (h *Hub) AnswerHandover(ctx context.Context, session, token string, move fu
 	if s == nil {
 		return Transfer{}, nil
 	}
+	// Hand over whole frames only: wait for one of the old connection that
+	// is still being carried out (see frameMu).
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
 	s.mu.Lock()
 	ok := !s.ended && s.token == token
 	s.mu.Unlock()
@@ -310,4 +314,50 @@ func DecodeTransfer(b []byte) (Transfer, error) {
 	var t Transfer
 	err := json.Unmarshal(b, &t)
 	return t, err
+}
+
+// Resync brings the view of every session of this node in line with the
+// engine's record, after messages for this node may have been lost: its
+// subscription broke during a Redis blip, or Redis lost its data or declared
+// this node dead (fenced). A chat the engine no longer has ends with
+// peer_left "disconnected", a missed match is announced, and a session that
+// lost its queue place joins again with its last preferences. When fenced,
+// each session first tells the engine again that it is here.
+func (h *Hub) Resync(ctx context.Context, fenced bool, snapshot func(context.Context, string) (match.Snapshot, bool, error)) {
+	n := 0
+	for _, s := range h.snapshot() {
+		s.mu.Lock()
+		skip := s.ended || s.adopting || s.moved
+		s.mu.Unlock()
+		if skip {
+			continue
+		}
+		if fenced {
+			h.syncConnected(s)
+		}
+		snap, ok, err := snapshot(ctx, s.id)
+		if err != nil {
+			h.log.Warn("resync: engine unreachable; will retry on the next resubscribe", "err", err)
+			return
+		}
+		s.mu.Lock()
+		evs, rejoin := match.Repair(match.View{State: s.state, Room: s.chat.room}, snap, ok)
+		for _, ev := range evs {
+			s.applyEventLocked(ev)
+		}
+		prefs := s.prefs
+		s.mu.Unlock()
+		if len(evs) > 0 || rejoin {
+			n++
+		}
+		if rejoin {
+			if prefs.Mode == 0 {
+				prefs.Mode = protocol.ModeVideo
+			}
+			if err := h.engine.Join(ctx, s.id, prefs); err != nil {
+				h.log.Warn("resync: rejoin", "session", s.id, "err", err)
+			}
+		}
+	}
+	h.log.Info("resynchronised sessions with the engine", "repaired", n, "fenced", fenced)
 }
