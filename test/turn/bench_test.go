@@ -2,7 +2,7 @@
 
 package turn_test
 
-// The TURN relay benchmark (docs/benchmarks-turn.md): the same
+// The TURN relay benchmark (docs/benchmarks.md): the same
 // turnutils_uclient load against coturn and against the embedded server
 // running as its own process (test/turn/turnbench), alternating runs so both
 // see the same background load, server CPU time read from /proc/PID/stat.

@@ -92,7 +92,7 @@ type coturn struct {
 }
 
 // startCoturn runs coturn on 127.0.0.1 with the TURN REST API secret, the
-// way docs/turn.md and ../shared/e2e.md describe (-m 1: one relay thread;
+// way docs/deploy.md and ../shared/e2e.md describe (-m 1: one relay thread;
 // with more, replies to pion clients were lost on this machine), and waits
 // until it answers a STUN binding.
 // With configFile empty coturn reads no config (-n) and may relay to
