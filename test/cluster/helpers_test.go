@@ -357,6 +357,7 @@ func (c *client) tryNext(d time.Duration) (frame, error) {
 }
 
 func (c *client) took(f frame) (frame, error) {
+	c.t.Logf("%s %s <- %s", time.Now().Format("15:04:05.000"), c.name, f)
 	if f.typ() == "welcome" {
 		return f, nil
 	}
@@ -400,6 +401,7 @@ func (c *client) send(m map[string]any) {
 		c.t.Fatal(err)
 	}
 	c.outbox = append(c.outbox, sent{c.seq, b})
+	c.t.Logf("%s %s -> %s", time.Now().Format("15:04:05.000"), c.name, b)
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
