@@ -18,6 +18,8 @@ const engineTimeout = 3 * time.Second
 // goroutine, so frames of one connection are handled in order.
 func (h *Hub) handleFrame(c *conn, b []byte) {
 	s := c.s
+	s.frameMu.Lock() // one frame at a time per session, across connections
+	defer s.frameMu.Unlock()
 	now := h.clock.Now()
 
 	// 1. Rate budget, before parsing anything.

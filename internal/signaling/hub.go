@@ -324,6 +324,10 @@ func (h *Hub) resumeLocal(c *conn, token, lastParam string, hasLast bool) *sessi
 		h.countResume("unknown")
 		return nil
 	}
+	// Wait for a frame of the old connection still being carried out, so
+	// that welcome.state and lastSeq describe whole frames (see frameMu).
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
 	// The new token is shared before the welcome that carries it.
 	tok := randomID() + randomID()
 	h.dropToken(token)

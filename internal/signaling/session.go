@@ -49,6 +49,15 @@ type session struct {
 	adopting bool
 	pending  []func()
 	moved    bool
+	// frameMu is held for the whole of one client frame (engine calls
+	// included) and while a resume or handover takes the session over. A
+	// takeover leaves the old connection's reader running, so without it a
+	// frame of the old connection could still be half-way (the engine has
+	// ended the chat, the session's view not yet) while the resume takes
+	// welcome.state, or while the new connection's frames run and are then
+	// overwritten by the old one's view update. Lock order: frameMu,
+	// engineMu, mu.
+	frameMu sync.Mutex
 	// engineMu serialises the session's SetConnected calls (syncConnected).
 	// It is taken before mu, never while holding it.
 	engineMu sync.Mutex
