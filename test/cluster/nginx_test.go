@@ -45,7 +45,9 @@ func startNginx(t *testing.T, ports []int) int {
 		if err := os.WriteFile(filepath.Join(dir, "stranger.conf"), []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		main := fmt.Sprintf(`worker_processes 1;
+		// One process (no master, no workers): a SIGKILL at the end of the
+		// test leaves no orphaned worker holding the port.
+		main := fmt.Sprintf(`master_process off;
 events { worker_connections 512; }
 http {
     access_log off;
