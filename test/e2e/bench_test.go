@@ -123,7 +123,7 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		b.framesIncrease(3, 10*time.Second)
 		a.close()
 		b.close()
-		waitNoneOnline(t, n)
+		waitOnline(t, n, 0)
 
 		// The floor starts in a fresh window too: a new renderer and a camera
 		// opened for the first time in the page, as for the app's pages.
@@ -201,17 +201,4 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// waitNoneOnline waits until the node has no connected session, so that no
-// leftover of one round can be matched in the next.
-func waitNoneOnline(t *testing.T, n *node) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for n.srv.Hub().Online() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions still online 15 s after their windows closed", n.srv.Hub().Online())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

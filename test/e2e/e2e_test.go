@@ -287,3 +287,74 @@ func TestPrivacyRelay(t *testing.T) {
 	a.framesIncrease(10, 5*time.Second)
 	b.framesIncrease(10, 5*time.Second)
 }
+
+// TestLeavingChatEndsSession: a stranger who navigates away from a call is
+// gone at once: the partner sees "Stranger has disconnected." and no session
+// is left online, also after the partner leaves the chat screen.
+func TestLeavingChatEndsSession(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	blank := serveBlank(t)
+	br := sharedBrowser(t)
+	a := br.newPage(t, "A", n.url)
+	b := br.newPage(t, "B", n.url)
+	a.acceptTerms()
+	b.acceptTerms()
+	startAll(t, "start-video", a, b)
+	a.waitChatting()
+	b.waitChatting()
+	a.waitVideoPlays()
+
+	a.goTo(blank)
+	b.waitText("status", textDisconnected, 10*time.Second)
+	waitOnline(t, n, 1)
+	b.goTo(blank) // from the chat screen after the partner left
+	waitOnline(t, n, 0)
+}
+
+// TestLeavingLandingEndsSession: a visitor who navigates away from the
+// landing page is not online any more. A session left behind counts as
+// online, and a page kept in the back-forward cache with its socket open
+// could even be matched with nobody behind it.
+func TestLeavingLandingEndsSession(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	blank := serveBlank(t)
+	br := sharedBrowser(t)
+	a := br.newPage(t, "A", n.url)
+	b := br.newPage(t, "B", n.url)
+	a.waitReady()
+	b.waitReady()
+	waitOnline(t, n, 2)
+	sess := a.session()
+	a.goTo(blank)
+	if !onlineWithin(n, 1, 10*time.Second) {
+		online := n.srv.Hub().Online()
+		// Tell the cause: back to the app; a page restored from the
+		// back-forward cache still has its old session and socket.
+		_, _ = evalIn[chromedp.Void](a.ctx, `history.back()`, 5*time.Second)
+		_ = a.waitErr(`window.__e2e && window.__stranger`, 10*time.Second)
+		restores, _ := evalIn[int](a.ctx, `window.__e2e.bfcacheRestores || 0`, 5*time.Second)
+		back, _ := evalIn[string](a.ctx, `window.__stranger.session + ' ' + window.__stranger.link`, 5*time.Second)
+		t.Fatalf("%d sessions online 10 s after A navigated away from the landing page, want 1; "+
+			"going back restored A from the back-forward cache %d time(s), with session and link %q (was %q): "+
+			"the page kept its socket open while cached", online, restores, back, sess)
+	}
+}
+
+func onlineWithin(n *node, want int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for n.srv.Hub().Online() != want {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// waitOnline waits until the node counts exactly want connected sessions.
+func waitOnline(t *testing.T, n *node, want int) {
+	t.Helper()
+	if !onlineWithin(n, want, 10*time.Second) {
+		t.Fatalf("%d sessions online, want %d", n.srv.Hub().Online(), want)
+	}
+}

@@ -93,6 +93,11 @@
     );
   }
 
+  // Counts restores from the back-forward cache (the page kept its state).
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted) e2e.bfcacheRestores = (e2e.bfcacheRestores || 0) + 1;
+  });
+
   document.addEventListener(
     'click',
     (ev) => {
