@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type conn struct {
 	close    int // close code the server sent (0: none)
 
 	closeOnce sync.Once
+	// wmu serialises writes to the socket: the writer's batches and the
+	// control frames other goroutines send (close) or gorilla's reader
+	// answers (pong, close echo).
+	wmu sync.Mutex
 }
 
 var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -57,6 +62,19 @@ var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (c *conn) readLoop() {
 	h := c.s.hub
 	c.ws.SetReadLimit(protocol.MaxFrameBytes)
+	// gorilla's default handlers answer pings and closes with WriteControl
+	// from this goroutine; route them through wmu (see writeBatch).
+	c.ws.SetPingHandler(func(data string) error {
+		err := c.control(websocket.PongMessage, []byte(data))
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return err
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		_ = c.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
+		return nil
+	})
 	c.ws.SetPongHandler(func(data string) error {
 		seq, _ := strconv.ParseInt(data, 10, 64)
 		s := c.s
@@ -149,19 +167,7 @@ func (c *conn) writeLoop() {
 		}
 		s.mu.Unlock()
 
-		var err error
-		deadline := time.Now().Add(writeTimeout)
-		if len(batch) > 0 {
-			_ = c.ws.SetWriteDeadline(deadline)
-			for _, b := range batch {
-				if err = c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-					break
-				}
-			}
-		}
-		if err == nil && ping {
-			err = c.ws.WriteControl(websocket.PingMessage, strconv.AppendInt(nil, pingSeq, 10), deadline)
-		}
+		err := c.writeBatch(batch, ping, pingSeq)
 		if err != nil {
 			s.mu.Lock()
 			c.writing = false
@@ -170,6 +176,69 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// writeBatch writes frames, and then a ping, with one write(2) for the
+// frames: a burst of ICE candidates costs one syscall, not one per frame.
+// The frames are encoded here rather than through gorilla's per-message
+// writer, which flushes each message on its own; wmu keeps gorilla's control
+// frames (pings, pongs, close) from interleaving with them.
+func (c *conn) writeBatch(batch [][]byte, ping bool, pingSeq int64) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	deadline := time.Now().Add(writeTimeout)
+	if len(batch) > 0 {
+		bp := frameBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
+		for _, b := range batch {
+			buf = appendTextFrame(buf, b)
+		}
+		nc := c.ws.NetConn()
+		_ = nc.SetWriteDeadline(deadline)
+		_, err := nc.Write(buf)
+		if cap(buf) <= 256<<10 {
+			*bp = buf[:0]
+			frameBufs.Put(bp)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if ping {
+		return c.ws.WriteControl(websocket.PingMessage, strconv.AppendInt(nil, pingSeq, 10), deadline)
+	}
+	return nil
+}
+
+// appendTextFrame appends one final, unmasked text frame (RFC 6455 §5.2;
+// a server never masks).
+func appendTextFrame(dst, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x81, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, payload...)
+}
+
+// control writes a control frame under wmu, waiting at most a second for a
+// batch being written (a stuck write ends at its deadline anyway).
+func (c *conn) control(kind int, data []byte) error {
+	deadline := time.Now().Add(time.Second)
+	for !c.wmu.TryLock() {
+		if time.Now().After(deadline) {
+			return errors.New("writer busy")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	defer c.wmu.Unlock()
+	return c.ws.WriteControl(kind, data, deadline)
 }
 
 // failLocked drops the connection without a close handshake (the session
@@ -193,7 +262,7 @@ func (c *conn) closeWith(code int, msg string) {
 			c.close = code
 		}
 		s.mu.Unlock()
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+		_ = c.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg))
 		_ = c.ws.Close()
 	})
 }
