@@ -103,11 +103,12 @@ type Node struct {
 	onlScript  *redis.Script
 	relayScrpt *redis.Script
 
-	psMu    sync.Mutex
-	ps      *redis.PubSub
-	started bool
-	beats   atomic.Int64
-	healthy atomic.Bool
+	psMu         sync.Mutex
+	ps           *redis.PubSub
+	started      bool
+	beats        atomic.Int64
+	healthy      atomic.Bool
+	unsubscribed atomic.Bool // the channel subscription is broken
 	// healthySince: when the current run of successful heartbeats began
 	// (unix ns; 0 while failing).
 	healthySince atomic.Int64
@@ -281,6 +282,7 @@ func (n *Node) receive() {
 				n.log.Warn("cluster: channel subscription broken; resubscribing", "err", err)
 			}
 			broken = true
+			n.unsubscribed.Store(true)
 			select {
 			case <-n.stop:
 				return
@@ -295,6 +297,7 @@ func (n *Node) receive() {
 		case *redis.Subscription:
 			if broken && m.Kind == "subscribe" {
 				broken = false
+				n.unsubscribed.Store(false)
 				n.log.Info("cluster: channel subscription back")
 				if f := n.onResub.Load(); f != nil {
 					(*f)()
@@ -411,6 +414,9 @@ func (n *Node) HealthyFor() time.Duration {
 
 // Ready pings Redis.
 func (n *Node) Ready(ctx context.Context) error {
+	if n.unsubscribed.Load() {
+		return errors.New("cluster: channel subscription broken")
+	}
 	if err := n.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -526,3 +532,7 @@ func (n *Node) onResponse(b []byte) {
 		}
 	}
 }
+
+// Subscribed reports whether the node's channel subscription is up: events
+// and markers published to it now reach the node.
+func (n *Node) Subscribed() bool { return !n.unsubscribed.Load() }

@@ -298,6 +298,11 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	defer cancel()
 	var op string
 	var done chan struct{}
+	if mark && !r.node.Subscribed() {
+		// Its events and marker would be published into the void: the
+		// operation would happen but look failed. Refuse it untouched.
+		return res, r.overloaded(what, errors.New("channel subscription down"))
+	}
 	if mark {
 		op = strconv.FormatUint(r.opSeq.Add(1), 10)
 		done = make(chan struct{})
