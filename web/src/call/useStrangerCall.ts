@@ -75,6 +75,9 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
   const ctl = useRef<CallController | null>(null);
   const [view, setView] = useState<CallView | null>(null);
   const depsRef = useRef(makeDeps);
+  // Bumped when the page comes back from the back-forward cache: its session
+  // was closed on the way in, so a fresh controller (and session) starts.
+  const [generation, setGeneration] = useState(0);
 
   useEffect(() => {
     const c = new CallController(depsRef.current());
@@ -91,6 +94,15 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
 
     const onOnline = () => c.networkOnline();
     window.addEventListener('online', onOnline);
+    // A page kept in the back-forward cache would keep its socket, and so
+    // its session, "online" (or waiting in the queue) with nobody behind it.
+    // Leaving ends the session (close 1000); coming back starts a new one.
+    const onPageHide = () => c.dispose();
+    const onPageShow = (e: PageTransitionEvent) => {
+      if (e.persisted) setGeneration((g) => g + 1);
+    };
+    window.addEventListener('pagehide', onPageHide);
+    window.addEventListener('pageshow', onPageShow);
     const handle: DebugHandle = {
       get pcCount() {
         return c.getView().pcCount;
@@ -120,12 +132,14 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
     return () => {
       live = false;
       window.removeEventListener('online', onOnline);
+      window.removeEventListener('pagehide', onPageHide);
+      window.removeEventListener('pageshow', onPageShow);
       if (window.__stranger === handle) delete window.__stranger;
       unsubscribe();
       c.dispose();
       if (ctl.current === c) ctl.current = null;
     };
-  }, []);
+  }, [generation]);
 
   const actions = useMemo<CallActions>(
     () => ({
