@@ -53,7 +53,7 @@ test-fuzz:
 # Browser tests run inside a network namespace that has only loopback, so no
 # packet leaves the machine (see docs/testing.md). The test binary is built
 # first: nothing can be downloaded inside the namespace.
-test-e2e: $(WEB_DIST) $(BIN)
+test-e2e: $(WEB_DIST)
 	@if [ -d test/e2e ]; then \
 	  $(GO) test -c -race -tags e2e -o bin/e2e.test ./test/e2e && \
 	  unshare -n sh -c 'ip link set lo up; cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout 20m'; \
