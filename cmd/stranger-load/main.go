@@ -1,6 +1,6 @@
 // Command stranger-load simulates Stranger protocol clients against one or
 // more nodes and reports matches/s, latencies, errors and the server's RSS
-// and CPU. See internal/loadgen and docs/benchmarks-load.md.
+// and CPU. See internal/loadgen and docs/benchmarks.md.
 package main
 
 import (
