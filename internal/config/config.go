@@ -84,6 +84,11 @@ func Default() Config {
 // listFlag is a comma-separated list; an empty string means an empty list.
 type listFlag struct{ p *[]string }
 
+// ListValue is a flag.Value for a comma-separated list stored in *p (blank
+// items dropped; an empty string means an empty list), for every command of
+// the project that takes lists.
+func ListValue(p *[]string) flag.Value { return listFlag{p} }
+
 func (l listFlag) String() string {
 	if l.p == nil {
 		return ""

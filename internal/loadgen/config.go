@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strangerchat/stranger/internal/config"
 )
 
 // Config is everything stranger-load can be told.
@@ -71,25 +73,6 @@ func Default() Config {
 // maxDuration bounds every run: the tool always stops by itself.
 const maxDuration = 24 * time.Hour
 
-type listFlag struct{ p *[]string }
-
-func (l listFlag) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	*l.p = nil
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*l.p = append(*l.p, v)
-		}
-	}
-	return nil
-}
-
 type pidsFlag struct{ p *[]int }
 
 func (f pidsFlag) String() string {
@@ -124,7 +107,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("stranger-load", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.Var(listFlag{&c.URLs}, "url", "comma-separated node WebSocket URLs; clients are spread over them round-robin")
+	fs.Var(config.ListValue(&c.URLs), "url", "comma-separated node WebSocket URLs; clients are spread over them round-robin")
 	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent clients")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "hard stop: the run ends after this long (at most 24h)")
 	fs.DurationVar(&c.Ramp, "ramp", c.Ramp, "spread the initial connects over this long (0: use --connect-rate)")
@@ -135,11 +118,11 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVar(&c.Typing, "typing", c.Typing, "send a typing frame before each chat message")
 	fs.Float64Var(&c.TextRatio, "text-ratio", c.TextRatio, "fraction of clients in text mode (the others: video, with offer/answer and candidates)")
 	fs.Float64Var(&c.InterestRatio, "interest-ratio", c.InterestRatio, "fraction of clients that join with 1-3 interests")
-	fs.Var(listFlag{&c.Interests}, "interests", "comma-separated pool of interests")
+	fs.Var(config.ListValue(&c.Interests), "interests", "comma-separated pool of interests")
 	fs.Float64Var(&c.LeaveRatio, "leave-ratio", c.LeaveRatio, "fraction of chat ends done as leave + join instead of next")
 	fs.BoolVar(&c.Idle, "idle", c.Idle, "connect and hold only: no join (idle-session memory measurement)")
 	fs.Var(pidsFlag{&c.PIDs}, "pid", "comma-separated server PIDs on this machine: sample their RSS and CPU time from /proc (summed; give every node the clients talk to)")
-	fs.Var(listFlag{&c.Src}, "src", "comma-separated local source addresses, filled in order (default for loopback targets: 127.0.0.1, 127.0.0.2, ... as each runs out of ports)")
+	fs.Var(config.ListValue(&c.Src), "src", "comma-separated local source addresses, filled in order (default for loopback targets: 127.0.0.1, 127.0.0.2, ... as each runs out of ports)")
 	fs.IntVar(&c.Procs, "procs", c.Procs, "processes to run the clients in (0: enough for the open-file limit)")
 	fs.StringVar(&c.Origin, "origin", c.Origin, "Origin header to send (default: none, like a non-browser client)")
 	fs.BoolVar(&c.JSON, "json", c.JSON, "print the final report as JSON on stdout")
