@@ -18,15 +18,10 @@ func TestConformanceMemory(t *testing.T) {
 	conformance.Run(t, newMemoryDeployment)
 }
 
-// memoryDeployment is one node with the in-memory engine on a fake clock.
-type memoryDeployment struct {
-	srv *server.Server
-	clk *clock.Fake // nil with Options.RealClock
-	url string
-}
-
-func newMemoryDeployment(t *testing.T, o conformance.Options) conformance.Deployment {
-	t.Helper()
+// suiteConfig is a node's configuration for the suite's options, on a
+// free loopback port with no admin listener and no per-IP cap (every test
+// client comes from 127.0.0.1).
+func suiteConfig(o conformance.Options) config.Config {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.AdminAddr = ""
@@ -41,6 +36,19 @@ func newMemoryDeployment(t *testing.T, o conformance.Options) conformance.Deploy
 	if o.MaxWaiting > 0 {
 		cfg.MaxWaiting = o.MaxWaiting
 	}
+	return cfg
+}
+
+// memoryDeployment is one node with the in-memory engine on a fake clock.
+type memoryDeployment struct {
+	srv *server.Server
+	clk *clock.Fake // nil with Options.RealClock
+	url string
+}
+
+func newMemoryDeployment(t *testing.T, o conformance.Options) conformance.Deployment {
+	t.Helper()
+	cfg := suiteConfig(o)
 	d := &memoryDeployment{}
 	var clk clock.Clock = clock.Real{}
 	if !o.RealClock {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
-	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/server"
 	"github.com/strangerchat/stranger/test/conformance"
@@ -45,21 +44,8 @@ func newRedisDeployment(t *testing.T, o conformance.Options, n int) *redisDeploy
 		clk = d.clk
 	}
 	for range n {
-		cfg := config.Default()
-		cfg.Addr = "127.0.0.1:0"
-		cfg.AdminAddr = ""
-		cfg.MaxConnsPerIP = 0
+		cfg := suiteConfig(o)
 		cfg.Redis = d.redis.URL()
-		cfg.InterestTimeout = o.InterestTimeout
-		cfg.ResumeGrace = o.ResumeGrace
-		cfg.MsgRate = o.MsgRate
-		cfg.MsgBurst = o.MsgBurst
-		cfg.AllowedOrigins = o.AllowedOrigins
-		cfg.PingInterval = o.PingInterval
-		cfg.PongTimeout = o.PongTimeout
-		if o.MaxWaiting > 0 {
-			cfg.MaxWaiting = o.MaxWaiting
-		}
 		srv, err := server.New(cfg, slog.New(slog.DiscardHandler), server.Options{Clock: clk})
 		if err != nil {
 			t.Fatalf("server.New: %v", err)
