@@ -26,3 +26,15 @@ func (Real) Now() time.Time { return time.Now() }
 
 // AfterFunc wraps time.AfterFunc.
 func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// AfterFuncAt calls f at time t on c (at once if t has passed). With a fake
+// clock this is exact even if the clock moves between the caller's reading
+// of it and the call, which AfterFunc(t.Sub(c.Now())) is not.
+func AfterFuncAt(c Clock, t time.Time, f func()) Timer {
+	if a, ok := c.(interface {
+		AfterFuncAt(time.Time, func()) Timer
+	}); ok {
+		return a.AfterFuncAt(t, f)
+	}
+	return c.AfterFunc(t.Sub(c.Now()), f)
+}

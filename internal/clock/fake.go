@@ -42,9 +42,20 @@ func (c *Fake) Now() time.Time {
 func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.afterLocked(c.now.Add(d), f)
+}
+
+// AfterFuncAt schedules f at t (see clock.AfterFuncAt).
+func (c *Fake) AfterFuncAt(t time.Time, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.afterLocked(t, f)
+}
+
+func (c *Fake) afterLocked(at time.Time, f func()) Timer {
 	c.nextID++
-	t := &fakeTimer{c: c, id: c.nextID, at: c.now.Add(d), f: f}
-	if d <= 0 {
+	t := &fakeTimer{c: c, id: c.nextID, at: at, f: f}
+	if !at.After(c.now) {
 		t.fired = true
 		go f()
 		return t

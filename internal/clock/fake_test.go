@@ -50,3 +50,22 @@ func TestFakeDueTimerFiresAtOnce(t *testing.T) {
 		t.Fatal("Stop after firing reported true")
 	}
 }
+
+// A deadline read before an Advance still fires at that deadline: the
+// caller's stale reading of the clock does not make the timer late.
+func TestFakeAfterFuncAtIsAbsolute(t *testing.T) {
+	c := NewFake(time.Unix(0, 0))
+	deadline := c.Now().Add(5 * time.Second)
+	c.Advance(3 * time.Second) // the clock moves before the timer is armed
+	fired := make(chan struct{})
+	AfterFuncAt(c, deadline, func() { close(fired) })
+	c.Advance(2 * time.Second)
+	select {
+	case <-fired:
+	default:
+		t.Fatal("timer at an absolute deadline did not fire when the clock reached it")
+	}
+	if got := AfterFuncAt(Real{}, time.Now().Add(time.Hour), func() {}); !got.Stop() {
+		t.Fatal("real clock: AfterFuncAt did not schedule")
+	}
+}

@@ -350,9 +350,9 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	if res[2] != "" && res[4] != "" {
 		// The interest timer's delay counts from the time the script ran
 		// with; the events were delivered (and the clock may have moved)
-		// before the timer is armed, so take off what has passed since.
+		// before the timer is armed, so arm it at that absolute time.
 		if d, err := strconv.ParseInt(res[4], 10, 64); err == nil {
-			res[4] = strconv.FormatInt(d-int64(r.clk.Now().Sub(now)), 10)
+			res[4] = strconv.FormatInt(now.Add(time.Duration(d)).UnixNano(), 10)
 		}
 	}
 	r.reachable()
@@ -633,7 +633,7 @@ func (r *Redis) armFrom(res result) {
 	if id == "" {
 		return
 	}
-	delay, _ := strconv.ParseInt(res[4], 10, 64)
+	at, _ := strconv.ParseInt(res[4], 10, 64) // absolute, see run
 	r.tmu.Lock()
 	defer r.tmu.Unlock()
 	if r.closed {
@@ -646,7 +646,7 @@ func (r *Redis) armFrom(res result) {
 		t.t.Stop()
 	}
 	it := &interestTimer{seq: seq}
-	it.t = r.clk.AfterFunc(time.Duration(delay), func() { r.interestTimeoutPassed(id, it) })
+	it.t = clock.AfterFuncAt(r.clk, time.Unix(0, at), func() { r.interestTimeoutPassed(id, it) })
 	r.timers[id] = it
 }
 
