@@ -2,8 +2,6 @@ package signaling
 
 import (
 	"context"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,19 +63,8 @@ func (*connEngine) State(context.Context, string) (match.State, error) {
 func TestSetConnectedOrderAfterRacingResume(t *testing.T) {
 	eng := &connEngine{entered: make(chan struct{}), release: make(chan struct{})}
 	h := New(Options{Engine: eng})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-
-	welcome := func(ws *websocket.Conn) map[string]any {
-		t.Helper()
-		var w map[string]any
-		_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if err := ws.ReadJSON(&w); err != nil {
-			t.Fatalf("welcome: %v", err)
-		}
-		return w
-	}
+	url, _ := serve(t, h)
+	welcome := func(ws *websocket.Conn) map[string]any { t.Helper(); return readType(t, ws, "welcome") }
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)

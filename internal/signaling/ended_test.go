@@ -2,13 +2,9 @@ package signaling
 
 import (
 	"context"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/strangerchat/stranger/internal/match"
 )
@@ -57,18 +53,9 @@ func (*joinHoldEngine) State(context.Context, string) (match.State, error) {
 func TestJoinRacingEndLeavesNoSession(t *testing.T) {
 	eng := &joinHoldEngine{entered: make(chan struct{}), release: make(chan struct{})}
 	h := New(Options{Engine: eng})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	var w map[string]any
-	_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if err := ws.ReadJSON(&w); err != nil {
-		t.Fatal(err)
-	}
+	_, dial := serve(t, h)
+	ws := dial("")
+	w := readType(t, ws, "welcome")
 	id, _ := w["session"].(string)
 	_ = ws.WriteJSON(map[string]any{"type": "join"})
 	select {

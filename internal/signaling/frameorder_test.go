@@ -2,8 +2,6 @@ package signaling
 
 import (
 	"context"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,31 +37,8 @@ func TestResumeWaitsForFrameInFlight(t *testing.T) {
 	h := New(Options{})
 	eng := &holdLeave{Memory: match.NewMemory(match.MemoryConfig{}, h), entered: make(chan struct{}), release: make(chan struct{})}
 	h.UseEngine(eng)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-
-	dial := func(query string) *websocket.Conn {
-		t.Helper()
-		ws, _, err := websocket.DefaultDialer.Dial(url+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ws.Close() })
-		return ws
-	}
-	read := func(ws *websocket.Conn, want string) map[string]any {
-		t.Helper()
-		var f map[string]any
-		_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if err := ws.ReadJSON(&f); err != nil {
-			t.Fatalf("reading %s: %v", want, err)
-		}
-		if f["type"] != want {
-			t.Fatalf("got %v, want %s", f, want)
-		}
-		return f
-	}
+	url, dial := serve(t, h)
+	read := func(ws *websocket.Conn, want string) map[string]any { t.Helper(); return readType(t, ws, want) }
 	a, b := dial(""), dial("")
 	token, _ := read(a, "welcome")["resumeToken"].(string)
 	read(b, "welcome")

@@ -2,8 +2,6 @@ package signaling
 
 import (
 	"context"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,31 +60,9 @@ func TestRelayWhilePartnerMatchPending(t *testing.T) {
 	eng := &slowMatchEngine{pause: 300 * time.Millisecond}
 	h := New(Options{Engine: eng})
 	eng.n = h
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-
-	dial := func() *websocket.Conn {
-		t.Helper()
-		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ws.Close() })
-		return ws
-	}
-	read := func(ws *websocket.Conn, want string) map[string]any {
-		t.Helper()
-		var f map[string]any
-		_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if err := ws.ReadJSON(&f); err != nil {
-			t.Fatalf("reading %s: %v", want, err)
-		}
-		if f["type"] != want {
-			t.Fatalf("got %v, want %s", f, want)
-		}
-		return f
-	}
+	_, dialQ := serve(t, h)
+	dial := func() *websocket.Conn { t.Helper(); return dialQ("") }
+	read := func(ws *websocket.Conn, want string) map[string]any { t.Helper(); return readType(t, ws, want) }
 	a, b := dial(), dial()
 	read(a, "welcome")
 	read(b, "welcome")

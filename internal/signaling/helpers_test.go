@@ -1,0 +1,43 @@
+package signaling
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// serve runs h on a test HTTP server and returns its ws:// URL and a dialer
+// for that URL plus an optional query (e.g. "?resume=TOKEN"); connections
+// close at the end of the test.
+func serve(t *testing.T, h *Hub) (string, func(query string) *websocket.Conn) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	return url, func(query string) *websocket.Conn {
+		t.Helper()
+		ws, _, err := websocket.DefaultDialer.Dial(url+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		return ws
+	}
+}
+
+// readType reads the next frame of ws, failing unless its type is want.
+func readType(t *testing.T, ws *websocket.Conn, want string) map[string]any {
+	t.Helper()
+	var f map[string]any
+	_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if err := ws.ReadJSON(&f); err != nil {
+		t.Fatalf("reading %s: %v", want, err)
+	}
+	if f["type"] != want {
+		t.Fatalf("got %v, want %s", f, want)
+	}
+	return f
+}
