@@ -1,6 +1,7 @@
 package match_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -38,7 +39,10 @@ func reportMatches(b *testing.B, m *match.Memory, before uint64) {
 // pairsLoop makes one match per iteration: two idle sessions without
 // interests join, then one leaves (its partner hears peer_left). Partners
 // vary from one round to the next.
-func pairsLoop(b *testing.B, m *match.Memory, ids []string) {
+func pairsLoop(b *testing.B, m interface {
+	Join(context.Context, string, match.Prefs) error
+	Leave(context.Context, string) error
+}, ids []string) {
 	n := len(ids)
 	p := match.Prefs{Mode: protocol.ModeVideo}
 	for k := 0; b.Loop(); k++ {

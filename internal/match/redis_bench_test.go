@@ -106,23 +106,7 @@ func benchRedisSetup(b *testing.B, nodes int, setup, body func(b *testing.B, eng
 // this is the latency-bound rate of one caller.
 func BenchmarkRedisPairs(b *testing.B) {
 	benchRedis(b, 1, func(b *testing.B, engs []*match.Redis) {
-		m := engs[0]
-		ids := sessionIDs("s", 1024)
-		n := len(ids)
-		p := match.Prefs{Mode: protocol.ModeVideo}
-		for k := 0; k < b.N; k++ {
-			x := ids[k%n]
-			y := ids[(k+1+(k/n)%(n-1))%n]
-			if err := m.Join(ctx, x, p); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Join(ctx, y, p); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Leave(ctx, x); err != nil {
-				b.Fatal(err)
-			}
-		}
+		pairsLoop(b, engs[0], sessionIDs("s", 1024))
 	})
 }
 
@@ -175,22 +159,6 @@ func BenchmarkRedisPairsLargeQueue(b *testing.B) {
 			}
 		}
 	}, func(b *testing.B, engs []*match.Redis) {
-		m := engs[0]
-		ids := sessionIDs("s", 1024)
-		n := len(ids)
-		p := match.Prefs{Mode: protocol.ModeVideo}
-		for k := 0; k < b.N; k++ {
-			x := ids[k%n]
-			y := ids[(k+1+(k/n)%(n-1))%n]
-			if err := m.Join(ctx, x, p); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Join(ctx, y, p); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Leave(ctx, x); err != nil {
-				b.Fatal(err)
-			}
-		}
+		pairsLoop(b, engs[0], sessionIDs("s", 1024))
 	})
 }
