@@ -71,24 +71,7 @@ type cred struct{ user, pass string }
 
 func client(t *testing.T, s *Server, cr cred) *turn.Client {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(s.Port())
-	c, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr,
-		Username: cr.user, Password: cr.pass, Realm: s.cfg.Realm,
-		Conn: conn, RTO: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); _ = conn.Close() })
-	return c
+	return relaytest.Client(t, "127.0.0.1:0", "127.0.0.1:"+strconv.Itoa(s.Port()), cr.user, cr.pass, s.cfg.Realm)
 }
 
 func fresh(session string) cred {
@@ -437,24 +420,8 @@ func TestRelayIPv6(t *testing.T) {
 	cfg := testConfig()
 	cfg.Listen, cfg.PublicIP = "[::1]:0", "::1"
 	s := startServer(t, cfg)
-	conn, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	cr := fresh("s_v6")
-	addr := "[::1]:" + strconv.Itoa(s.Port())
-	c, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Username: cr.user, Password: cr.pass,
-		Conn: conn, RTO: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	c := relaytest.Client(t, "[::1]:0", "[::1]:"+strconv.Itoa(s.Port()), cr.user, cr.pass, "")
 	relay, err := c.Allocate()
 	if err != nil {
 		t.Fatalf("Allocate over IPv6: %v", err)

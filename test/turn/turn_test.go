@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
-	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/strangerchat/stranger/internal/turnserver"
@@ -57,22 +56,7 @@ func TestCoturnChecksMintedCredentials(t *testing.T) {
 	c := startCoturn(t, "")
 	addr := "127.0.0.1:" + strconv.Itoa(c.Port)
 	allocate := func(user, pass string) error {
-		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		cl, err := turn.NewClient(&turn.ClientConfig{
-			STUNServerAddr: addr, TURNServerAddr: addr, Username: user, Password: pass,
-			Conn: conn, RTO: 200 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		if err := cl.Listen(); err != nil {
-			t.Fatal(err)
-		}
+		cl := relaytest.Client(t, "127.0.0.1:0", addr, user, pass, "")
 		relay, err := cl.Allocate()
 		if err == nil {
 			_ = relay.Close()
@@ -223,23 +207,8 @@ func TestStunclientAgainstEmbedded(t *testing.T) {
 func TestSampleCoturnConfigDeniesPrivatePeers(t *testing.T) {
 	c := startCoturn(t, "../../deploy/turnserver.conf")
 	addr := "127.0.0.1:" + strconv.Itoa(c.Port)
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	user, pass := turnserver.Mint(secret, "s_sample", time.Now().Add(time.Hour))
-	cl, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Username: user, Password: pass,
-		Conn: conn, RTO: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	cl := relaytest.Client(t, "127.0.0.1:0", addr, user, pass, "")
 	relay, err := cl.Allocate()
 	if err != nil {
 		t.Fatalf("allocate with the sample config: %v", err)
