@@ -38,10 +38,7 @@ func TestVideoCall(t *testing.T) {
 	a.acceptTerms()
 	b.acceptTerms()
 	startAll(t, "start-video", a, b)
-	roomA, roomB := a.waitChatting(), b.waitChatting()
-	if roomA == "" || roomA != roomB {
-		t.Fatalf("A in room %q, B in room %q: want the same room", roomA, roomB)
-	}
+	roomA := waitPaired(t, a, b)
 	a.waitVideoPlays()
 	b.waitVideoPlays()
 	for _, p := range []*page{a, b} {
@@ -97,9 +94,7 @@ func TestTextMode(t *testing.T) {
 	a.acceptTerms()
 	b.acceptTerms()
 	startAll(t, "start-text", a, b)
-	if ra, rb := a.waitChatting(), b.waitChatting(); ra == "" || ra != rb {
-		t.Fatalf("A in room %q, B in room %q: want the same room", ra, rb)
-	}
+	waitPaired(t, a, b)
 	for _, p := range []*page{a, b} {
 		if n := eval[int](p, `window.__e2e.gum.length`); n != 0 {
 			t.Errorf("%s: text mode asked for the camera %d times", p.name, n)
@@ -233,9 +228,7 @@ func TestCameraDenied(t *testing.T) {
 	}
 	a.waitText("status", textLooking, 10*time.Second)
 	b.click("start-text")
-	if ra, rb := a.waitChatting(), b.waitChatting(); ra == "" || ra != rb {
-		t.Fatalf("A in room %q, B in room %q: want the same room", ra, rb)
-	}
+	waitPaired(t, a, b)
 	if eval[bool](a, jsTestID("remote-video")+` !== null`) {
 		t.Error("A: still shows the video stage in text mode")
 	}
@@ -262,9 +255,7 @@ func TestPrivacyRelay(t *testing.T) {
 		p.waitFor("the privacy switch to be on", jsTestID("privacy-toggle")+`.checked`, 5*time.Second)
 	}
 	startAll(t, "start-video", a, b)
-	if ra, rb := a.waitChatting(), b.waitChatting(); ra == "" || ra != rb {
-		t.Fatalf("A in room %q, B in room %q: want the same room", ra, rb)
-	}
+	waitPaired(t, a, b)
 	a.waitVideoPlays()
 	b.waitVideoPlays()
 	for _, p := range []*page{a, b} {

@@ -504,6 +504,17 @@ func (p *page) stats() rtcStats {
 	return eval[rtcStats](p, `window.__e2e.stats()`)
 }
 
+// waitPaired waits until both pages are chatting, with each other: the same
+// room on both sides. It returns the room.
+func waitPaired(t *testing.T, a, b *page) string {
+	t.Helper()
+	ra, rb := a.waitChatting(), b.waitChatting()
+	if ra == "" || ra != rb {
+		t.Fatalf("%s in room %q, %s in room %q: want the same room", a.name, ra, b.name, rb)
+	}
+	return ra
+}
+
 // waitChatting waits until the page is in a chat and returns its room.
 func (p *page) waitChatting() string {
 	p.t.Helper()
