@@ -26,6 +26,17 @@ function setup(o: Opts = {}) {
   return { ctl, sock, gum };
 }
 
+/** A video session matched in room1 (as initiator or not), with its peer connection. */
+async function videoCall(initiator: boolean) {
+  const t = setup();
+  t.sock.receive(welcome());
+  t.ctl.start('video', []);
+  await flush();
+  matched(t.sock, initiator);
+  await flush();
+  return { ...t, pc: FakePeerConnection.last() };
+}
+
 let seq = 0;
 const srv = (sock: FakeSocket, msg: Record<string, unknown>) => sock.receive({ ...msg, seq: ++seq });
 const matched = (sock: FakeSocket, initiator: boolean, mode = 'video', commonInterests: string[] = []) =>
@@ -115,13 +126,7 @@ describe('CallController', () => {
   });
 
   it('video, not initiator: never offers; answers the offer with its tracks', async () => {
-    const { ctl, sock } = setup();
-    sock.receive(welcome());
-    ctl.start('video', []);
-    await flush();
-    matched(sock, false);
-    await flush();
-    const pc = FakePeerConnection.last();
+    const { sock, pc } = await videoCall(false);
     expect(pc.offers).toEqual([]);
     expect(sock.sentOf('signal')).toEqual([]);
     srv(sock, { type: 'signal', room: 'room1', data: { candidate: { candidate: 'early', sdpMid: '0' } } });
@@ -313,13 +318,7 @@ describe('CallController', () => {
   });
 
   it('initiator restarts ICE after a failure, through signal', async () => {
-    const { ctl, sock } = setup();
-    sock.receive(welcome());
-    ctl.start('video', []);
-    await flush();
-    matched(sock, true);
-    await flush();
-    const pc = FakePeerConnection.last();
+    const { sock, pc } = await videoCall(true);
     srv(sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'a' } } });
     await flush();
     pc.setIceState('connected');
@@ -355,13 +354,7 @@ describe('CallController', () => {
   });
 
   it('a dropped socket keeps the call: same peer connection, chat continues after resume', async () => {
-    const { ctl, sock } = setup();
-    sock.receive(welcome());
-    ctl.start('video', []);
-    await flush();
-    matched(sock, true);
-    await flush();
-    const pc = FakePeerConnection.last();
+    const { ctl, sock, pc } = await videoCall(true);
     sock.drop();
     expect(ctl.getView().link).toBe('reconnecting');
     ctl.sendChat('are you there?');
