@@ -104,30 +104,19 @@ func (h *Hub) DeliverRemote(to string, payload []byte) {
 	if p == nil {
 		return
 	}
-	var t protocol.Type
+	m := relayMsg{room: room}
 	switch kind {
 	case wireSignal:
-		t = protocol.TypeSignal
-		data := bytes.Clone(body)
-		p.deliver(from, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendSignal(dst, seq, room, data)
-		}, len(data)+64+len(room))
+		m.typ, m.data = protocol.TypeSignal, body
 	case wireChat:
-		t = protocol.TypeChat
-		text := string(body)
-		p.deliver(from, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendChat(dst, seq, text)
-		}, len(text)+48)
+		m.typ, m.text = protocol.TypeChat, string(body)
 	case wireTyping:
-		t = protocol.TypeTyping
-		typing := len(body) == 1 && body[0] == '1'
-		p.deliver(from, room, func(dst []byte, seq int64) []byte {
-			return protocol.AppendTyping(dst, seq, typing)
-		}, 48)
+		m.typ, m.typing = protocol.TypeTyping, len(body) == 1 && body[0] == '1'
 	default:
 		return
 	}
-	h.metrics.relayed[t].Inc()
+	p.deliver(from, m)
+	h.metrics.relayed[m.typ].Inc()
 }
 
 // relayRemote sends a relay to a partner that is not on this node.

@@ -162,23 +162,8 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 		}
 		return // the partner is gone; its end reaches this session as peer_left
 	}
-	var build func(dst []byte, seq int64) []byte
-	var size int
-	switch f.Type {
-	case protocol.TypeSignal:
-		data := f.Data
-		build = func(dst []byte, seq int64) []byte { return protocol.AppendSignal(dst, seq, room, data) }
-		size = len(data) + 64 + len(room)
-	case protocol.TypeChat:
-		text := f.Text
-		build = func(dst []byte, seq int64) []byte { return protocol.AppendChat(dst, seq, text) }
-		size = len(text) + 48
-	case protocol.TypeTyping:
-		typing := f.Typing
-		build = func(dst []byte, seq int64) []byte { return protocol.AppendTyping(dst, seq, typing) }
-		size = 48
-	}
-	ok, moved := p.deliver(s.id, room, build, size)
+	m := relayMsg{typ: f.Type, room: room, data: f.Data, text: f.Text, typing: f.Typing}
+	ok, moved := p.deliver(s.id, m)
 	if moved && h.cluster != nil {
 		h.relayRemote(s, f, room, partner) // handed over to another node
 		return
@@ -197,7 +182,7 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 			_, err := h.engine.State(ctx, partner)
 			return err
 		})
-		ok, moved = p.deliver(s.id, room, build, size)
+		ok, moved = p.deliver(s.id, m)
 		if moved && h.cluster != nil {
 			h.relayRemote(s, f, room, partner)
 			return

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -185,26 +186,55 @@ func (s *session) endChatLocked() {
 	s.chat = chatView{}
 }
 
+// relayMsg is a partner's signal, chat or typing message on its way to this
+// session. Data may alias the sender's read buffer, which is reused as soon
+// as the frame has been handled: anything kept past the call must copy it.
+type relayMsg struct {
+	typ    protocol.Type
+	room   string
+	data   []byte // signal
+	text   string // chat
+	typing bool   // typing
+}
+
+func (m *relayMsg) appendFrame(dst []byte, seq int64) []byte {
+	switch m.typ {
+	case protocol.TypeSignal:
+		return protocol.AppendSignal(dst, seq, m.room, m.data)
+	case protocol.TypeChat:
+		return protocol.AppendChat(dst, seq, m.text)
+	default:
+		return protocol.AppendTyping(dst, seq, m.typing)
+	}
+}
+
+func (m *relayMsg) size() int {
+	return len(m.data) + len(m.text) + len(m.room) + 64
+}
+
 // deliver hands a partner's message to this session if it is still in that
 // chat with that partner; a message of an old chat is dropped, so a late
 // candidate never reaches a new partner.
-func (s *session) deliver(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) (ok, moved bool) {
+func (s *session) deliver(from string, m relayMsg) (ok, moved bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.adopting {
-		s.pending = append(s.pending, func() { s.deliverLocked(from, room, build, sizeHint) })
+		// Applied after the adoption, long after the sender's read buffer
+		// has been reused for other frames.
+		m.data = bytes.Clone(m.data)
+		s.pending = append(s.pending, func() { s.deliverLocked(from, &m) })
 		return true, false
 	}
 	if s.moved {
 		return false, true
 	}
-	return s.deliverLocked(from, room, build, sizeHint), false
+	return s.deliverLocked(from, &m), false
 }
 
-func (s *session) deliverLocked(from, room string, build func(dst []byte, seq int64) []byte, sizeHint int) bool {
-	if s.state != match.Chatting || s.chat.room != room || s.chat.partner != from {
+func (s *session) deliverLocked(from string, m *relayMsg) bool {
+	if s.state != match.Chatting || s.chat.room != m.room || s.chat.partner != from {
 		return false
 	}
-	s.emitLocked(build, sizeHint)
+	s.emitLocked(m.appendFrame, m.size())
 	return true
 }
