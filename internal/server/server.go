@@ -23,6 +23,7 @@ import (
 	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/signaling"
 	"github.com/strangerchat/stranger/internal/turnserver"
@@ -53,6 +54,7 @@ type Server struct {
 	adminLn  net.Listener
 	runDone  chan struct{}
 	cancelFn context.CancelFunc
+	poller   *netpoll.Poller // nil where there is none: a goroutine per connection
 }
 
 // Options are the parts a test may replace.
@@ -79,6 +81,11 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		cl = s.redis
 	}
 	s.creds = turnserver.Credentials{STUN: cfg.STUN, TURNURLs: cfg.TURNURLs, Secret: cfg.TURNSecret, TTL: cfg.TURNTTL}
+	if p, err := netpoll.New(); err == nil {
+		s.poller = p
+	} else {
+		log.Info("reading each connection with a goroutine of its own", "reason", err)
+	}
 	hub := signaling.New(signaling.Options{
 		Clock:      opt.Clock,
 		Log:        log,
@@ -96,6 +103,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MsgRate:        cfg.MsgRate,
 		MsgBurst:       cfg.MsgBurst,
 		Cluster:        cl,
+		Poller:         s.poller,
 	})
 	s.hub = hub
 	if cfg.Redis == "" {
@@ -107,6 +115,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	} else {
 		rdb, err := cluster.NewClient(cfg.Redis)
 		if err != nil {
+			_ = s.poller.Close()
 			return nil, fmt.Errorf("--redis: %w", err)
 		}
 		node := cluster.NewNode(cluster.Config{Client: rdb, Log: log, LocalOnline: hub.Online})
@@ -118,6 +127,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		}, hub)
 		if err != nil {
 			_ = rdb.Close()
+			_ = s.poller.Close()
 			return nil, fmt.Errorf("--redis: %w", err)
 		}
 		s.redis.node, s.redis.eng, s.rdb = node, eng, rdb
@@ -350,6 +360,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.engine.Close()
 	s.closeRedis()
 	s.closeTURN()
+	_ = s.poller.Close() // after Drain: every connection is closed
 	return err
 }
 

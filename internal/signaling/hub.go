@@ -22,6 +22,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// Cluster connects this node to the others of a deployment; nil on a
 	// single node.
 	Cluster Cluster
+	// Poller drives reads, so idle connections hold no goroutine; nil: one
+	// reading goroutine per connection.
+	Poller *netpoll.Poller
 }
 
 // Hub holds the sessions of this node.
@@ -223,9 +227,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.metrics.Connections.Inc()
 	q := r.URL.Query()
-	c := &conn{ws: ws, ip: ip, lastPong: h.clock.Now()}
+	// From here on the socket is read and written by conn; gorilla's Conn
+	// (and its buffers) is dropped.
+	c := &conn{nc: ws.NetConn(), ip: ip, lastPong: h.clock.Now()}
+	c.register(h.opts.Poller, h.log)
 	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
-	go c.readLoop()
+	c.start()
 }
 
 func (h *Hub) releaseIP(ip string) {
@@ -416,7 +423,7 @@ func (h *Hub) countResume(result string) {
 // ends the session; any other end is a drop that starts the grace period.
 func (h *Hub) connEnded(c *conn, err error) {
 	h.releaseIP(c.ip)
-	_ = c.ws.Close()
+	c.closeNet()
 	s := c.s
 	s.mu.Lock()
 	c.closed = true
