@@ -176,6 +176,90 @@ describe('CallController', () => {
     expect(pc.offers).toHaveLength(1); // replaceTrack: no renegotiation
   });
 
+  it('permission known on the landing screen: the click joins first, before the camera and the peer connection', async () => {
+    const order: string[] = [];
+    const deps: CallDeps = {
+      createSignaling: (handlers) =>
+        new SignalingClient({
+          url: 'ws://node.test/ws',
+          handlers,
+          createSocket: (u) => {
+            const s = new FakeSocket(u);
+            const send = s.send.bind(s);
+            s.send = (data: string) => {
+              order.push(JSON.parse(data).type);
+              send(data);
+            };
+            return s;
+          },
+          random: () => 0,
+        }),
+      createPeerConnection: (c) => {
+        order.push('peer connection');
+        return new FakePeerConnection(c) as unknown as RTCPeerConnection;
+      },
+      createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
+      getUserMedia: () => {
+        order.push('camera');
+        return new Promise(() => {}) as Promise<MediaStream>;
+      },
+      mediaAllowed: () => Promise.resolve(true),
+    };
+    const ctl = new CallController(deps);
+    ctl.connect(); // the landing screen asks about the permission
+    FakeSocket.last().open();
+    FakeSocket.last().receive(welcome());
+    await flush();
+    ctl.start('video', []);
+    // Synchronously, in the click: nothing awaited before the join.
+    expect(order).toEqual(['join', 'camera', 'peer connection']);
+    expect(ctl.getView().phase).toBe('waiting');
+  });
+
+  it('the offer and the answer go out without waiting for the tracks to be attached', async () => {
+    // replaceTrack that never settles: the descriptions must not wait for it.
+    const hang = (pc: FakePeerConnection) =>
+      pc.transceivers.forEach((t) => (t.sender.replaceTrack = () => new Promise<void>(() => {})));
+    for (const initiator of [true, false]) {
+      FakeSocket.reset();
+      FakePeerConnection.reset();
+      const t = setup();
+      t.sock.receive(welcome());
+      t.ctl.start('video', []);
+      await flush(); // the camera is on before the match
+      const pc = FakePeerConnection.last();
+      const addTransceiver = pc.addTransceiver.bind(pc);
+      pc.addTransceiver = (...args) => {
+        const tr = addTransceiver(...args);
+        hang(pc);
+        return tr;
+      };
+      const srd = pc.setRemoteDescription.bind(pc);
+      pc.setRemoteDescription = async (d) => {
+        await srd(d);
+        hang(pc);
+      };
+      matched(t.sock, initiator);
+      if (!initiator) srv(t.sock, { type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'o' } } });
+      await flush();
+      expect(t.sock.sentOf('signal').map((m) => (m.data as { sdp: { type: string } }).sdp.type)).toEqual([
+        initiator ? 'offer' : 'answer',
+      ]);
+    }
+  });
+
+  it('publishes a view only when something changed', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    const views: unknown[] = [];
+    ctl.subscribe((v) => views.push(v));
+    srv(sock, { type: 'waiting' }); // already waiting: nothing to render
+    expect(views).toHaveLength(0);
+    matched(sock, true, 'text');
+    expect(views).toHaveLength(1);
+  });
+
   it('waits for the camera before joining when a permission prompt may show', async () => {
     let resolveMedia: (s: unknown) => void = () => {};
     const { ctl, sock } = setup({ media: () => new Promise((r) => (resolveMedia = r)), allowed: false });

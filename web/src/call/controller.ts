@@ -147,6 +147,11 @@ export class CallController {
   private peer: Peer | null = null;
   private livePeers = 0;
   private mediaPromise: Promise<MediaStream | null> | null = null;
+  /**
+   * The last answer of deps.mediaAllowed (null: none yet). Asked on the landing
+   * screen, so a click on Video can join at once instead of after a query.
+   */
+  private mediaAllowedHint: boolean | null = null;
   private typingSent = false;
   private reportPending = false;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
@@ -176,6 +181,11 @@ export class CallController {
 
   private update(patch: Partial<CallView>): void {
     if (this.disposed) return;
+    // A patch that changes nothing publishes nothing: every new view is a
+    // render of the chat screen, and renders are main-thread time taken from
+    // the call while it connects (e.g. `waiting`, repeated ICE states).
+    const keys = Object.keys(patch) as (keyof CallView)[];
+    if (keys.every((k) => Object.is(this.view[k], patch[k]))) return;
     this.view = { ...this.view, ...patch };
     for (const fn of this.listeners) fn(this.view);
   }
@@ -184,6 +194,7 @@ export class CallController {
 
   connect(): void {
     this.signaling.connect();
+    void this.queryMediaAllowed();
     const poll = this.deps.fetchOnline;
     if (poll && this.onlineTimer === null) {
       this.onlineTimer = setInterval(() => {
@@ -195,6 +206,19 @@ export class CallController {
         );
       }, this.deps.onlinePollMs ?? 10_000);
     }
+  }
+
+  /** Asks whether camera and mic are allowed already; remembers the answer. */
+  private queryMediaAllowed(): Promise<boolean> {
+    const ask = this.deps.mediaAllowed;
+    if (!ask) return Promise.resolve(false);
+    return ask().then(
+      (ok) => {
+        this.mediaAllowedHint = ok;
+        return ok;
+      },
+      () => false,
+    );
   }
 
   /** The browser is back online: the old socket is likely dead, so resume now. */
@@ -250,23 +274,24 @@ export class CallController {
       this.join();
       return;
     }
-    const media = this.ensureMedia();
-    // The peer connection exists before the match, so `matched` goes straight to
-    // an offer (or the offer straight to an answer).
-    this.preparePeer();
     const joinNow = (): void => {
       if (epoch === this.startEpoch && this.view.phase === 'starting') this.join();
     };
     this.update({ phase: 'starting' });
-    if (this.view.localStream) {
-      joinNow();
-      return;
-    }
     // Join in parallel with the camera when no permission prompt will show;
     // otherwise join once the camera is on, so nobody is matched with a person
-    // still reading the prompt.
-    const allowed = this.deps.mediaAllowed ? this.deps.mediaAllowed().catch(() => false) : Promise.resolve(false);
-    void allowed.then((ok) => {
+    // still reading the prompt. The answer asked on the landing screen lets the
+    // join go out first thing in this click: before the camera request, the
+    // peer connection (whose creation blocks the page for tens of ms) and the
+    // chat screen's first render, which all overlap the wait for a match.
+    const joinAtOnce = this.view.localStream !== null || this.mediaAllowedHint === true;
+    if (joinAtOnce) joinNow();
+    const media = this.ensureMedia();
+    // The peer connection exists before the match, so `matched` goes straight to
+    // an offer (or the offer straight to an answer).
+    this.preparePeer();
+    if (joinAtOnce) return;
+    void this.queryMediaAllowed().then((ok) => {
       if (ok) joinNow();
     });
     void media.then((stream) => {
@@ -601,11 +626,9 @@ export class CallController {
     pc.ontrack = (ev) => {
       if (this.peer !== peer) return;
       const rs = this.view.remoteStream;
-      if (rs && !rs.getTracks().includes(ev.track)) {
-        rs.addTrack(ev.track);
-        // A new object would restart the <video>; the same one with one more track is fine.
-        this.update({ remoteStream: rs });
-      }
+      // The <video> already shows this stream (set at the match): a track added
+      // to it plays without a new object, which would restart the element.
+      if (rs && !rs.getTracks().includes(ev.track)) rs.addTrack(ev.track);
     };
     pc.oniceconnectionstatechange = () => {
       if (this.peer !== peer) return;
@@ -641,7 +664,15 @@ export class CallController {
     });
   }
 
-  /** Initiator only: the first offer, or an ICE restart. */
+  /**
+   * Initiator only: the first offer, or an ICE restart.
+   *
+   * Every step that the other side waits for is one call: setLocalDescription()
+   * without an argument creates the offer itself (no round trip through the
+   * page's busy main thread between createOffer and setLocalDescription), and
+   * the local tracks go on the senders after the offer is out, since the SDP
+   * does not depend on them.
+   */
   private offer(iceRestart: boolean): void {
     const peer = this.peer;
     if (!peer || !this.view.initiator) return;
@@ -651,15 +682,13 @@ export class CallController {
         peer.negotiated = true;
         pc.addTransceiver('audio', { direction: 'sendrecv' });
         pc.addTransceiver('video', { direction: 'sendrecv' });
-        await this.attachLocalTracks(peer);
       }
       if (pc.signalingState !== 'stable') return;
-      const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : undefined);
+      if (iceRestart) pc.restartIce();
+      await pc.setLocalDescription();
       if (this.peer !== peer) return;
-      await pc.setLocalDescription(offer);
-      if (this.peer !== peer) return;
-      const local = pc.localDescription ?? offer;
-      this.sendSignal({ sdp: { type: local.type, sdp: local.sdp } });
+      this.sendLocalDescription(pc);
+      this.attachLocalTracks(peer);
     });
   }
 
@@ -669,38 +698,52 @@ export class CallController {
       if (this.view.initiator) return; // never happens with a correct partner; no glare
       await pc.setRemoteDescription(desc);
       if (this.peer !== peer) return;
+      this.addHeldCandidates(peer);
       if (!peer.negotiated) {
         peer.negotiated = true;
         for (const t of pc.getTransceivers()) t.direction = 'sendrecv';
-        await this.attachLocalTracks(peer);
       }
-      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(); // the answer
       if (this.peer !== peer) return;
-      await pc.setLocalDescription(answer);
-      if (this.peer !== peer) return;
-      const local = pc.localDescription ?? answer;
-      this.sendSignal({ sdp: { type: local.type, sdp: local.sdp } });
+      this.sendLocalDescription(pc);
+      this.attachLocalTracks(peer);
     } else {
       if (!this.view.initiator || pc.signalingState !== 'have-local-offer') return;
       await pc.setRemoteDescription(desc);
+      if (this.peer !== peer) return;
+      this.addHeldCandidates(peer);
     }
-    const held = peer.held.splice(0);
-    for (const c of held) await pc.addIceCandidate(c).catch(() => {});
+  }
+
+  private sendLocalDescription(pc: RTCPeerConnection): void {
+    const local = pc.localDescription;
+    if (local) this.sendSignal({ sdp: { type: local.type, sdp: local.sdp } });
   }
 
   /**
-   * Puts the local tracks on the senders. The camera may start after the offer
-   * (we join while it warms up), so this runs again when it does: replaceTrack
-   * needs no renegotiation.
+   * Remote candidates that came before the remote description, in order. Not
+   * awaited: the peer connection runs its operations in the order they were
+   * called, so the next negotiation step need not wait for a round trip each.
    */
-  private async attachLocalTracks(peer: Peer): Promise<void> {
+  private addHeldCandidates(peer: Peer): void {
+    for (const c of peer.held.splice(0)) peer.pc.addIceCandidate(c).catch(() => {});
+  }
+
+  /**
+   * Puts the local tracks on the senders, off the negotiation path: the camera
+   * may start after the offer (we join while it warms up), and replaceTrack
+   * needs no renegotiation, so this runs after each description is sent and
+   * again when the camera is ready.
+   */
+  private attachLocalTracks(peer: Peer): void {
     const stream = this.view.localStream;
-    if (!stream || !peer.negotiated) return;
+    if (!stream || !peer.negotiated || this.peer !== peer) return;
     for (const t of peer.pc.getTransceivers()) {
       const kind = t.receiver.track?.kind;
       if (!kind || t.sender.track) continue;
       const track = kind === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
-      if (track) await t.sender.replaceTrack(track);
+      // Rejects only when the connection was closed meanwhile: nothing to do then.
+      if (track) t.sender.replaceTrack(track).catch(() => {});
     }
   }
 
@@ -780,8 +823,7 @@ export class CallController {
         stream.getAudioTracks().forEach((t) => (t.enabled = this.view.micOn));
         stream.getVideoTracks().forEach((t) => (t.enabled = this.view.cameraOn));
         this.update({ localStream: stream });
-        const peer = this.peer;
-        if (peer) this.enqueue(peer, () => this.attachLocalTracks(peer));
+        if (this.peer) this.attachLocalTracks(this.peer);
         return stream;
       },
       (err: unknown) => {

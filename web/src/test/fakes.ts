@@ -152,6 +152,7 @@ export class FakePeerConnection {
   addedCandidates: RTCIceCandidateInit[] = [];
   offers: (RTCOfferOptions | undefined)[] = [];
   closed = false;
+  private iceRestartPending = false;
   stats = new Map<string, Record<string, unknown>>();
   onicecandidate: ((ev: { candidate: { toJSON(): RTCIceCandidateInit } | null }) => void) | null = null;
   ontrack: ((ev: { track: FakeTrack }) => void) | null = null;
@@ -178,7 +179,19 @@ export class FakePeerConnection {
   async createAnswer(): Promise<RTCSessionDescriptionInit> {
     return { type: 'answer', sdp: 'answer' };
   }
-  async setLocalDescription(d: RTCSessionDescriptionInit): Promise<void> {
+  restartIce(): void {
+    this.iceRestartPending = true;
+  }
+  /** Without a description: creates the offer or answer the state calls for (as browsers do). */
+  async setLocalDescription(d?: RTCSessionDescriptionInit): Promise<void> {
+    if (!d) {
+      if (this.signalingState === 'have-remote-offer') {
+        d = await this.createAnswer();
+      } else {
+        d = await this.createOffer(this.iceRestartPending ? { iceRestart: true } : undefined);
+        this.iceRestartPending = false;
+      }
+    }
     this.localDescription = d;
     this.signalingState = d.type === 'offer' ? 'have-local-offer' : 'stable';
     this.transceivers.forEach((t, i) => (t.mid ??= String(i)));
