@@ -114,6 +114,9 @@ func TestConnectTimeBenchmark(t *testing.T) {
 					eval[float64](p, `window.__e2e.iceConnectedAt - window.__e2e.clickAt`),
 					eval[string](p, `JSON.stringify(window.__e2e.media.map((x) => Math.round(x.at - window.__e2e.clickAt) + ' ' + x.type))`),
 					eval[float64](p, `window.__e2e.frames.find((r) => r.firstFrameAt > 0).firstFrameAt - window.__e2e.clickAt`))
+				t.Logf("%s: calls (start+duration) %s; long tasks %s", p.name,
+					eval[string](p, `JSON.stringify(window.__e2e.calls.map((x) => x.what + ' ' + Math.round(x.at - window.__e2e.clickAt) + '+' + Math.round(x.doneAt - x.at)))`),
+					eval[string](p, `JSON.stringify(window.__e2e.longTasks.map((x) => Math.round(x.at - window.__e2e.clickAt) + '+' + Math.round(x.ms)))`))
 			}
 		}
 		start := max(ta.ClickAt, tb.ClickAt)

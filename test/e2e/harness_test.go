@@ -316,13 +316,22 @@ func (b *browser) newPage(t *testing.T, name, url string) *page {
 		}
 	})
 	addHooks := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: hooksJS})
+		_, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: hooksSource()})
 		return err
 	})
 	if err := p.do(15*time.Second, addHooks, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("%s: opening %s: %v", name, url, err)
 	}
 	return p
+}
+
+// hooksSource is hooks.js, told to time negotiation calls and long tasks
+// when the benchmark's timeline is asked for (STRANGER_BENCH_DEBUG).
+func hooksSource() string {
+	if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
+		return "window.__e2eTimings = true;\n" + hooksJS
+	}
+	return hooksJS
 }
 
 // do runs actions with a deadline (the tab stays open when it passes).

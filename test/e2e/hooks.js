@@ -10,8 +10,49 @@
   const e2e = { pcs: [], gum: [], clickAt: 0, frames: [], matchedAt: 0, iceConnectedAt: 0, media: [], cands: [], wire: [] };
   window.__e2e = e2e;
 
+  // Timed calls (negotiation steps, permission queries) and the main thread's
+  // long tasks, for the benchmark's timeline (STRANGER_BENCH_DEBUG only: the
+  // harness sets __e2eTimings then, so measured runs wrap nothing more).
+  const timings = window.__e2eTimings === true;
+  e2e.calls = [];
+  e2e.longTasks = [];
+  const timed = (obj, name, label) => {
+    const orig = obj && obj[name];
+    if (!timings || typeof orig !== 'function') return;
+    obj[name] = function (...args) {
+      const rec = { what: label || name, at: now(), doneAt: 0 };
+      if (e2e.calls.length < 200) e2e.calls.push(rec);
+      const r = orig.apply(this, args);
+      if (r && typeof r.then === 'function') {
+        r.then(
+          () => (rec.doneAt = now()),
+          () => (rec.doneAt = now()),
+        );
+      } else {
+        rec.doneAt = now();
+      }
+      return r;
+    };
+  };
+  if (timings) {
+    try {
+      new PerformanceObserver((list) => {
+        for (const en of list.getEntries()) {
+          if (e2e.longTasks.length < 200) e2e.longTasks.push({ at: performance.timeOrigin + en.startTime, ms: en.duration });
+        }
+      }).observe({ type: 'longtask', buffered: true });
+    } catch {
+      /* no longtask timing */
+    }
+  }
+
   const OrigPC = window.RTCPeerConnection;
   if (OrigPC) {
+    for (const m of ['createOffer', 'createAnswer', 'setLocalDescription', 'setRemoteDescription', 'addIceCandidate']) {
+      timed(OrigPC.prototype, m);
+    }
+    if (window.RTCRtpSender) timed(RTCRtpSender.prototype, 'replaceTrack');
+    if (navigator.permissions) timed(Object.getPrototypeOf(navigator.permissions), 'query', 'permissions.query');
     window.RTCPeerConnection = class extends OrigPC {
       constructor(...args) {
         super(...args);
