@@ -326,7 +326,11 @@ func (c *conn) writeLoop() {
 				}
 			}
 		}
-		ping := c.pingDue && len(batch) == 0
+		// A due ping goes right after the batch (its seq covers the batch),
+		// not only once nothing is left to write: a client that is sent
+		// frames without pause must still be able to acknowledge them, or
+		// its unacknowledged bytes grow until it is dropped as too slow.
+		ping := c.pingDue
 		var pingSeq int64
 		if ping {
 			c.pingDue = false

@@ -12,7 +12,7 @@ import (
 // serve runs h on a test HTTP server and returns its ws:// URL and a dialer
 // for that URL plus an optional query (e.g. "?resume=TOKEN"); connections
 // close at the end of the test.
-func serve(t *testing.T, h *Hub) (string, func(query string) *websocket.Conn) {
+func serve(t testing.TB, h *Hub) (string, func(query string) *websocket.Conn) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -29,7 +29,7 @@ func serve(t *testing.T, h *Hub) (string, func(query string) *websocket.Conn) {
 }
 
 // readType reads the next frame of ws, failing unless its type is want.
-func readType(t *testing.T, ws *websocket.Conn, want string) map[string]any {
+func readType(t testing.TB, ws *websocket.Conn, want string) map[string]any {
 	t.Helper()
 	var f map[string]any
 	_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
