@@ -220,9 +220,11 @@ func (s *session) deliver(from string, m relayMsg) (ok, moved bool) {
 	defer s.mu.Unlock()
 	if s.adopting {
 		// Applied after the adoption, long after the sender's read buffer
-		// has been reused for other frames.
-		m.data = bytes.Clone(m.data)
-		s.pending = append(s.pending, func() { s.deliverLocked(from, &m) })
+		// has been reused for other frames. (A copy, so that m itself stays
+		// on the stack on the common path.)
+		kept := m
+		kept.data = bytes.Clone(m.data)
+		s.pending = append(s.pending, func() { s.deliverLocked(from, &kept) })
 		return true, false
 	}
 	if s.moved {
