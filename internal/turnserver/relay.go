@@ -89,7 +89,7 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		s.quota.release(conf.UserID)
 		return nil, nil, fmt.Errorf("turn relay port: %w", err)
 	}
-	rc := &relayConn{PacketConn: conn, srv: s, user: conf.UserID}
+	rc := &relayConn{PacketConn: wrapUDP(conn), srv: s, user: conf.UserID}
 	if bw := s.cfg.BandwidthPerAllocation; bw > 0 {
 		// One second of burst, so a video keyframe passes whole.
 		rc.in = rate.NewLimiter(rate.Limit(bw), int(bw))

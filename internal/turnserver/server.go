@@ -135,7 +135,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	for _, c := range udp {
 		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit,
+			PacketConn: wrapUDP(c), RelayAddressGenerator: gen, PermissionHandler: permit,
 		})
 	}
 	// pion serves every TCP connection on its own goroutine with no idle

@@ -147,8 +147,11 @@ func TestRelayBothWays(t *testing.T) {
 	if msg, _ := readWithin(t, relay, 5*time.Second); msg != "to client" {
 		t.Errorf("client got %q", msg)
 	}
-	st := s.Stats()
-	if st.AllocationsActive != 1 || st.AllocationsTotal != 1 || st.RelayedBytes != uint64(len("to peer")+len("to client")) {
+	// The relay counts a datagram after its sendto returns, which may be
+	// after the receiver has it: wait for the count rather than race it.
+	relayed := uint64(len("to peer") + len("to client"))
+	eventually(t, "relayed bytes counted", func() bool { return s.Stats().RelayedBytes == relayed })
+	if st := s.Stats(); st.AllocationsActive != 1 || st.AllocationsTotal != 1 || st.RelayedBytes != relayed {
 		t.Errorf("stats %+v", st)
 	}
 	if err := relay.Close(); err != nil {
