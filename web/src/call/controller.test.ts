@@ -216,6 +216,28 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('waiting');
   });
 
+  it('the landing screen warms up WebRTC and asks about the camera, without a peer connection or a camera', () => {
+    const warmUpWebRTC = vi.fn();
+    const mediaAllowed = vi.fn(() => Promise.resolve(true));
+    const gum = vi.fn(() => Promise.resolve(cameraStream()));
+    const ctl = new CallController({
+      createSignaling: (handlers) =>
+        new SignalingClient({ url: 'ws://node.test/ws', handlers, createSocket: (u) => new FakeSocket(u), random: () => 0 }),
+      createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+      createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
+      getUserMedia: gum as unknown as (c: MediaStreamConstraints) => Promise<MediaStream>,
+      mediaAllowed,
+      warmUpWebRTC,
+    });
+    expect(warmUpWebRTC).not.toHaveBeenCalled(); // not before connect (StrictMode's throwaway mount)
+    ctl.connect();
+    expect(warmUpWebRTC).toHaveBeenCalledTimes(1);
+    expect(mediaAllowed).toHaveBeenCalledTimes(1);
+    expect(FakePeerConnection.instances).toHaveLength(0);
+    expect(gum).not.toHaveBeenCalled();
+    ctl.dispose();
+  });
+
   it('the offer and the answer go out without waiting for the tracks to be attached', async () => {
     // replaceTrack that never settles: the descriptions must not wait for it.
     const hang = (pc: FakePeerConnection) =>

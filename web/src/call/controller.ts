@@ -78,6 +78,11 @@ export interface CallDeps {
   getUserMedia?: (c: MediaStreamConstraints) => Promise<MediaStream>;
   /** Resolves true when camera and mic are already allowed, so no prompt will show. */
   mediaAllowed?: () => Promise<boolean>;
+  /**
+   * Loads the browser's WebRTC engine without making a peer connection (no
+   * network, no devices), so the first peer connection of a call is quick.
+   */
+  warmUpWebRTC?: () => void;
   /** GET /api/online; null when unavailable. */
   fetchOnline?: () => Promise<number | null>;
   onlinePollMs?: number;
@@ -194,7 +199,9 @@ export class CallController {
 
   connect(): void {
     this.signaling.connect();
+    // Both answers are ready before a click on Video needs them.
     void this.queryMediaAllowed();
+    this.deps.warmUpWebRTC?.();
     const poll = this.deps.fetchOnline;
     if (poll && this.onlineTimer === null) {
       this.onlineTimer = setInterval(() => {

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { startTransition, useEffect, useMemo, useRef, useState } from 'react';
 import { SignalingClient, defaultSignalingUrl } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
 import { CallController, initialView, type CallDeps, type CallView } from './controller';
@@ -17,6 +17,22 @@ export function browserDeps(): CallDeps {
         navigator.permissions.query({ name: name as PermissionName }).then((s) => s.state === 'granted');
       const [cam, mic] = await Promise.all([q('camera'), q('microphone')]);
       return cam && mic;
+    },
+    warmUpWebRTC: () => {
+      // The first RTCPeerConnection of a page starts the WebRTC engine (its
+      // threads, codecs): tens of ms that would block the click on Video.
+      // Asking for the codecs starts it too, without a connection; done when
+      // the landing page is idle.
+      const warm = () => {
+        try {
+          RTCRtpSender.getCapabilities('video');
+        } catch {
+          /* no WebRTC: the call will say so */
+        }
+      };
+      if (typeof RTCRtpSender === 'undefined' || typeof RTCRtpSender.getCapabilities !== 'function') return;
+      if (typeof requestIdleCallback === 'function') requestIdleCallback(warm, { timeout: 1000 });
+      else setTimeout(warm, 0);
     },
     fetchOnline: async () => {
       // Nobody sees the count in a background tab; spare the server the request.
@@ -82,7 +98,11 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
   useEffect(() => {
     const c = new CallController(depsRef.current());
     ctl.current = c;
-    const unsubscribe = c.subscribe(setView);
+    // Views render as transitions: React renders them in slices, so the
+    // signaling frames and negotiation steps the controller handles are not
+    // held up behind a render (a click on Video used to block the page for
+    // the chat screen's whole first render; `matched` waited for it).
+    const unsubscribe = c.subscribe((v) => startTransition(() => setView(v)));
     setView(c.getView());
     // Connect a microtask later: StrictMode's mount, unmount, mount runs
     // synchronously, so the throwaway first controller never opens a socket
