@@ -43,9 +43,9 @@ var (
 // conn is one WebSocket connection of a session. Reading is driven by the
 // hub's poller when it has one: a callback reads the frames that arrived and
 // returns, so an idle connection holds no goroutine and no read buffer (see
-// package netpoll). Without a poller (not Linux, TLS served in-process) one
-// goroutine per connection reads instead (readLoop). Writes are done by a
-// writer goroutine started only while there is something to write.
+// package netpoll). Without a poller (not Linux) one goroutine per
+// connection reads instead (readLoop). Writes are done by a writer
+// goroutine started only while there is something to write.
 type conn struct {
 	nc net.Conn
 	s  *session
