@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -69,6 +70,18 @@ func (d *redisDeployment) Advance(dt time.Duration) {
 }
 
 func (d *redisDeployment) CheckInvariants() error {
+	// First let the nodes finish the engine calls they retry in the
+	// background (signaling/retry.go): until then the engine may still
+	// hold a session a node has ended, or think a session is away.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range d.nodes {
+		for n.Hub().RetriesPending() > 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("engine calls still being retried after 30 s: %d", n.Hub().RetriesPending())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return d.nodes[0].Engine().(interface {

@@ -315,38 +315,56 @@ func DecodeTransfer(b []byte) (Transfer, error) {
 func (h *Hub) Resync(ctx context.Context, fenced bool, snapshot func(context.Context, string) (match.Snapshot, bool, error)) {
 	n := 0
 	for _, s := range h.snapshot() {
-		s.mu.Lock()
-		skip := s.ended || s.adopting || s.moved
-		s.mu.Unlock()
-		if skip {
+		if s.notHere() {
 			continue
 		}
 		if fenced {
 			h.syncConnected(s)
 		}
-		snap, ok, err := snapshot(ctx, s.id)
+		repaired, err := h.resyncOne(ctx, s, snapshot)
 		if err != nil {
 			h.log.Warn("resync: engine unreachable; will retry on the next resubscribe", "err", err)
 			return
 		}
-		s.mu.Lock()
-		evs, rejoin := match.Repair(match.View{State: s.state, Room: s.chat.room}, snap, ok)
-		for _, ev := range evs {
-			s.applyEventLocked(ev)
-		}
-		prefs := s.prefs
-		s.mu.Unlock()
-		if len(evs) > 0 || rejoin {
+		if repaired {
 			n++
-		}
-		if rejoin {
-			if prefs.Mode == 0 {
-				prefs.Mode = protocol.ModeVideo
-			}
-			if err := h.engine.Join(ctx, s.id, prefs); err != nil {
-				h.log.Warn("resync: rejoin", "session", s.id, "err", err)
-			}
 		}
 	}
 	h.log.Info("resynchronised sessions with the engine", "repaired", n, "fenced", fenced)
+}
+
+// notHere: s is not this node's to repair (ended, or on its way to or
+// from another node).
+func (s *session) notHere() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended || s.adopting || s.moved
+}
+
+// resyncOne brings s's view in line with the engine's record (see Resync)
+// and reports whether anything had to change.
+func (h *Hub) resyncOne(ctx context.Context, s *session, snapshot func(context.Context, string) (match.Snapshot, bool, error)) (repaired bool, err error) {
+	if s.notHere() {
+		return false, nil
+	}
+	snap, ok, err := snapshot(ctx, s.id)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	evs, rejoin := match.Repair(match.View{State: s.state, Room: s.chat.room}, snap, ok)
+	for _, ev := range evs {
+		s.applyEventLocked(ev)
+	}
+	prefs := s.prefs
+	s.mu.Unlock()
+	if rejoin {
+		if prefs.Mode == 0 {
+			prefs.Mode = protocol.ModeVideo
+		}
+		if err := h.engine.Join(ctx, s.id, prefs); err != nil {
+			h.log.Warn("resync: rejoin", "session", s.id, "err", err)
+		}
+	}
+	return len(evs) > 0 || rejoin, nil
 }

@@ -105,6 +105,7 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 			s.mu.Unlock()
 		}
 		h.engineError(s, err)
+		h.repairViewLater(s, err) // it may have left after all
 	case protocol.TypeReport:
 		h.report(s, &f) // unlocks s.mu
 	default:
@@ -124,9 +125,7 @@ func (h *Hub) undoIfEnded(s *session) {
 	if !ended {
 		return
 	}
-	if err := h.call(func(ctx context.Context) error { return h.engine.End(ctx, s.id, match.ReasonDisconnected) }); err != nil {
-		h.log.Warn("engine: end after join", "session", s.id, "err", err)
-	}
+	h.endEngine(s.id, match.ReasonDisconnected)
 }
 
 // relay sends a signal, chat or typing frame to the partner. Called with
@@ -218,6 +217,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 	})
 	if err != nil {
 		h.engineError(s, err)
+		h.repairViewLater(s, err) // the chat may have ended after all
 		return
 	}
 	s.mu.Lock()

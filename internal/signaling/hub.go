@@ -70,9 +70,10 @@ type Hub struct {
 	tokens   map[string]*session
 	perIP    map[string]int
 
-	online   atomic.Int64
-	draining atomic.Bool
-	stop     chan struct{}
+	online         atomic.Int64
+	retriesPending atomic.Int64 // engine calls retried in the background
+	draining       atomic.Bool
+	stop           chan struct{}
 }
 
 var _ match.Notifier = (*Hub)(nil)
@@ -483,17 +484,24 @@ func (h *Hub) connEnded(c *conn, err error) {
 // are therefore serialised, and each sends the state current when it runs:
 // the last call always carries the latest state.
 func (h *Hub) syncConnected(s *session) {
+	err := h.call(func(ctx context.Context) error { return h.trySyncConnected(ctx, s) })
+	if err != nil {
+		h.log.Warn("engine: set connected; retrying", "session", s.id, "err", err)
+		h.syncConnectedLater(s)
+	}
+}
+
+// trySyncConnected tells the engine whether s has a connection now.
+func (h *Hub) trySyncConnected(ctx context.Context, s *session) error {
 	s.engineMu.Lock()
 	defer s.engineMu.Unlock()
 	s.mu.Lock()
 	connected, ended := s.conn != nil, s.ended
 	s.mu.Unlock()
 	if ended {
-		return // End has removed it from the engine
+		return nil // End has removed it from the engine
 	}
-	if err := h.engine.SetConnected(context.Background(), s.id, connected); err != nil {
-		h.log.Warn("engine: set connected", "session", s.id, "connected", connected, "err", err)
-	}
+	return h.engine.SetConnected(ctx, s.id, connected)
 }
 
 // end ends a session for good: the engine tells its partner, the session is
@@ -532,9 +540,7 @@ func (h *Hub) endIf(s *session, cond func() bool, reason match.Reason, cause str
 	}
 	h.mu.Unlock()
 	h.dropToken(tok)
-	if err := h.engine.End(context.Background(), s.id, reason); err != nil {
-		h.log.Warn("engine: end", "session", s.id, "err", err)
-	}
+	h.endEngine(s.id, reason)
 	h.metrics.Ended.WithLabelValues(cause).Inc()
 	h.log.Debug("session ended", "session", s.id, "cause", cause)
 }
