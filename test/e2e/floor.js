@@ -7,7 +7,9 @@
   const t0 = now();
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: true,
-    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, facingMode: 'user' },
+    // The same as web/src/call/media.ts (videoConstraints): the floor must
+    // ask for what the client asks for, or the two time different work.
+    video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 }, facingMode: 'user' },
   });
   const tGum = now();
   const cfg = { iceServers: [], bundlePolicy: 'max-bundle' };
