@@ -69,7 +69,10 @@ func (h *Hub) endEngine(id string, reason match.Reason) {
 }
 
 // syncConnectedLater retries syncConnected: each attempt tells the engine
-// the connection state the session has at that moment.
+// the connection state the session has at that moment (under engineMu, so
+// attempts never reorder). A session that drops and comes back several
+// times while the engine is away gets several retries; they are redundant,
+// not wrong, and end once the engine answers.
 func (h *Hub) syncConnectedLater(s *session) {
 	h.retry(func(ctx context.Context) bool {
 		return h.trySyncConnected(ctx, s) == nil
