@@ -82,15 +82,7 @@ func BenchmarkRelaySignal(b *testing.B) {
 			h := New(Options{Poller: poller(b), MsgRate: 1e9, MsgBurst: 1 << 30})
 			h.UseEngine(match.NewMemory(match.MemoryConfig{}, h))
 			_, dial := serve(b, h)
-			a, c := dial(""), dial("")
-			readType(b, a, "welcome")
-			readType(b, c, "welcome")
-			_ = a.WriteJSON(map[string]any{"type": "join"})
-			readType(b, a, "waiting")
-			_ = c.WriteJSON(map[string]any{"type": "join"})
-			readType(b, c, "waiting") // every join is answered with waiting first
-			room := readType(b, a, "matched")["room"].(string)
-			readType(b, c, "matched")
+			a, c, room := matchedPair(b, dial)
 			frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(fmt.Sprintf(benchCandidate, room)))))
 			buf := make([]byte, 1024)
 			relayBench(b, a.NetConn(), frame, func() error {

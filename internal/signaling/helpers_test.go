@@ -41,3 +41,19 @@ func readType(t testing.TB, ws *websocket.Conn, want string) map[string]any {
 	}
 	return f
 }
+
+// matchedPair dials two clients and joins both (each is told waiting
+// first); it returns them once both have their matched, and the room.
+func matchedPair(t testing.TB, dial func(query string) *websocket.Conn) (a, b *websocket.Conn, room string) {
+	t.Helper()
+	a, b = dial(""), dial("")
+	readType(t, a, "welcome")
+	readType(t, b, "welcome")
+	_ = a.WriteJSON(map[string]any{"type": "join"})
+	readType(t, a, "waiting")
+	_ = b.WriteJSON(map[string]any{"type": "join"})
+	readType(t, b, "waiting")
+	room, _ = readType(t, a, "matched")["room"].(string)
+	readType(t, b, "matched")
+	return a, b, room
+}
