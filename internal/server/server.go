@@ -106,6 +106,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		Poller:         s.poller,
 	})
 	s.hub = hub
+	registerHubGauges(reg, hub)
 	if cfg.Redis == "" {
 		s.engine = match.NewMemory(match.MemoryConfig{
 			Clock:           opt.Clock,
@@ -199,6 +200,14 @@ func registerEngineGauges(reg prometheus.Registerer, e any) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "stranger_chats_active", Help: "Chats in progress.",
 	}, func() float64 { return float64(st.Stats().Chats) }))
+}
+
+// registerHubGauges exports what the hub counts that operators watch.
+func registerHubGauges(reg prometheus.Registerer, hub *signaling.Hub) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stranger_engine_retries_pending",
+		Help: "Engine calls (end, connected, view repairs) being retried in the background; stays above 0 while Redis is slow or away.",
+	}, func() float64 { return float64(hub.RetriesPending()) }))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -106,6 +106,7 @@ func TestMetricsAfterAMatch(t *testing.T) {
 			`stranger_messages_relayed_total{type="chat"} 1`,
 			`stranger_errors_total{code="bad_message"} 0`,
 			"stranger_resumes_total",
+			"stranger_engine_retries_pending 0",
 		} {
 			if want == "stranger_resumes_total" { // no resume yet: the series exists at 0
 				if !strings.Contains(body, want+`{result="resumed"} 0`) {
