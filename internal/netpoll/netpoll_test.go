@@ -40,6 +40,17 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 	return sc.(*net.TCPConn), cc.(*net.TCPConn)
 }
 
+// watch registers c with p; each callback sends on the returned channel.
+func watch(t *testing.T, p *Poller, c Conn) (*Desc, chan struct{}) {
+	t.Helper()
+	calls := make(chan struct{}, 10)
+	d, err := p.Add(c, func() { calls <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, calls
+}
+
 func expectCall(t *testing.T, calls chan struct{}, want bool, what string) {
 	t.Helper()
 	select {
@@ -59,11 +70,7 @@ func expectCall(t *testing.T, calls chan struct{}, want bool, what string) {
 func TestCallbackOncePerArming(t *testing.T) {
 	p := newPoller(t)
 	sc, cc := tcpPair(t)
-	calls := make(chan struct{}, 10)
-	d, err := p.Add(sc, func() { calls <- struct{}{} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, calls := watch(t, p, sc)
 	expectCall(t, calls, false, "before any byte arrived")
 	_, _ = cc.Write([]byte("ab"))
 	expectCall(t, calls, true, "bytes arrived")
@@ -90,11 +97,7 @@ func TestCallbackOncePerArming(t *testing.T) {
 func TestRemoveAndClose(t *testing.T) {
 	p := newPoller(t)
 	sc, cc := tcpPair(t)
-	calls := make(chan struct{}, 10)
-	d, err := p.Add(sc, func() { calls <- struct{}{} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, calls := watch(t, p, sc)
 	d.Remove()
 	_, _ = cc.Write([]byte("x"))
 	expectCall(t, calls, false, "after Remove")
@@ -109,18 +112,11 @@ func TestRemoveAndClose(t *testing.T) {
 func TestReusedDescriptor(t *testing.T) {
 	p := newPoller(t)
 	sc1, _ := tcpPair(t)
-	old := make(chan struct{}, 10)
-	d1, err := p.Add(sc1, func() { old <- struct{}{} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	d1, old := watch(t, p, sc1)
 	d1.Remove()
 	_ = sc1.Close()
 	sc2, cc2 := tcpPair(t)
-	calls := make(chan struct{}, 10)
-	if _, err := p.Add(sc2, func() { calls <- struct{}{} }); err != nil {
-		t.Fatal(err)
-	}
+	_, calls := watch(t, p, sc2)
 	_, _ = cc2.Write([]byte("x"))
 	expectCall(t, calls, true, "bytes for the new connection")
 	expectCall(t, old, false, "the old connection's callback")
