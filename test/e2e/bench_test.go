@@ -95,10 +95,7 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
 	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
 		// Fresh windows per call, as for two people who just opened the site.
-		a := br.newPage(t, "A", n.url)
-		b := br.newPage(t, "B", n.url)
-		a.acceptTerms()
-		b.acceptTerms()
+		a, b := br.landedPair(t, n.url, n.url)
 		startAll(t, "start-video", a, b)
 		for _, p := range []*page{a, b} {
 			p.waitFor("the first remote frame", `window.__e2e.frames.some((r) => r.firstFrameAt > 0)`, 60*time.Second)

@@ -33,10 +33,7 @@ func chatBothWays(t *testing.T, a, b *page, tag string) {
 func TestVideoCall(t *testing.T) {
 	n := startNode(t, nodeOptions{})
 	br := sharedBrowser(t)
-	a := br.newPage(t, "A", n.url)
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, n.url, n.url)
 	startAll(t, "start-video", a, b)
 	roomA := waitPaired(t, a, b)
 	a.waitVideoPlays()
@@ -89,10 +86,7 @@ func TestVideoCall(t *testing.T) {
 func TestTextMode(t *testing.T) {
 	n := startNode(t, nodeOptions{})
 	br := sharedBrowser(t)
-	a := br.newPage(t, "A", n.url)
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, n.url, n.url)
 	startAll(t, "start-text", a, b)
 	waitPaired(t, a, b)
 	for _, p := range []*page{a, b} {
@@ -117,10 +111,7 @@ func TestTextMode(t *testing.T) {
 func TestInterests(t *testing.T) {
 	n := startNode(t, nodeOptions{})
 	br := sharedBrowser(t)
-	a := br.newPage(t, "A", n.url)
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, n.url, n.url)
 	a.addInterests("Music", "films")
 	b.addInterests("cats", "music ")
 	startAll(t, "start-text", a, b)
@@ -141,10 +132,7 @@ func TestResume(t *testing.T) {
 	n := startNode(t, nodeOptions{resumeGrace: time.Minute})
 	proxy := startProxy(t, n.srv.Addr())
 	br := sharedBrowser(t)
-	a := br.newPage(t, "A", proxy.url()) // only A's traffic goes through the proxy
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, proxy.url(), n.url) // only A's traffic goes through the proxy
 	startAll(t, "start-video", a, b)
 	room := a.waitChatting()
 	b.waitChatting()
@@ -204,10 +192,7 @@ func TestCameraDenied(t *testing.T) {
 	// No fake permission UI: every camera or microphone prompt is denied, as
 	// when the user clicks Block.
 	br := startBrowser(t, browserOptions{noFakeUI: true, extraFlags: map[string]any{"deny-permission-prompts": true}})
-	a := br.newPage(t, "A", n.url)
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, n.url, n.url)
 	a.click("start-video")
 	a.waitText("status", textMediaFailed, 10*time.Second)
 	a.waitFor("the camera-blocked message", `(document.querySelector('[role=alert]')?.textContent ?? '').includes(`+
@@ -286,10 +271,7 @@ func TestLeavingChatEndsSession(t *testing.T) {
 	n := startNode(t, nodeOptions{})
 	blank := serveBlank(t)
 	br := sharedBrowser(t)
-	a := br.newPage(t, "A", n.url)
-	b := br.newPage(t, "B", n.url)
-	a.acceptTerms()
-	b.acceptTerms()
+	a, b := br.landedPair(t, n.url, n.url)
 	startAll(t, "start-video", a, b)
 	a.waitChatting()
 	b.waitChatting()

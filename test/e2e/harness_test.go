@@ -274,6 +274,16 @@ type page struct {
 // close closes the page's window (its socket closes with 1001, going away).
 func (p *page) close() { p.cancel() }
 
+// landedPair opens pages A (on urlA) and B (on urlB) and ticks the terms
+// box on both: the start of every two-stranger test.
+func (b *browser) landedPair(t *testing.T, urlA, urlB string) (pa, pb *page) {
+	t.Helper()
+	pa, pb = b.newPage(t, "A", urlA), b.newPage(t, "B", urlB)
+	pa.acceptTerms()
+	pb.acceptTerms()
+	return pa, pb
+}
+
 // newPage opens a window, installs hooks.js and loads url.
 func (b *browser) newPage(t *testing.T, name, url string) *page {
 	t.Helper()
