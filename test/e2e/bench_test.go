@@ -21,6 +21,9 @@ import (
 //go:embed floor.js
 var floorJS string
 
+//go:embed bare.js
+var bareJS string
+
 // benchRequested: the connect-time benchmark takes about a minute, so it runs
 // only when asked for: STRANGER_BENCH=1, or -test.run naming it.
 func benchRequested() bool {
@@ -51,6 +54,44 @@ const appTimingJS = `(() => {
 		firstFrameAt: f ? f.firstFrameAt : 0,
 	};
 })()`
+
+// bareTiming is one side of a call between two bare.js pages, in ms since
+// that page's start.
+type bareTiming struct {
+	Matched       float64 `json:"matched"`
+	Gum           float64 `json:"gum"`
+	OfferOrAnswer float64 `json:"offerOrAnswer"`
+	Connected     float64 `json:"connected"`
+	Frame         float64 `json:"frame"`
+}
+
+// bareCall runs one call between two fresh pages of bare.js through node n,
+// both started at once, and returns the later side's first remote frame.
+func bareCall(t *testing.T, br *browser, n *node) (total float64, a, b bareTiming) {
+	t.Helper()
+	// /healthz: a page on the node's origin (the socket's Origin must match)
+	// with none of the app's code.
+	pa, pb := br.newPage(t, "bare A", n.url+"/healthz"), br.newPage(t, "bare B", n.url+"/healthz")
+	defer pa.close()
+	defer pb.close()
+	eval[bool](pa, bareJS)
+	eval[bool](pb, bareJS)
+	res := make([]bareTiming, 2)
+	errs := make(chan error, 2)
+	for i, p := range []*page{pa, pb} {
+		go func() {
+			var err error
+			res[i], err = evalIn[bareTiming](p.ctx, `window.__bare.start()`, 60*time.Second)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("bare call: %v", err)
+		}
+	}
+	return max(res[0].Frame, res[1].Frame), res[0], res[1]
+}
 
 type floorTiming struct {
 	Total            float64 `json:"total"`
@@ -91,7 +132,7 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	blank := serveBlank(t)
 	br := startBrowser(t, browserOptions{})
 
-	var app, appSideA, appSideB, floor []float64
+	var app, appSideA, appSideB, floor, bare []float64
 	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
 	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
 		// Fresh windows per call, as for two people who just opened the site.
@@ -117,6 +158,9 @@ func TestConnectTimeBenchmark(t *testing.T) {
 			}
 		}
 		start := max(ta.ClickAt, tb.ClickAt)
+		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
+			t.Logf("run %d: clicks at %.0f ms since the epoch", i, start)
+		}
 		total := max(ta.FirstFrameAt, tb.FirstFrameAt) - start
 		// Let both sides see frames a moment before either leaves.
 		a.framesIncrease(3, 10*time.Second)
@@ -130,6 +174,11 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		fl := br.newPage(t, "floor", blank)
 		ft := eval[floorTiming](fl, floorJS)
 		fl.close()
+
+		bt, ba, bb := bareCall(t, br, n)
+		waitOnline(t, n, 0)
+		t.Logf("run %2d: bare %6.1f ms (matched %.0f/%.0f, gum %.0f/%.0f, offer %.0f / answer %.0f, ICE %.0f/%.0f, frame %.0f/%.0f)", i, bt,
+			ba.Matched, bb.Matched, ba.Gum, bb.Gum, max(ba.OfferOrAnswer, 0), max(bb.OfferOrAnswer, 0), ba.Connected, bb.Connected, ba.Frame, bb.Frame)
 
 		t.Logf("run %2d: app %6.1f ms (A %6.1f, B %6.1f; clicks %.1f ms apart; gum %.0f/%.0f, matched %.0f/%.0f, ICE %.0f/%.0f after the clicks) | floor %6.1f ms (gum %.0f, offer→connected %.0f, offer→frame %.0f)",
 			i, total, ta.FirstFrameAt-ta.ClickAt, tb.FirstFrameAt-tb.ClickAt, math.Abs(ta.ClickAt-tb.ClickAt),
@@ -146,12 +195,15 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		matched = append(matched, max(ta.MatchedAt, tb.MatchedAt)-start)
 		ice = append(ice, max(ta.ICEConnectedAt, tb.ICEConnectedAt)-start)
 		floor = append(floor, ft.Total)
+		bare = append(bare, bt)
 		floorGum = append(floorGum, ft.Gum)
 		floorOfferToFrame = append(floorOfferToFrame, ft.OfferToFrame)
 		floorOfferToConnected = append(floorOfferToConnected, ft.OfferToConnected)
 	}
 	ma, mf := median(app), median(floor)
 	t.Logf("connect time, median of %d: web client %.0f ms, floor %.0f ms, ratio %.2f", runs, ma, mf, ma/mf)
+	t.Logf("bare client through the same server (two pages, no UI): %.0f ms, %.2f× the floor; the web client is %.2f× the bare client",
+		median(bare), median(bare)/mf, ma/median(bare))
 	t.Logf("medians: app camera %.0f, matched %.0f, ICE connected %.0f ms after both clicks; per side A %.0f B %.0f | floor camera %.0f, offer→connected %.0f, offer→frame %.0f",
 		median(gum), median(matched), median(ice), median(appSideA), median(appSideB),
 		median(floorGum), median(floorOfferToConnected), median(floorOfferToFrame))
