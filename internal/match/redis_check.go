@@ -127,6 +127,8 @@ func (r *Redis) CheckInvariants(ctx context.Context) error {
 					want(fmt.Sprintf("q:%d:p", md), id, seq)
 				} else if f["to"] == "1" {
 					want(fmt.Sprintf("q:%d:x", md), id, seq)
+				} else {
+					want(fmt.Sprintf("q:%d:t", md), id, seq)
 				}
 			}
 		case "0":

@@ -261,6 +261,42 @@ func TestRedisTwoNodes(t *testing.T) {
 }
 
 // TestRedisDefaultRoomID: rooms are named by the Go side, unguessable.
+// TestRedisInterestTimeoutsOutOfOrder: each node fires the interest timers
+// of its own sessions, so across nodes they fire in any order. The longest
+// waiting still wins (rule 4): here the timers on B fire before the one on A
+// of the oldest session, x, and y must still meet x, not z. (Two fake clocks
+// make the order certain; with one, a timer armed just after the clock
+// moved fires late in the same way.)
+func TestRedisInterestTimeoutsOutOfOrder(t *testing.T) {
+	clkA, clkB := clock.NewFake(t0), clock.NewFake(t0)
+	prefix := newPrefix()
+	cfg := func(c clock.Clock) match.RedisConfig {
+		return match.RedisConfig{Clock: c, SequentialRooms: true, InterestTimeout: 5 * time.Second}
+	}
+	ra, rb := &recorder{}, &recorder{}
+	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg(clkA), n: ra})
+	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg(clkB), n: rb})
+	for _, j := range []struct {
+		tn       *testNode
+		id, like string
+	}{{A, "x", "p"}, {B, "y", "q"}, {B, "z", "r"}} {
+		if err := j.tn.eng.Join(ctx, j.id, match.Prefs{Mode: video, Interests: []string{j.like}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clkB.Advance(5 * time.Second) // y's timer, then z's
+	barrier(t, A)
+	barrier(t, B)
+	expectEvents(t, ra, waiting("x"), matched("x", "room1", "y", true, video, 5*time.Second))
+	expectEvents(t, rb, waiting("y"), waiting("z"), matched("y", "room1", "x", false, video, 5*time.Second))
+	clkA.Advance(5 * time.Second) // x's timer: x is matched already
+	barrier(t, A)
+	expectEvents(t, ra)
+	if err := A.eng.CheckInvariants(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRedisDefaultRoomID(t *testing.T) {
 	r := &recorder{}
 	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: match.RedisConfig{Clock: clock.NewFake(t0)}, n: r})

@@ -17,6 +17,7 @@ elseif s then
       -- The interest clock ran on: its timer may have been on a node that
       -- died, so check the deadline here too.
       if #s.ins > 0 and s.to ~= '1' and tsub(NOW, NOWR, tonumber(s.eq), tonumber(s.er)) >= ITO then
+        time_out_older(s) -- s is not in the queues yet: none of them takes it
         set(s, 'to', '1')
       end
       if not try_match(s) then link(s) end

@@ -15,6 +15,7 @@
 --   P..'q:'..m..':i:'..interest   sharing that interest
 --   P..'q:'..m..':p'              without interests (accept anyone)
 --   P..'q:'..m..':x'              interests timed out (accept anyone)
+--   P..'q:'..m..':t'              with interests, timeout not yet passed
 -- P..'b:'..a..'\t'..b  a reported pair (a < b); value: the block's token
 -- P..'blocks'  zset of reported pairs by expiry (ms), for the sweeper
 -- P..'stats'   hash: seq, w, w1, w2, chats, matches, sessions, rooms
@@ -149,6 +150,8 @@ local function link(s)
     redis.call('ZADD', qkey(s.md, 'p'), s.sq, s.id)
   elseif s.to == '1' then
     redis.call('ZADD', qkey(s.md, 'x'), s.sq, s.id)
+  else
+    redis.call('ZADD', qkey(s.md, 't'), s.sq, s.id)
   end
 end
 
@@ -158,6 +161,7 @@ local function unlink(s)
     redis.call('ZREM', qkey(s.md, 'p'), s.id)
   else
     redis.call('ZREM', qkey(s.md, 'x'), s.id)
+    redis.call('ZREM', qkey(s.md, 't'), s.id)
   end
 end
 
@@ -262,6 +266,28 @@ local function try_match(s)
     return true
   end
   return false
+end
+
+-- time_out: the interest timeout of the waiting s passed; it accepts anyone
+-- now, and is matched if someone accepts it.
+local function time_out(s)
+  set(s, 'to', '1')
+  if s.cn == '1' then
+    redis.call('ZREM', qkey(s.md, 't'), s.id)
+    if not try_match(s) then redis.call('ZADD', qkey(s.md, 'x'), s.sq, s.id) end
+  end
+end
+
+-- time_out_older: every connected session that entered the queue before s
+-- with interests has passed the (common) interest timeout too, even if its
+-- own timer, maybe on another node, has not fired yet. They time out first,
+-- oldest first, so that whichever timer fires first, the longest waiting is
+-- matched first (rule 4).
+local function time_out_older(s)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', qkey(s.md, 't'), '-inf', '(' .. s.sq)) do
+    local o = get(id)
+    if o and o.st == 1 and o.to ~= '1' then time_out(o) end
+  end
 end
 
 -- end_chat ends the chat of s: both idle, each remembers the other, the
