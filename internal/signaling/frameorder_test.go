@@ -82,3 +82,44 @@ func TestResumeWaitsForFrameInFlight(t *testing.T) {
 		t.Fatalf("welcome %v, want resumed in state idle (the leave was seq 1, lastSeq %v)", w, w["lastSeq"])
 	}
 }
+
+// A connection upgraded before a drain began but attached after the drain
+// looked for connections (here: a resume waiting for a frame in flight) is
+// still closed with 1012, not left open on a node that is shutting down.
+func TestDrainClosesConnectionAttachedDuringIt(t *testing.T) {
+	h := New(Options{})
+	eng := &holdLeave{Memory: match.NewMemory(match.MemoryConfig{}, h), entered: make(chan struct{}), release: make(chan struct{})}
+	h.UseEngine(eng)
+	url, dial := serve(t, h)
+	a := dial("")
+	token, _ := readType(t, a, "welcome")["resumeToken"].(string)
+	_ = a.WriteJSON(map[string]any{"type": "join"})
+	readType(t, a, "waiting")
+	_ = a.WriteJSON(map[string]any{"type": "leave", "seq": 2})
+	select {
+	case <-eng.entered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("leave never reached the engine")
+	}
+	// The resume is upgraded, then waits in attach for the held leave.
+	ws, _, err := websocket.DefaultDialer.Dial(url+"?resume="+token+"&last=2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	h.Drain() // closes a, the session's connection at this moment
+	close(eng.release)
+	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		if ce, ok := err.(*websocket.CloseError); ok {
+			if ce.Code != websocket.CloseServiceRestart {
+				t.Fatalf("close %d, want 1012", ce.Code)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("the resumed connection was not closed with 1012: %v", err)
+		}
+	}
+}

@@ -234,7 +234,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.register(h.opts.Poller, h.log)
 	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
 	c.start()
+	// Drain closes the connections its snapshot finds. One upgraded before
+	// Drain began but attached after the snapshot (a resume waiting for a
+	// frame in flight, or just a slow goroutine) is closed here: draining
+	// was set before the snapshot, so it is seen after the attach.
+	if h.draining.Load() {
+		c.closeWith(closeServiceRest, drainMessage)
+	}
 }
+
+// drainMessage is the reason of the 1012 close a drain sends.
+const drainMessage = "node restarting; resume on another node"
 
 func (h *Hub) releaseIP(ip string) {
 	h.mu.Lock()
@@ -571,7 +581,7 @@ func (h *Hub) Drain() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.closeWith(closeServiceRest, "node restarting; resume on another node")
+			c.closeWith(closeServiceRest, drainMessage)
 		}()
 	}
 	wg.Wait()
