@@ -38,6 +38,7 @@
       let room = null;
       let initiator = false;
       const held = [];
+      // The same constraints as web/src/call/media.ts (and floor.js).
       const gum = navigator.mediaDevices
         .getUserMedia({
           audio: true,

@@ -158,9 +158,6 @@ func TestConnectTimeBenchmark(t *testing.T) {
 			}
 		}
 		start := max(ta.ClickAt, tb.ClickAt)
-		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
-			t.Logf("run %d: clicks at %.0f ms since the epoch", i, start)
-		}
 		total := max(ta.FirstFrameAt, tb.FirstFrameAt) - start
 		// Let both sides see frames a moment before either leaves.
 		a.framesIncrease(3, 10*time.Second)
@@ -177,14 +174,14 @@ func TestConnectTimeBenchmark(t *testing.T) {
 
 		bt, ba, bb := bareCall(t, br, n)
 		waitOnline(t, n, 0)
-		t.Logf("run %2d: bare %6.1f ms (matched %.0f/%.0f, gum %.0f/%.0f, offer %.0f / answer %.0f, ICE %.0f/%.0f, frame %.0f/%.0f)", i, bt,
-			ba.Matched, bb.Matched, ba.Gum, bb.Gum, max(ba.OfferOrAnswer, 0), max(bb.OfferOrAnswer, 0), ba.Connected, bb.Connected, ba.Frame, bb.Frame)
 
 		t.Logf("run %2d: app %6.1f ms (A %6.1f, B %6.1f; clicks %.1f ms apart; gum %.0f/%.0f, matched %.0f/%.0f, ICE %.0f/%.0f after the clicks) | floor %6.1f ms (gum %.0f, offer→connected %.0f, offer→frame %.0f)",
 			i, total, ta.FirstFrameAt-ta.ClickAt, tb.FirstFrameAt-tb.ClickAt, math.Abs(ta.ClickAt-tb.ClickAt),
 			ta.GumDoneAt-ta.ClickAt, tb.GumDoneAt-tb.ClickAt, ta.MatchedAt-start, tb.MatchedAt-start,
 			ta.ICEConnectedAt-start, tb.ICEConnectedAt-start,
 			ft.Total, ft.Gum, ft.OfferToConnected, ft.OfferToFrame)
+		t.Logf("run %2d: bare %6.1f ms (matched %.0f/%.0f, camera %.0f/%.0f, description sent %.0f/%.0f, ICE %.0f/%.0f, frame %.0f/%.0f after each start)", i, bt,
+			ba.Matched, bb.Matched, ba.Gum, bb.Gum, ba.OfferOrAnswer, bb.OfferOrAnswer, ba.Connected, bb.Connected, ba.Frame, bb.Frame)
 		if i < 0 {
 			continue
 		}
