@@ -7,6 +7,7 @@
 //
 // Evaluated once per page to connect; window.__bare.start() then joins and
 // resolves with timings (ms since the start) when the first remote frame shows.
+// firstFrame comes from firstframe.js, evaluated just before.
 (() => {
   if (window.__bare) return window.__bare.ready;
   const now = () => performance.now();
@@ -56,23 +57,10 @@
             if (track && !t.sender.track) t.sender.replaceTrack(track);
           }
         });
-      const v = document.createElement('video');
-      v.autoplay = true;
-      v.playsInline = true;
-      v.style.width = '640px';
-      document.body.appendChild(v);
-      const ms = new MediaStream();
-      pc.ontrack = (e) => {
-        ms.addTrack(e.track);
-        if (v.srcObject !== ms) {
-          v.srcObject = ms;
-          v.requestVideoFrameCallback((t) => {
-            out.frame = t - t0;
-            resolve(out);
-          });
-          v.play().catch(() => {});
-        }
-      };
+      firstFrame(pc).then((t) => {
+        out.frame = t - t0;
+        resolve(out);
+      });
       pc.oniceconnectionstatechange = () => {
         const s = pc.iceConnectionState;
         if (!out.connected && (s === 'connected' || s === 'completed')) out.connected = now() - t0;

@@ -18,11 +18,15 @@ import (
 	"time"
 )
 
-//go:embed floor.js
-var floorJS string
-
-//go:embed bare.js
-var bareJS string
+// firstframe.js is evaluated before floor.js and bare.js, which use it.
+var (
+	//go:embed firstframe.js
+	firstFrameJS string
+	//go:embed floor.js
+	floorJS string
+	//go:embed bare.js
+	bareJS string
+)
 
 // benchRequested: the connect-time benchmark takes about a minute, so it runs
 // only when asked for: STRANGER_BENCH=1, or -test.run naming it.
@@ -74,8 +78,8 @@ func bareCall(t *testing.T, br *browser, n *node) (total float64, a, b bareTimin
 	pa, pb := br.newPage(t, "bare A", n.url+"/healthz"), br.newPage(t, "bare B", n.url+"/healthz")
 	defer pa.close()
 	defer pb.close()
-	eval[bool](pa, bareJS)
-	eval[bool](pb, bareJS)
+	eval[bool](pa, firstFrameJS+bareJS)
+	eval[bool](pb, firstFrameJS+bareJS)
 	res := make([]bareTiming, 2)
 	errs := make(chan error, 2)
 	for i, p := range []*page{pa, pb} {
@@ -169,7 +173,7 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		// The floor starts in a fresh window too: a new renderer and a camera
 		// opened for the first time in the page, as for the app's pages.
 		fl := br.newPage(t, "floor", blank)
-		ft := eval[floorTiming](fl, floorJS)
+		ft := eval[floorTiming](fl, firstFrameJS+floorJS)
 		fl.close()
 
 		bt, ba, bb := bareCall(t, br, n)

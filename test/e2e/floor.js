@@ -2,6 +2,7 @@
 // with the web client's camera constraints, each sending to the other. It
 // times what any call must do — getUserMedia, offer/answer, ICE, DTLS, the
 // first decoded frame — with no signaling server and no second page.
+// firstFrame comes from firstframe.js, evaluated just before.
 (async () => {
   const now = () => performance.now();
   const t0 = now();
@@ -21,24 +22,6 @@
   for (const t of stream.getTracks()) a.addTrack(t, stream);
   for (const t of clone.getTracks()) b.addTrack(t, clone);
 
-  // Resolves with the time of the first remote frame shown in a <video>.
-  const firstFrame = (pc) =>
-    new Promise((resolve) => {
-      const v = document.createElement('video');
-      v.autoplay = true;
-      v.playsInline = true;
-      v.style.width = '640px';
-      document.body.appendChild(v);
-      const ms = new MediaStream();
-      pc.ontrack = (e) => {
-        ms.addTrack(e.track);
-        if (v.srcObject !== ms) {
-          v.srcObject = ms;
-          v.requestVideoFrameCallback((t) => resolve(t));
-          v.play().catch(() => {});
-        }
-      };
-    });
   const fa = firstFrame(a);
   const fb = firstFrame(b);
   const connected = new Promise((resolve) => {
