@@ -143,7 +143,9 @@ func TestConnectTimeBenchmark(t *testing.T) {
 		a, b := br.landedPair(t, n.url, n.url)
 		startAll(t, "start-video", a, b)
 		for _, p := range []*page{a, b} {
-			p.waitFor("the first remote frame", `window.__e2e.frames.some((r) => r.firstFrameAt > 0)`, 60*time.Second)
+			if _, err := evalIn[bool](p.ctx, `window.__e2e.firstFrameShown`, 60*time.Second); err != nil {
+				t.Fatalf("%s: waiting for the first remote frame: %v\n%s", p.name, err, p.describe())
+			}
 		}
 		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
 		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {

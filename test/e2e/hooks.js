@@ -150,6 +150,14 @@
     true,
   );
 
+  // Resolves at the first remote frame shown: the connect-time benchmark
+  // awaits it rather than polling the page, which would take CPU from the
+  // call it times (the floor and the bare client poll nothing either).
+  let firstFrameShown = () => {};
+  e2e.firstFrameShown = new Promise((resolve) => {
+    firstFrameShown = () => resolve(true);
+  });
+
   // The app sets srcObject on the remote <video> when it is matched; the
   // first requestVideoFrameCallback after that is the first remote frame shown.
   const desc = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, 'srcObject');
@@ -168,6 +176,7 @@
           this.requestVideoFrameCallback((t, meta) => {
             rec.firstFrameAt = performance.timeOrigin + t;
             rec.width = meta.width;
+            firstFrameShown();
           });
         }
       },
