@@ -109,17 +109,7 @@ func TestDrainClosesConnectionAttachedDuringIt(t *testing.T) {
 	t.Cleanup(func() { _ = ws.Close() })
 	h.Drain() // closes a, the session's connection at this moment
 	close(eng.release)
-	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
-	for {
-		_, _, err := ws.ReadMessage()
-		if ce, ok := err.(*websocket.CloseError); ok {
-			if ce.Code != websocket.CloseServiceRestart {
-				t.Fatalf("close %d, want 1012", ce.Code)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("the resumed connection was not closed with 1012: %v", err)
-		}
+	if code := closeCode(t, ws); code != websocket.CloseServiceRestart {
+		t.Fatalf("the resumed connection was closed with %d, want 1012", code)
 	}
 }
