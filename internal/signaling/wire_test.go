@@ -53,6 +53,15 @@ func writeRaw(t *testing.T, c *websocket.Conn, frames ...[]byte) {
 	}
 }
 
+// welcomed serves h and returns a client connected to it, past its welcome.
+func welcomed(t *testing.T, h *Hub) *websocket.Conn {
+	t.Helper()
+	_, dial := serve(t, h)
+	c := dial("")
+	readType(t, c, "welcome")
+	return c
+}
+
 // closeCode reads until the server closes c and returns the close code.
 func closeCode(t *testing.T, c *websocket.Conn) int {
 	t.Helper()
@@ -73,9 +82,7 @@ func closeCode(t *testing.T, c *websocket.Conn) int {
 // message; the ping is answered with a pong carrying its payload.
 func TestWireFragmentedMessageWithPing(t *testing.T) {
 	readModes(t, func(t *testing.T, h *Hub) {
-		_, dial := serve(t, h)
-		c := dial("")
-		readType(t, c, "welcome")
+		c := welcomed(t, h)
 		pong := make(chan string, 1)
 		c.SetPongHandler(func(data string) error { pong <- data; return nil })
 		writeRaw(t, c,
@@ -99,9 +106,7 @@ func TestWireFragmentedMessageWithPing(t *testing.T) {
 // Several frames arriving in one read are all handled, in order.
 func TestWireFramesInOneWrite(t *testing.T) {
 	readModes(t, func(t *testing.T, h *Hub) {
-		_, dial := serve(t, h)
-		c := dial("")
-		readType(t, c, "welcome")
+		c := welcomed(t, h)
 		writeRaw(t, c, frame(ws.OpText, true, `{"type":"join"}`), frame(ws.OpText, true, `{"type":"nope"}`))
 		readType(t, c, "waiting")
 		if f := readType(t, c, "error"); f["code"] != "unknown_type" {
@@ -122,9 +127,7 @@ func TestWireProtocolErrors(t *testing.T) {
 	for name, raw := range cases {
 		t.Run(name, func(t *testing.T) {
 			readModes(t, func(t *testing.T, h *Hub) {
-				_, dial := serve(t, h)
-				c := dial("")
-				readType(t, c, "welcome")
+				c := welcomed(t, h)
 				writeRaw(t, c, raw)
 				if code := closeCode(t, c); code != websocket.CloseProtocolError {
 					t.Fatalf("close code %d, want 1002", code)
@@ -138,9 +141,7 @@ func TestWireProtocolErrors(t *testing.T) {
 // the session at once: it is not kept for a resume.
 func TestWireClientClose(t *testing.T) {
 	readModes(t, func(t *testing.T, h *Hub) {
-		_, dial := serve(t, h)
-		c := dial("")
-		readType(t, c, "welcome")
+		c := welcomed(t, h)
 		writeRaw(t, c, frame(ws.OpClose, true, "\x03\xe8bye"))
 		if code := closeCode(t, c); code != websocket.CloseNormalClosure {
 			t.Fatalf("echoed close code %d, want 1000", code)
