@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { nsfwModel } from './plugins/nsfw-model.ts';
 
 // The Go package internal/web embeds this directory with //go:embed all:dist,
 // which fails to compile when the directory is missing or empty. The repository
@@ -28,7 +29,9 @@ function keepPlaceholder(): Plugin {
 const node = process.env.STRANGER_NODE ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
-  plugins: [react(), keepPlaceholder()],
+  plugins: [react(), keepPlaceholder(), nsfwModel()],
+  // The nudity guard's worker (src/guard/worker.ts) is an ES module worker.
+  worker: { format: 'es' },
   build: {
     outDir,
     emptyOutDir: true,

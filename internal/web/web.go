@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,15 +34,19 @@ func Handler() http.Handler {
 	return NewHandler(sub)
 }
 
-// file is one asset, read once at start-up: the build is a few hundred KiB and
-// never changes while the process runs.
+// file is one asset, read once at start-up: the build never changes while the
+// process runs.
 type file struct {
 	body        []byte
 	contentType string
 	etag        string
-	// gzipped holds the body gzip-compressed when that saves at least a tenth
-	// (scripts and styles shrink about 3x), nil otherwise.
-	gzipped []byte
+
+	// The gzip encoding is made on the first request for the file, not at
+	// start-up: the nudity guard's worker and model are megabytes that most
+	// visitors never fetch, and every server start (each test's too) would
+	// pay for compressing them.
+	gzOnce  sync.Once
+	gzipped []byte // the compressed body when that saves at least a tenth, else nil
 	gzEtag  string
 }
 
@@ -79,7 +84,8 @@ var contentTypes = map[string]string{
 	".woff":        "font/woff",
 	".txt":         "text/plain; charset=utf-8",
 	".webmanifest": "application/manifest+json",
-	".wasm":        "application/wasm",
+	".wasm":        "application/wasm", // compileStreaming refuses any other type
+	".bin":         "application/octet-stream",
 }
 
 // notBuilt is served instead of the app by a binary built without `make web`.
@@ -137,16 +143,24 @@ func newFile(name string, body []byte) *file {
 	if ct == "" {
 		ct = http.DetectContentType(body)
 	}
-	f := &file{
+	return &file{
 		body:        body,
 		contentType: ct,
 		etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 	}
-	if gz := gzipBytes(body); gz != nil && len(gz) < len(body)-len(body)/10 {
-		f.gzipped = gz
-		f.gzEtag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
-	}
-	return f
+}
+
+// gzip returns the gzip encoding of the body and its ETag, or nil when
+// compression saves less than a tenth (scripts and styles shrink about 3x,
+// the model's quantized weights by a fifth, images not at all).
+func (f *file) gzip() ([]byte, string) {
+	f.gzOnce.Do(func() {
+		if gz := gzipBytes(f.body); gz != nil && len(gz) < len(f.body)-len(f.body)/10 {
+			f.gzipped = gz
+			f.gzEtag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
+		}
+	})
+	return f.gzipped, f.gzEtag
 }
 
 func gzipBytes(b []byte) []byte {
@@ -213,10 +227,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func serve(w http.ResponseWriter, r *http.Request, f *file) {
 	w.Header().Set("Content-Type", f.contentType)
 	body, etag := f.body, f.etag
-	if f.gzipped != nil {
+	if gz, gzEtag := f.gzip(); gz != nil {
 		w.Header().Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r) {
-			body, etag = f.gzipped, f.gzEtag
+			body, etag = gz, gzEtag
 			w.Header().Set("Content-Encoding", "gzip")
 		}
 	}

@@ -6,6 +6,7 @@ import { statusText } from '../call/status';
 import { CameraIcon, FlagIcon, MicIcon, SendIcon } from './Icons';
 import { Logo } from './Logo';
 import { OnlineCount } from './OnlineCount';
+import { GuardedVideo } from '../guard/GuardedVideo';
 import { VideoView } from './VideoView';
 
 interface Props {
@@ -163,12 +164,7 @@ export function ChatScreen({ view, actions }: Props) {
       {mode === 'video' && (
         <section className="stage" aria-label="Video">
           <div className="remote">
-            <VideoView
-              stream={view.remoteStream}
-              className="remote-video"
-              label="Stranger’s video"
-              testId="remote-video"
-            />
+            <GuardedVideo stream={view.remoteStream} onNext={actions.next} onReport={actions.report} />
             {!view.remoteStream && !view.mediaError && (
               <div className="stage-overlay" aria-hidden="true">
                 {phase === 'waiting' || phase === 'starting' ? (
