@@ -41,10 +41,10 @@ type file struct {
 	contentType string
 	etag        string
 
-	// The gzip encoding is made on the first request for the file, not at
-	// start-up: the nudity guard's worker and model are megabytes that most
-	// visitors never fetch, and every server start (each test's too) would
-	// pay for compressing them.
+	// The gzip encoding comes from the build (NAME.gz) or is made on the
+	// first request for the file, never at start-up: the nudity guard's
+	// worker and model are megabytes that most visitors never fetch, and
+	// every server start (each test's too) would pay for compressing them.
 	gzOnce  sync.Once
 	gzipped []byte // the compressed body when that saves at least a tenth, else nil
 	gzEtag  string
@@ -126,6 +126,19 @@ func NewHandler(fsys fs.FS) http.Handler {
 		h.files[p] = newFile(p, body)
 		return nil
 	})
+	// The build writes NAME.gz beside each asset worth compressing: that is
+	// NAME's gzip encoding, not a file of the site.
+	for name, gz := range h.files {
+		plain, ok := h.files[strings.TrimSuffix(name, ".gz")]
+		if !strings.HasSuffix(name, ".gz") || !ok {
+			continue
+		}
+		delete(h.files, name)
+		plain.gzOnce.Do(func() {
+			plain.gzipped = gz.body
+			plain.gzEtag = strings.TrimSuffix(plain.etag, `"`) + `-gz"`
+		})
+	}
 	if idx, ok := h.files["index.html"]; ok {
 		h.index = idx
 	} else {

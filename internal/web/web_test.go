@@ -289,3 +289,32 @@ func TestGzipIsMadeOnceUnderConcurrentRequests(t *testing.T) {
 		}
 	}
 }
+
+// A NAME.gz from the build is served as NAME's gzip encoding, and not as a
+// file of its own.
+func TestPrecompressedFromTheBuild(t *testing.T) {
+	plain := bytes.Repeat([]byte("tensor "), 1000)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	fsys := testFS()
+	fsys["assets/model-77aa.bin"] = &fstest.MapFile{Data: plain}
+	fsys["assets/model-77aa.bin.gz"] = &fstest.MapFile{Data: gz.Bytes()}
+	h := NewHandler(fsys)
+
+	res := get(t, h, http.MethodGet, "/assets/model-77aa.bin", map[string]string{"Accept-Encoding": "gzip"})
+	if res.Header.Get("Content-Encoding") != "gzip" || body(t, res) != gz.String() {
+		t.Errorf("Content-Encoding %q: want the build's gzip file as the body", res.Header.Get("Content-Encoding"))
+	}
+	if got := res.Header.Get("Content-Type"); got != "application/octet-stream" {
+		t.Errorf("Content-Type %q", got)
+	}
+	res = get(t, h, http.MethodGet, "/assets/model-77aa.bin", nil)
+	if res.Header.Get("Content-Encoding") != "" || body(t, res) != string(plain) {
+		t.Error("without Accept-Encoding the plain file must be served")
+	}
+	if res := get(t, h, http.MethodGet, "/assets/model-77aa.bin.gz", nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the .gz itself: status %d, want 404", res.StatusCode)
+	}
+}

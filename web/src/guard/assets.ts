@@ -4,6 +4,7 @@
 import modelUrl from 'virtual:nsfw-model';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import type { GuardAssets } from './messages';
 
 /** The worker resolves URLs against its own (under assets/): these are absolute. */
@@ -13,6 +14,9 @@ export function guardAssets(): GuardAssets {
     wasmPaths: {
       'tfjs-backend-wasm.wasm': new URL(wasmPlain, location.href).href,
       'tfjs-backend-wasm-simd.wasm': new URL(wasmSimd, location.href).href,
+      // Never fetched (the worker turns threads off: they need cross-origin
+      // isolation), but setWasmPaths refuses a map without it.
+      'tfjs-backend-wasm-threaded-simd.wasm': new URL(wasmThreaded, location.href).href,
     },
   };
 }

@@ -166,16 +166,29 @@ describe('Guard', () => {
     c.ms = 1200;
     const g = make();
     g.startChat(frames());
-    await vi.advanceTimersByTimeAsync(1200);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(g.getState().kind).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1); // shown at the one-second mark, not when the verdict comes
     expect(g.getState()).toEqual({ kind: 'off', reason: 'slow' });
     await vi.advanceTimersByTimeAsync(5000);
     expect(c.frames).toEqual([1]); // a slow device is spared the work for this chat
   });
 
+  it('turns off when a later frame takes over a second, too', async () => {
+    c.load();
+    const g = make();
+    g.startChat(frames());
+    await vi.advanceTimersByTimeAsync(40);
+    expect(g.getState().kind).toBe('shown');
+    c.ms = 1500;
+    await vi.advanceTimersByTimeAsync(460 + 1000);
+    expect(g.getState()).toEqual({ kind: 'off', reason: 'slow' });
+  });
+
   it('does not keep the video hidden while the model is still loading', async () => {
     const g = make();
     g.startChat(frames());
-    await vi.advanceTimersByTimeAsync(3999);
+    await vi.advanceTimersByTimeAsync(9999);
     expect(g.getState().kind).toBe('pending');
     await vi.advanceTimersByTimeAsync(1);
     expect(g.getState()).toEqual({ kind: 'off', reason: 'slow' });

@@ -1,4 +1,4 @@
-import { initialState, reduce, wantsFrames, type GuardEvent, type GuardState, type Scores } from './policy';
+import { SLOW_MS, initialState, reduce, wantsFrames, type GuardEvent, type GuardState, type Scores } from './policy';
 
 /** Judges frames; implemented by the worker client (engine.ts), faked in tests. */
 export interface Classifier<F> {
@@ -24,10 +24,12 @@ export interface GuardOptions<F> {
   intervalMs?: number;
   /**
    * How long a chat's video may stay blurred waiting for its first verdict,
-   * from its first frame (a model still loading counts): after that it is
-   * shown with the "guard off" notice rather than hidden.
+   * from its first frame, while the model is still loading: after that it
+   * is shown with the "guard off" notice rather than hidden.
    */
   firstVerdictMs?: number;
+  /** A classification that takes longer turns the guard off for the chat. */
+  slowMs?: number;
   now?(): number;
 }
 
@@ -55,11 +57,13 @@ export class Guard<F> {
   private chat: AbortController | null = null;
   private readonly intervalMs: number;
   private readonly firstVerdictMs: number;
+  private readonly slowMs: number;
   private readonly now: () => number;
 
   constructor(private readonly o: GuardOptions<F>) {
     this.intervalMs = o.intervalMs ?? 500;
-    this.firstVerdictMs = o.firstVerdictMs ?? 4000;
+    this.firstVerdictMs = o.firstVerdictMs ?? 10_000;
+    this.slowMs = o.slowMs ?? SLOW_MS;
     this.now = o.now ?? (() => performance.now());
     o.classifier?.ready().catch(() => {
       this.modelFailed = true;
@@ -117,6 +121,11 @@ export class Guard<F> {
         }
         if (signal.aborted || !wantsFrames(this.state)) return;
         const t0 = this.now();
+        // A device that cannot judge a frame a second shows the video as
+        // soon as that is clear, not when the late verdict arrives.
+        const slow = setTimeout(() => {
+          if (!signal.aborted) this.dispatch({ type: 'too-slow' });
+        }, this.slowMs);
         let scores: Scores;
         try {
           scores = await c.classify(frame);
@@ -124,6 +133,8 @@ export class Guard<F> {
           // The worker died or the runtime broke mid-chat: show, with the notice.
           if (!signal.aborted) this.dispatch({ type: 'model-failed' });
           return;
+        } finally {
+          clearTimeout(slow);
         }
         const ms = this.now() - t0;
         if (signal.aborted) return;

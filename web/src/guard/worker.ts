@@ -8,14 +8,34 @@ import type { FromWorker, GuardAssets, ToWorker } from './messages';
 import type { Scores } from './policy';
 
 let model: NSFWJS | null = null;
+let canvas: OffscreenCanvasRenderingContext2D | null = null;
 
 const post = (m: FromWorker) => self.postMessage(m);
 
-// WebGL (through OffscreenCanvas) where the device has it, WASM otherwise.
-// Never the plain-JS CPU backend: seconds per frame, the guard would only
-// ever say "too slow".
+// A GPU's WebGL (through OffscreenCanvas) where the device has one, WASM
+// otherwise. A software WebGL (SwiftShader, llvmpipe: what a machine without
+// a GPU gets) is skipped: compiling the model's shaders there took 18 s in a
+// headless Chromium, WASM loads in a fraction of that. Never the plain-JS
+// CPU backend: seconds per frame, the guard would only ever say "too slow".
+// Chromium gives its SwiftShader WebGL even with failIfMajorPerformanceCaveat,
+// so the renderer's name decides.
+const softwareRenderer = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+
+function hasGpuWebGL(): boolean {
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2', { failIfMajorPerformanceCaveat: true });
+    if (!gl) return false;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return !softwareRenderer.test(renderer);
+  } catch {
+    return false;
+  }
+}
+
 async function pickBackend(): Promise<string> {
-  for (const name of ['webgl', 'wasm']) {
+  for (const name of hasGpuWebGL() ? ['webgl', 'wasm'] : ['wasm']) {
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();
@@ -57,8 +77,17 @@ async function classify(id: number, frame: ImageBitmap): Promise<void> {
   const t0 = performance.now();
   try {
     if (!model) throw new Error('model not loaded');
-    const pixels = tf.browser.fromPixels(frame);
+    // Read the pixels through one canvas kept for the purpose (fromPixels
+    // would make a new one per frame, and warn about repeated readbacks).
+    canvas ??= new OffscreenCanvas(frame.width, frame.height).getContext('2d', { willReadFrequently: true });
+    if (!canvas) throw new Error('no 2D canvas in the worker');
+    if (canvas.canvas.width !== frame.width || canvas.canvas.height !== frame.height) {
+      canvas.canvas.width = frame.width;
+      canvas.canvas.height = frame.height;
+    }
+    canvas.drawImage(frame, 0, 0);
     frame.close();
+    const pixels = tf.browser.fromPixels(canvas.getImageData(0, 0, canvas.canvas.width, canvas.canvas.height));
     let preds;
     try {
       preds = await model.classify(pixels, 5);
@@ -72,7 +101,7 @@ async function classify(id: number, frame: ImageBitmap): Promise<void> {
     }
     post({ type: 'verdict', id, scores, inferMs: performance.now() - t0 });
   } catch (err) {
-    frame.close();
+    frame.close(); // a second close is harmless
     post({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
   }
 }
