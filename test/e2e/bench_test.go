@@ -47,6 +47,8 @@ type appTiming struct {
 	GumAt          float64 `json:"gumAt"`
 	GumDoneAt      float64 `json:"gumDoneAt"`
 	FirstFrameAt   float64 `json:"firstFrameAt"`
+	// ShownAt: when the nudity guard showed the video (0 while blurred).
+	ShownAt float64 `json:"shownAt"`
 }
 
 const appTimingJS = `(() => {
@@ -56,6 +58,7 @@ const appTimingJS = `(() => {
 		clickAt: e.clickAt, matchedAt: e.matchedAt, iceConnectedAt: e.iceConnectedAt,
 		gumAt: e.gum[0]?.at ?? 0, gumDoneAt: e.gum[0]?.doneAt ?? 0,
 		firstFrameAt: f ? f.firstFrameAt : 0,
+		shownAt: window.__strangerGuard?.shownAt ?? 0,
 	};
 })()`
 
@@ -136,7 +139,7 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	blank := serveBlank(t)
 	br := startBrowser(t, browserOptions{})
 
-	var app, appSideA, appSideB, floor, bare []float64
+	var app, appSideA, appSideB, floor, bare, shown, frameToShown []float64
 	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
 	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
 		// Fresh windows per call, as for two people who just opened the site.
@@ -146,6 +149,10 @@ func TestConnectTimeBenchmark(t *testing.T) {
 			if _, err := evalIn[bool](p.ctx, `window.__e2e.firstFrameShown`, 60*time.Second); err != nil {
 				t.Fatalf("%s: waiting for the first remote frame: %v\n%s", p.name, err, p.describe())
 			}
+		}
+		// The guard is on (the default): wait until it showed the video too.
+		for _, p := range []*page{a, b} {
+			p.waitFor("the guard to show the video", guardStateJS+` === 'shown'`, 30*time.Second)
 		}
 		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
 		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {
@@ -192,6 +199,8 @@ func TestConnectTimeBenchmark(t *testing.T) {
 			continue
 		}
 		app = append(app, total)
+		shown = append(shown, max(ta.ShownAt, tb.ShownAt)-start)
+		frameToShown = append(frameToShown, ta.ShownAt-ta.FirstFrameAt, tb.ShownAt-tb.FirstFrameAt)
 		appSideA = append(appSideA, ta.FirstFrameAt-ta.ClickAt)
 		appSideB = append(appSideB, tb.FirstFrameAt-tb.ClickAt)
 		gum = append(gum, max(ta.GumDoneAt-ta.ClickAt, tb.GumDoneAt-tb.ClickAt))
@@ -205,6 +214,8 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	}
 	ma, mf := median(app), median(floor)
 	t.Logf("connect time, median of %d: web client %.0f ms, floor %.0f ms, ratio %.2f", runs, ma, mf, ma/mf)
+	t.Logf("nudity guard: both videos shown %.0f ms after both clicks (median); first remote frame → shown median %.0f ms, p95 %.0f ms per side",
+		median(shown), median(frameToShown), percentile(frameToShown, 95))
 	t.Logf("bare client through the same server (two pages, no UI): %.0f ms, %.2f× the floor; the web client is %.2f× the bare client",
 		median(bare), median(bare)/mf, ma/median(bare))
 	t.Logf("medians: app camera %.0f, matched %.0f, ICE connected %.0f ms after both clicks; per side A %.0f B %.0f | floor camera %.0f, offer→connected %.0f, offer→frame %.0f",

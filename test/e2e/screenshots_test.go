@@ -111,6 +111,10 @@ func TestScreens(t *testing.T) {
 	b.waitChatting()
 	a.waitVideoPlays()
 	b.waitVideoPlays()
+	// The nudity guard shows the test pattern once it judged it.
+	for _, p := range []*page{a, b} {
+		p.waitFor("the guard to show the video", guardStateJS+` === 'shown'`, 30*time.Second)
+	}
 	b.waitText("status", "You both like music and films.", 5*time.Second)
 	b.typeInto("chat-input", "hey! where are you from?\n")
 	a.waitText("chat-log", "Stranger: hey! where are you from?", 5*time.Second)
