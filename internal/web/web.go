@@ -60,7 +60,11 @@ const (
 	cacheRevalidate = "no-cache"
 	// The app talks only to its own origin (the /ws socket and /api); media
 	// elements play MediaStreams. frame-ancestors stops clickjacking of a page
-	// that holds camera permission.
+	// that holds camera permission. The nudity guard needs nothing more: its
+	// module worker is a script of this origin (worker-src falls back to
+	// script-src 'self'), and a worker is governed by the headers of its own
+	// script, which carry no policy, so tfjs compiles its WebAssembly there
+	// without 'wasm-unsafe-eval' on the page.
 	htmlCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; " +
 		"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"

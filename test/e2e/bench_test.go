@@ -150,9 +150,13 @@ func TestConnectTimeBenchmark(t *testing.T) {
 				t.Fatalf("%s: waiting for the first remote frame: %v\n%s", p.name, err, p.describe())
 			}
 		}
-		// The guard is on (the default): wait until it showed the video too.
+		// The guard is on (the default): wait until it showed the video too
+		// (judged safe, or shown with the notice on a device found too slow).
 		for _, p := range []*page{a, b} {
-			p.waitFor("the guard to show the video", guardStateJS+` === 'shown'`, 30*time.Second)
+			p.waitFor("the guard to show the video", `window.__strangerGuard?.shownAt > 0`, 30*time.Second)
+			if s := eval[string](p, guardStateJS); s != "shown" {
+				t.Logf("%s: guard %s (%s)", p.name, s, p.text("guard-notice"))
+			}
 		}
 		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
 		if os.Getenv("STRANGER_BENCH_DEBUG") != "" {

@@ -175,7 +175,7 @@ func TestGuardModelFailureShowsVideo(t *testing.T) {
 	waitPaired(t, a, b)
 	for _, p := range []*page{a, b} {
 		p.waitFor("the guard to give up", guardStateJS+` === 'off'`, 30*time.Second)
-		p.waitText("guard-notice", "Nudity guard off", 5*time.Second)
+		p.waitText("guard-notice", "Nudity guard off: it could not load", 5*time.Second)
 		if eval[bool](p, jsTestID("guard")+`.classList.contains('guard-blurred')`) {
 			t.Errorf("%s: the video stays blurred after the model failed", p.name)
 		}

@@ -95,6 +95,52 @@ describe('GuardedVideo', () => {
   });
 });
 
+describe('GuardedVideo with a judged frame', () => {
+  // jsdom decodes no video: pretend the remote <video> has a frame, and
+  // that the browser scaled it into a bitmap.
+  beforeEach(() => {
+    vi.spyOn(HTMLMediaElement.prototype, 'readyState', 'get').mockReturnValue(HTMLMediaElement.HAVE_ENOUGH_DATA);
+    vi.spyOn(HTMLVideoElement.prototype, 'videoWidth', 'get').mockReturnValue(640);
+    vi.stubGlobal('createImageBitmap', vi.fn(async () => ({ width: 224, height: 224, close() {} })));
+  });
+
+  const verdict = async (w: FakeWorker, scores: Partial<Record<'porn' | 'hentai' | 'sexy' | 'neutral', number>>) => {
+    await act(async () => {
+      await vi.waitFor(() => expect(w.received.some((m) => m.type === 'classify')).toBe(true));
+      const m = w.received.filter((x) => x.type === 'classify').at(-1)!;
+      if (m.type !== 'classify') return;
+      w.answer({ type: 'verdict', id: m.id, scores: { drawing: 0, hentai: 0, neutral: 0, porn: 0, sexy: 0, ...scores }, inferMs: 30 });
+    });
+  };
+
+  it('shows a safe stranger, and blurs an unsafe one with show anyway, next and report', async () => {
+    const onNext = vi.fn();
+    const onReport = vi.fn();
+    await mount(<GuardedVideo stream={{} as MediaStream} onNext={onNext} onReport={onReport} />);
+    const w = FakeWorker.instances.at(-1)!;
+    await act(async () => w.answer({ type: 'ready', backend: 'wasm', loadMs: 10 }));
+    const box = screen.getByTestId('guard');
+    await verdict(w, { neutral: 0.99 });
+    expect(box.dataset.guard).toBe('shown');
+    expect(box.className).not.toContain('guard-blurred');
+    expect(window.__strangerGuard?.classified).toBe(1);
+
+    w.received = [];
+    await verdict(w, { porn: 0.9 });
+    expect(box.dataset.guard).toBe('unsafe');
+    expect(box.className).toContain('guard-blurred');
+    expect(screen.getByRole('alert').textContent).toMatch(/nudity/);
+    fireEvent.click(screen.getByTestId('guard-next'));
+    fireEvent.click(screen.getByTestId('guard-report'));
+    expect(onNext).toHaveBeenCalledTimes(1);
+    expect(onReport).toHaveBeenCalledTimes(1);
+    await act(async () => fireEvent.click(screen.getByTestId('guard-show')));
+    expect(box.dataset.guard).toBe('shown-anyway');
+    expect(box.className).not.toContain('guard-blurred');
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+});
+
 describe('GuardSetting', () => {
   it('is on by default and remembers being turned off', async () => {
     const r = await mount(<GuardSetting />);

@@ -25,10 +25,13 @@ class FakeClassifier implements Classifier<number> {
   ready() {
     return this.loaded;
   }
+  /** How long each next classification takes; `ms` once these run out. */
+  durations: number[] = [];
   classify(frame: number) {
     this.frames.push(frame);
     const v = this.verdicts.shift() ?? safe;
-    return new Promise<Scores>((resolve) => setTimeout(() => resolve(v), this.ms));
+    const ms = this.durations.shift() ?? this.ms;
+    return new Promise<Scores>((resolve) => setTimeout(() => resolve(v), ms));
   }
 }
 
@@ -174,15 +177,30 @@ describe('Guard', () => {
     expect(c.frames).toEqual([1]); // a slow device is spared the work for this chat
   });
 
-  it('turns off when a later frame takes over a second, too', async () => {
+  it('once shown, turns off after three frames in a row over a second, not after one', async () => {
     c.load();
+    // Frames judged 0–40, 500–2000 (slow), 2000–2040, 2500–4000, 4000–5500, 5500–7000 (three slow in a row).
+    c.durations = [40, 1500, 40, 1500, 1500, 1500];
     const g = make();
     g.startChat(frames());
-    await vi.advanceTimersByTimeAsync(40);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(g.getState().kind).toBe('shown'); // one slow frame is a hiccup
+    await vi.advanceTimersByTimeAsync(4999);
     expect(g.getState().kind).toBe('shown');
-    c.ms = 1500;
-    await vi.advanceTimersByTimeAsync(460 + 1000);
+    await vi.advanceTimersByTimeAsync(1);
     expect(g.getState()).toEqual({ kind: 'off', reason: 'slow' });
+  });
+
+  it('still blurs when the late verdict of a slow first frame is unsafe', async () => {
+    c.load();
+    c.ms = 1200;
+    c.verdicts = [porn];
+    const g = make();
+    g.startChat(frames());
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(g.getState()).toEqual({ kind: 'off', reason: 'slow' }); // shown unjudged after a second
+    await vi.advanceTimersByTimeAsync(200);
+    expect(g.getState().kind).toBe('unsafe');
   });
 
   it('does not keep the video hidden while the model is still loading', async () => {

@@ -1,4 +1,4 @@
-import { SLOW_MS, initialState, reduce, wantsFrames, type GuardEvent, type GuardState, type Scores } from './policy';
+import { SLOW_MS, SLOW_STREAK, initialState, reduce, wantsFrames, type GuardEvent, type GuardState, type Scores } from './policy';
 
 /** Judges frames; implemented by the worker client (engine.ts), faked in tests. */
 export interface Classifier<F> {
@@ -28,7 +28,11 @@ export interface GuardOptions<F> {
    * is shown with the "guard off" notice rather than hidden.
    */
   firstVerdictMs?: number;
-  /** A classification that takes longer turns the guard off for the chat. */
+  /**
+   * A device that needs longer than this for a classification is too slow:
+   * at once for the first frame of a chat (the video is waiting, blurred),
+   * after SLOW_STREAK such frames in a row once it is shown.
+   */
   slowMs?: number;
   now?(): number;
 }
@@ -104,6 +108,7 @@ export class Guard<F> {
 
   private async run(c: Classifier<F>, source: FrameSource<F>, signal: AbortSignal): Promise<void> {
     let deadline: ReturnType<typeof setTimeout> | undefined;
+    let slowInARow = 0;
     try {
       while (!signal.aborted && wantsFrames(this.state)) {
         const started = this.now();
@@ -121,10 +126,11 @@ export class Guard<F> {
         }
         if (signal.aborted || !wantsFrames(this.state)) return;
         const t0 = this.now();
-        // A device that cannot judge a frame a second shows the video as
-        // soon as that is clear, not when the late verdict arrives.
+        // A blurred video waiting for a device that cannot judge a frame a
+        // second is shown as soon as that is clear, not when the late
+        // verdict arrives.
         const slow = setTimeout(() => {
-          if (!signal.aborted) this.dispatch({ type: 'too-slow' });
+          if (!signal.aborted && this.state.kind === 'pending') this.dispatch({ type: 'too-slow' });
         }, this.slowMs);
         let scores: Scores;
         try {
@@ -138,9 +144,13 @@ export class Guard<F> {
         }
         const ms = this.now() - t0;
         if (signal.aborted) return;
+        // (The state may be off by now, if this frame was too slow; the
+        // policy still blurs on an unsafe verdict.)
         clearTimeout(deadline);
         this.o.onVerdict?.(scores, ms);
-        this.dispatch({ type: 'verdict', scores, ms });
+        this.dispatch({ type: 'verdict', scores });
+        slowInARow = ms > this.slowMs ? slowInARow + 1 : 0;
+        if (slowInARow >= SLOW_STREAK) this.dispatch({ type: 'too-slow' });
         const wait = started + this.intervalMs - this.now();
         if (wait > 0) await sleep(wait, signal);
       }

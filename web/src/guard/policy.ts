@@ -35,10 +35,13 @@ export type GuardState =
 export type GuardEvent =
   /** A new chat (a new stranger) begins; `modelFailed` carries over from earlier chats. */
   | { type: 'chat-started'; enabled: boolean; modelFailed: boolean }
-  /** A frame was judged; `ms` is how long the classification took. */
-  | { type: 'verdict'; scores: Scores; ms: number }
+  /** A frame was judged. */
+  | { type: 'verdict'; scores: Scores }
   | { type: 'model-failed' }
-  /** No verdict came in time (the model is still loading, or the device is slow). */
+  /**
+   * The device cannot judge a frame a second: the first verdict did not
+   * come in time (guard.ts decides when), so the video is shown unjudged.
+   */
   | { type: 'too-slow' }
   | { type: 'show-anyway' };
 
@@ -51,6 +54,9 @@ export const UNSAFE_THRESHOLD = 0.5;
 
 /** The device must judge at least one frame a second, or the guard gives up for the chat. */
 export const SLOW_MS = 1000;
+
+/** Slow verdicts in a row, once the video is shown, that turn the guard off (one may be a hiccup). */
+export const SLOW_STREAK = 3;
 
 export const initialState: GuardState = { kind: 'pending' };
 
@@ -76,11 +82,12 @@ export function reduce(s: GuardState, e: GuardEvent): GuardState {
       if (e.modelFailed) return { kind: 'off', reason: 'failed' };
       return initialState;
     case 'verdict':
+      // The verdict of a frame still in flight when the device was found too
+      // slow: an unsafe one blurs all the same (safety before speed).
+      if (s.kind === 'off' && s.reason === 'slow' && isUnsafe(e.scores)) return { kind: 'unsafe', scores: e.scores };
       if (!wantsFrames(s)) return s;
-      // An unsafe frame blurs even when it came late: safety before speed.
       if (isUnsafe(e.scores)) return { kind: 'unsafe', scores: e.scores };
-      if (e.ms > SLOW_MS) return { kind: 'off', reason: 'slow' };
-      return { kind: 'shown' };
+      return s.kind === 'shown' ? s : { kind: 'shown' };
     case 'model-failed':
       // A video the viewer chose to see, or already sees unjudged, stays as it is.
       if (s.kind === 'off' || s.kind === 'shown-anyway') return s;
