@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -138,12 +139,11 @@ func connect(e *env, t *testing.T, i int, query string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.NextWithin(randomWait)
+	ctx, cancel := context.WithTimeout(context.Background(), randomWait)
+	defer cancel()
+	w, err := c.ReadWelcome(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if w.Type() != "welcome" {
-		return nil, fmt.Errorf("first frame %s, want welcome", w)
 	}
 	c.Welcome, c.Session, c.Token = w, w.Str("session"), w.Str("resumeToken")
 	return c, nil
