@@ -88,9 +88,11 @@ func Dial(ctx context.Context, rawURL string, o DialOptions) (*Conn, *http.Respo
 			return nil
 		}
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		var ne net.Error
-		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
-			return nil // a late pong is the server's to judge, not a read error
+		// A pong after the client's close, or one that timed out, is not a
+		// reason to stop reading: whether it came late is the server's call.
+		ne, isNet := errors.AsType[net.Error](err)
+		if errors.Is(err, websocket.ErrCloseSent) || isNet && ne.Timeout() {
+			return nil
 		}
 		return err
 	})
