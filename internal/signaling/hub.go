@@ -64,6 +64,8 @@ type Hub struct {
 	cluster    Cluster
 	upgrader   websocket.Upgrader
 
+	// mu guards the registry (registry.go). Lock order: a session's
+	// frameMu, engineMu, mu, then this; nothing else is locked under it.
 	mu       sync.RWMutex
 	sessions map[string]*session
 	tokens   map[string]*session

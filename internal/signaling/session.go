@@ -58,10 +58,10 @@ type session struct {
 
 	mu sync.Mutex
 	// phase is where the session is in its life on this node (lifecycle.go);
-	// the fields after it belong to one phase each and are zero in the others.
+	// the four fields after it belong to one phase each, nil in the others.
 	phase    phase
 	conn     *conn       // phaseConnected: the live connection
-	lastConn *conn       // phaseDropped: the connection it had (nil after an adoption)
+	lastConn *conn       // phaseDropped: the connection it had (nil if it came from a dead node)
 	grace    clock.Timer // phaseDropped: ends the session unless it is resumed
 	pending  []func()    // phaseArriving: events and relays to apply once it is here
 
