@@ -1,7 +1,8 @@
 import { startTransition, useEffect, useMemo, useRef, useState } from 'react';
 import { SignalingClient, defaultSignalingUrl } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
-import { CallController, initialView, type CallDeps, type CallView } from './controller';
+import { CallController, type CallDeps } from './controller';
+import { initialView, type CallView } from './view';
 
 /** The browser's implementations; tests pass fakes instead. */
 export function browserDeps(): CallDeps {

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CallActions } from '../call/useStrangerCall';
-import type { CallView, Connection } from '../call/controller';
+import type { CallView, Connection } from '../call/view';
 import { mediaErrorText } from '../call/media';
 import { statusText } from '../call/status';
 import { CameraIcon, FlagIcon, MicIcon, SendIcon } from './Icons';
