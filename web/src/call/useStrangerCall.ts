@@ -47,19 +47,20 @@ export function browserDeps(): CallDeps {
   };
 }
 
+/** The user's actions; arrow-typed because the UI passes them around unbound. */
 export interface CallActions {
-  start(mode: Mode, interests: readonly string[]): void;
-  next(): void;
-  stop(): void;
-  home(): void;
-  report(): void;
-  sendChat(text: string): boolean;
-  inputChanged(text: string): void;
-  toggleMic(): void;
-  toggleCamera(): void;
-  setPrivacy(on: boolean): void;
-  continueInText(): void;
-  retryMedia(): void;
+  start: (mode: Mode, interests: readonly string[]) => void;
+  next: () => void;
+  stop: () => void;
+  home: () => void;
+  report: () => void;
+  sendChat: (text: string) => boolean;
+  inputChanged: (text: string) => void;
+  toggleMic: () => void;
+  toggleCamera: () => void;
+  setPrivacy: (on: boolean) => void;
+  continueInText: () => void;
+  retryMedia: () => void;
 }
 
 /** Read-only facts for end-to-end tests, at window.__stranger. */
