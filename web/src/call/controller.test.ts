@@ -188,7 +188,7 @@ describe('CallController', () => {
             const s = new FakeSocket(u);
             const send = s.send.bind(s);
             s.send = (data: string) => {
-              order.push(JSON.parse(data).type);
+              order.push((JSON.parse(data) as { type: string }).type);
               send(data);
             };
             return s;
@@ -202,7 +202,7 @@ describe('CallController', () => {
       createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
       getUserMedia: () => {
         order.push('camera');
-        return new Promise(() => {}) as Promise<MediaStream>;
+        return new Promise<MediaStream>(() => {});
       },
       mediaAllowed: () => Promise.resolve(true),
     };
