@@ -18,6 +18,7 @@ import { Camera } from './camera';
 import { classifyMediaError } from './media';
 import { PeerLink, type SignalData } from './peer';
 import { allowedActions, enterPhase, type PhaseEntry } from './phase';
+import { Typing } from './typing';
 import { initialView, type CallView, type ChatLine } from './view';
 
 /** The signaling client as the controller uses it (SignalingClient implements it). */
@@ -48,9 +49,6 @@ export interface CallDeps {
   onlinePollMs?: number;
 }
 
-const TYPING_IDLE_MS = 3000;
-const TYPING_SAFETY_MS = 15_000;
-
 /**
  * The call's phase machine: owns the signaling client, the peer connection
  * (PeerLink) and the camera, and publishes a CallView. Plain TypeScript so it
@@ -65,6 +63,7 @@ export class CallController {
   private readonly listeners = new Set<(v: CallView) => void>();
   private readonly signaling: SignalingLike;
   private readonly camera: Camera;
+  private readonly typing: Typing;
   private iceServers: IceServer[] = [];
   private interests: string[] = [];
   private peer: PeerLink | null = null;
@@ -74,10 +73,7 @@ export class CallController {
    * screen, so a click on Video can join at once instead of after a query.
    */
   private mediaAllowedHint: boolean | null = null;
-  private typingSent = false;
   private reportPending = false;
-  private typingTimer: ReturnType<typeof setTimeout> | null = null;
-  private typingSafetyTimer: ReturnType<typeof setTimeout> | null = null;
   private onlineTimer: ReturnType<typeof setInterval> | null = null;
   private lineId = 0;
   /** Bumped by every start/home so a late join decision of an old start is dropped. */
@@ -86,6 +82,14 @@ export class CallController {
 
   constructor(private readonly deps: CallDeps) {
     this.camera = new Camera(deps.getUserMedia);
+    this.typing = new Typing(
+      // Only a chat has a partner to tell; the false of a chat being left goes
+      // out from enter(), before the phase changes.
+      (typing) => {
+        if (this.view.phase === 'chatting') this.signaling.send({ type: 'typing', typing });
+      },
+      (typing) => this.update({ strangerTyping: typing }),
+    );
     this.signaling = deps.createSignaling({
       onWelcome: (m, lost) => this.onWelcome(m, lost),
       onMessage: (m) => this.onMessage(m),
@@ -124,10 +128,7 @@ export class CallController {
    * off. The view is reset by enterPhase, in one published view.
    */
   private enter(e: PhaseEntry): void {
-    if (this.view.phase === 'chatting' && e.phase !== 'chatting') {
-      this.clearTyping();
-      this.clearTypingSafety();
-    }
+    if (this.view.phase === 'chatting' && e.phase !== 'chatting') this.typing.end();
     if (e.phase === 'ended' || e.phase === 'idle') this.closePeer();
     if (e.phase === 'idle') {
       this.startEpoch++;
@@ -183,8 +184,7 @@ export class CallController {
     if (this.disposed) return;
     this.closePeer();
     this.camera.stop();
-    this.clearTyping();
-    this.clearTypingSafety();
+    this.typing.end();
     if (this.onlineTimer !== null) clearInterval(this.onlineTimer);
     this.onlineTimer = null;
     this.signaling.dispose();
@@ -279,30 +279,14 @@ export class CallController {
     if (t === '' || !allowedActions(this.view).chat) return false;
     const clipped = codePoints(t) > MAX_CHAT_CODE_POINTS ? Array.from(t).slice(0, MAX_CHAT_CODE_POINTS).join('') : t;
     this.signaling.send({ type: 'chat', text: clipped });
-    // The partner clears "typing" on the chat itself; no typing:false needed.
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    this.typingTimer = null;
-    this.typingSent = false;
+    this.typing.lineSent();
     this.addLine('you', clipped);
     return true;
   }
 
   /** Call on every edit of the chat input: sends typing true/false, debounced. */
   inputChanged(text: string): void {
-    if (!allowedActions(this.view).chat) return;
-    if (text.trim() === '') {
-      this.clearTyping();
-      return;
-    }
-    if (!this.typingSent) {
-      this.typingSent = true;
-      this.signaling.send({ type: 'typing', typing: true });
-    }
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    this.typingTimer = setTimeout(() => {
-      this.typingTimer = null;
-      this.clearTyping();
-    }, TYPING_IDLE_MS);
+    if (allowedActions(this.view).chat) this.typing.input(text);
   }
 
   toggleMic(): void {
@@ -385,12 +369,7 @@ export class CallController {
         this.onChat(m);
         return;
       case 'typing':
-        if (this.view.phase !== 'chatting') return;
-        this.clearTypingSafety();
-        if (m.typing) {
-          this.typingSafetyTimer = setTimeout(() => this.update({ strangerTyping: false }), TYPING_SAFETY_MS);
-        }
-        this.update({ strangerTyping: m.typing });
+        if (this.view.phase === 'chatting') this.typing.stranger(m.typing);
         return;
       case 'peer_left':
         if (this.view.phase === 'chatting') {
@@ -456,8 +435,7 @@ export class CallController {
 
   private onChat(m: ChatMsg): void {
     if (this.view.phase !== 'chatting') return;
-    this.clearTypingSafety();
-    this.update({ strangerTyping: false });
+    this.typing.strangerLine();
     this.addLine('stranger', m.text);
   }
 
@@ -528,20 +506,6 @@ export class CallController {
   }
 
   // ---- helpers ----
-
-  private clearTyping(): void {
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    this.typingTimer = null;
-    if (this.typingSent) {
-      this.typingSent = false;
-      if (this.view.phase === 'chatting') this.signaling.send({ type: 'typing', typing: false });
-    }
-  }
-
-  private clearTypingSafety(): void {
-    if (this.typingSafetyTimer !== null) clearTimeout(this.typingSafetyTimer);
-    this.typingSafetyTimer = null;
-  }
 
   private addLine(from: ChatLine['from'], text: string): void {
     this.update({ lines: [...this.view.lines, { id: ++this.lineId, from, text }] });
