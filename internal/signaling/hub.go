@@ -17,13 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
+	"github.com/strangerchat/stranger/internal/websocket"
 )
 
 // Options configure a Hub. Zero durations take the defaults of protocol.md.
@@ -117,14 +117,7 @@ func New(o Options) *Hub {
 		perIP:      map[string]int{},
 		stop:       make(chan struct{}),
 	}
-	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 4096,
-		// One pool for all connections: an idle connection holds no write
-		// buffer (gorilla returns it after each message).
-		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade
-	}
+	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log}
 	return h
 }
 
@@ -151,7 +144,7 @@ func (h *Hub) pingAll() {
 	now := h.clock.Now()
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
-		if c := s.conn; c != nil && !c.closed {
+		if c := s.conn; c != nil {
 			if now.Sub(c.lastPong) > h.opts.PongTimeout {
 				c.failLocked(errPongLost)
 			} else {
@@ -221,19 +214,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.perIP[ip]++
 	h.mu.Unlock()
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	c := &conn{ip: ip, lastPong: h.clock.Now()}
+	ws, err := h.upgrader.Upgrade(w, r, c, c) // the origin was checked above
 	if err != nil {
 		h.releaseIP(ip)
 		return // Upgrade wrote the HTTP error
 	}
+	c.ws = ws
 	h.metrics.Connections.Inc()
 	q := r.URL.Query()
-	// From here on the socket is read and written by conn; gorilla's Conn
-	// (and its buffers) is dropped.
-	c := &conn{nc: ws.NetConn(), ip: ip, lastPong: h.clock.Now()}
-	c.register(h.opts.Poller, h.log)
 	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
-	c.start()
+	c.ws.Start()
 	// Drain closes the connections its snapshot finds. One upgraded before
 	// Drain began but attached after the snapshot (a resume waiting for a
 	// frame in flight, or just a slow goroutine) is closed here: draining
@@ -383,9 +374,6 @@ func (h *Hub) resumeLocal(c *conn, token, lastParam string, hasLast bool) *sessi
 		s.grace = nil
 	}
 	wasDisconnected := old == nil
-	if old != nil {
-		old.closed = true // the writer stops; the close frame follows below
-	}
 	s.token = tok
 	s.conn, c.s, c.written = c, s, n
 	s.lastConn = nil
@@ -432,13 +420,11 @@ func (h *Hub) countResume(result string) {
 
 // connEnded runs when c's reader stops: a clean client close or rate abuse
 // ends the session; any other end is a drop that starts the grace period.
-func (h *Hub) connEnded(c *conn, err error) {
+func (h *Hub) connEnded(c *conn, e websocket.End) {
 	h.releaseIP(c.ip)
-	c.closeNet()
+	err, serverClose := e.Err, e.Sent
 	s := c.s
 	s.mu.Lock()
-	c.closed = true
-	serverClose := c.close
 	if s.conn != c || s.ended {
 		s.mu.Unlock()
 		return // taken over by a resume, or already ended
