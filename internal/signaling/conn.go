@@ -104,8 +104,8 @@ func (c *conn) Next(b *websocket.Batch) {
 	}
 }
 
-// kickLocked wakes the writer for what was just queued; s.mu is held, so
-// the writer's Next sees it.
+// kickLocked wakes the writer for what was just queued under s.mu; the
+// writer's Next takes s.mu, so it sees it.
 func (c *conn) kickLocked() { c.ws.Kick() }
 
 // failLocked drops the connection without a close handshake (the session

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -637,5 +638,42 @@ func TestIdleHoldsNoGoroutine(t *testing.T) {
 			t.Fatalf("%d more goroutines with %d idle connections:\n%s", extra, n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Frames sent with the handshake, before its response, break RFC 6455
+// §4.1: the connection is closed with 1002 and not handed to the user.
+func TestEarlyData(t *testing.T) {
+	errc := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := newPeer()
+		c, err := (&Upgrader{}).Upgrade(w, r, p, p)
+		if err == nil {
+			c.Start()
+		}
+		errc <- err
+	}))
+	t.Cleanup(srv.Close)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := nc.Write(append([]byte(req), ws.MustCompileFrame(ws.MaskFrame(text(true, "early")))...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrEarlyData) {
+		t.Fatalf("Upgrade: %v, want ErrEarlyData", err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("response %v, %v; want 101", resp, err)
+	}
+	c := &client{t: t, nc: nc, r: br}
+	if code, _ := c.closeCode(); code != CloseProtocolError {
+		t.Fatalf("close code %d, want 1002", code)
 	}
 }
