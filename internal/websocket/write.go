@@ -128,9 +128,15 @@ func (c *Conn) writeBatch(b *Batch) error {
 	if b.ping != nil {
 		buf = appendFrame(buf, ws.OpPing, b.ping)
 	}
+	var err error
 	c.wmu.Lock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(WriteTimeout))
-	_, err := c.nc.Write(buf)
+	// Close marks the connection before it takes wmu for its close frame,
+	// so a batch that gets wmu after it is not written: no message may
+	// follow a close frame (RFC 6455 §5.5.1).
+	if c.closing.Load() == nil {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		_, err = c.nc.Write(buf)
+	}
 	c.wmu.Unlock()
 	if cap(buf) <= 256<<10 {
 		*bp = buf[:0]
