@@ -78,8 +78,9 @@ type Handler interface {
 // Source holds the messages waiting to be written to a connection.
 type Source interface {
 	// Next adds to b what to write now: messages, and optionally a ping
-	// to send after them. It is called by the writer after each Kick and
-	// until it leaves b empty; it must not call the Conn's Close.
+	// to send after them. The writer calls it after each Kick, on its own
+	// goroutine (concurrently with the Handler's calls), until it leaves b
+	// empty; it must not call the Conn's Close, which waits for the writer.
 	Next(b *Batch)
 }
 
