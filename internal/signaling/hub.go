@@ -16,13 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
+	"github.com/strangerchat/stranger/internal/websocket"
 )
 
 // Options configure a Hub. Zero durations take the defaults of protocol.md.
@@ -118,14 +118,7 @@ func New(o Options) *Hub {
 		perIP:      map[string]int{},
 		stop:       make(chan struct{}),
 	}
-	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  512,
-		WriteBufferSize: 4096,
-		// One pool for all connections: an idle connection holds no write
-		// buffer (gorilla returns it after each message).
-		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade
-	}
+	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log}
 	return h
 }
 
@@ -152,7 +145,7 @@ func (h *Hub) pingAll() {
 	now := h.clock.Now()
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
-		if c := s.conn; c != nil && !c.closed {
+		if c := s.conn; c != nil {
 			if now.Sub(c.lastPong) > h.opts.PongTimeout {
 				c.failLocked(errPongLost)
 			} else {
@@ -194,19 +187,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	c := &conn{ip: ip, lastPong: h.clock.Now()}
+	ws, err := h.upgrader.Upgrade(w, r, c, c) // the origin was checked above
 	if err != nil {
 		h.releaseIP(ip)
 		return // Upgrade wrote the HTTP error
 	}
+	c.ws = ws
 	h.metrics.Connections.Inc()
 	q := r.URL.Query()
-	// From here on the socket is read and written by conn; gorilla's Conn
-	// (and its buffers) is dropped.
-	c := &conn{nc: ws.NetConn(), ip: ip, lastPong: h.clock.Now()}
-	c.register(h.opts.Poller, h.log)
 	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
-	c.start()
+	c.ws.Start()
 	// Drain closes the connections its snapshot finds. One upgraded before
 	// Drain began but attached after the snapshot (a resume waiting for a
 	// frame in flight, or just a slow goroutine) is closed here: draining

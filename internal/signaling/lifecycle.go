@@ -6,6 +6,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
+	"github.com/strangerchat/stranger/internal/websocket"
 )
 
 // phase is where a session is in its life on this node. It changes only
@@ -204,10 +205,9 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	if n < s.acked {
 		return nil, n, reattachLost
 	}
+	// The old connection's writer stops by itself: its Next finds that
+	// s.conn is no longer it. The caller sends the close frame.
 	old = s.connectLocked(c)
-	if old != nil {
-		old.closed = true // the writer stops; the caller sends the close frame
-	}
 	s.token = tok
 	c.written = n
 	s.ip = c.ip
@@ -238,11 +238,11 @@ func (h *Hub) countResume(result string) {
 
 // connEnded runs when c's reader stops: a clean client close or rate abuse
 // ends the session; any other end is a drop that starts the grace period.
-func (h *Hub) connEnded(c *conn, err error) {
+func (h *Hub) connEnded(c *conn, e websocket.End) {
 	h.releaseIP(c.ip)
-	c.closeNet()
+	err := e.Err
 	s := c.s
-	ended, cause, reason := h.drop(s, c, err)
+	ended, cause, reason := h.drop(s, c, e)
 	switch {
 	case !ended:
 		return // taken over by a resume, or already ended
@@ -258,22 +258,22 @@ func (h *Hub) connEnded(c *conn, err error) {
 	h.log.Debug("connection dropped; grace period", "session", s.id, "err", err)
 }
 
-// drop records that c, which ended with err, is closed. If c was the
-// session's connection (ended), the session is dropped and either must end
-// now (cause and reason say why) or has started its grace period.
-func (h *Hub) drop(s *session, c *conn, err error) (ended bool, cause string, reason match.Reason) {
+// drop records that c ended as e says (the websocket package has closed
+// the socket). If c was the session's connection (ended), the session is
+// dropped and either must end now (cause and reason say why) or has started
+// its grace period.
+func (h *Hub) drop(s *session, c *conn, e websocket.End) (ended bool, cause string, reason match.Reason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.closed = true
 	if s.phase != phaseConnected || s.conn != c {
 		return false, "", ""
 	}
 	s.phase, s.conn, s.lastConn = phaseDropped, nil, c
-	clientEnd, reason := endReason(err)
+	clientEnd, reason := endReason(e.Err)
 	switch {
-	case c.close == closePolicy:
+	case e.Sent == closePolicy:
 		return true, "rate abuse", match.ReasonDisconnected
-	case clientEnd && c.close == 0:
+	case clientEnd && e.Sent == 0:
 		return true, "client closed", reason
 	case s.heldBytes > maxHeldDisconnected:
 		return true, "held frames over limit", match.ReasonDisconnected
