@@ -40,7 +40,9 @@ test: deps test-web test-go test-fuzz test-e2e
 ## test-unit: the fast subset for development (no browser, no fuzzing).
 test-unit: web test-go
 
+## test-web: ESLint (no warnings allowed), then the Vitest unit tests.
 test-web: web/node_modules/.package-lock.json
+	cd web && npm run lint
 	cd web && npm test
 
 test-go: $(WEB_DIST)
@@ -59,9 +61,10 @@ test-e2e: $(WEB_DIST)
 	  unshare -n sh -c 'ip link set lo up; cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout 20m'; \
 	else echo "no browser tests yet"; fi
 
-lint:
+lint: web/node_modules/.package-lock.json
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd web && npm run lint
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...

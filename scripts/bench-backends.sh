@@ -4,6 +4,8 @@
 # stranger-load in the same run; plus Redis commands per match from INFO
 # commandstats. Everything on 127.0.0.1; every run is bounded by --duration.
 # Usage: scripts/bench-backends.sh [clients] [seconds] [runs]
+# BIN_DIR=dir uses the stranger and stranger-load binaries in dir instead of
+# building them (to compare an older build with this one in the same run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${1:-200}
@@ -11,8 +13,12 @@ SECS=${2:-15}
 RUNS=${3:-3}
 B=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$B"' EXIT
-go build -o "$B/stranger" ./cmd/stranger
-go build -o "$B/stranger-load" ./cmd/stranger-load
+if [ -n "${BIN_DIR:-}" ]; then
+  cp "$BIN_DIR/stranger" "$BIN_DIR/stranger-load" "$B/"
+else
+  go build -o "$B/stranger" ./cmd/stranger
+  go build -o "$B/stranger-load" ./cmd/stranger-load
+fi
 RPORT=16399
 FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
 

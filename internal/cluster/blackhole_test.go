@@ -88,7 +88,7 @@ func (p *proxy) Blackhole() {
 
 // TestSubscriptionSilentlyDead: the subscription's connection goes silent
 // without being closed; the node notices that its pings get no answer,
-// subscribes again on a new connection and says so (OnResubscribe), and
+// subscribes again on a new connection and says so (Local.Resubscribed), and
 // messages flow again.
 func TestSubscriptionSilentlyDead(t *testing.T) {
 	addr := startRedis(t)
@@ -97,11 +97,11 @@ func TestSubscriptionSilentlyDead(t *testing.T) {
 	cluster.Tune(opt)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	n := cluster.NewNode(cluster.Config{Client: rdb, Prefix: "p:", HeartbeatEvery: 50 * time.Millisecond, HeartbeatTTL: 150 * time.Millisecond})
+	l := &local{}
+	n := cluster.NewNode(cluster.Config{Client: rdb, Prefix: "p:", HeartbeatEvery: 50 * time.Millisecond, HeartbeatTTL: 150 * time.Millisecond, Local: l})
 	var got atomic.Int64
 	n.Handle('x', func([]byte) { got.Add(1) })
-	var resub atomic.Int64
-	n.OnResubscribe(func() { resub.Add(1) })
+	resub := &l.resub
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ import (
 // a call fails within about a second (the session gets `overloaded`) instead
 // of piling up; go-redis reconnects by itself when Redis is back.
 //
-// go-redis logs every failed dial through its own global logger; the
-// composition root should silence it (redis.SetLogger) since the engine and
-// the node log an outage once.
+// go-redis logs every failed dial through its own process-wide logger; the
+// Redis backend (package redisnode) silences it, since the engine and the
+// node log an outage once.
 func NewClient(url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {

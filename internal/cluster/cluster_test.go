@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,19 +23,37 @@ func startRedis(t *testing.T) string {
 	return srv.Addr()
 }
 
-func newNode(t *testing.T, addr, prefix string, online int) *cluster.Node {
+func newNode(t *testing.T, addr, prefix string, l *local) *cluster.Node {
 	t.Helper()
 	opt := &redis.Options{Addr: addr}
 	cluster.Tune(opt)
 	rdb := redis.NewClient(opt)
 	n := cluster.NewNode(cluster.Config{Client: rdb, Prefix: prefix, HeartbeatEvery: 50 * time.Millisecond,
-		HeartbeatTTL: 150 * time.Millisecond, LocalOnline: func() int { return online }})
+		HeartbeatTTL: 150 * time.Millisecond, Local: l})
 	t.Cleanup(func() {
 		n.Close()
 		_ = rdb.Close()
 	})
 	return n
 }
+
+// local is a node's Local that records what comes in.
+type local struct {
+	online atomic.Int64
+	in     inbox // relayed messages, as "session=payload"
+	resub  atomic.Int64
+	fenced atomic.Int64
+}
+
+func (l *local) Deliver(session string, payload []byte) { l.in.add(session + "=" + string(payload)) }
+
+// Answer echoes the request with its kind.
+func (l *local) Answer(_ context.Context, kind byte, body []byte) []byte {
+	return append([]byte("handed "+string(kind)+":"), body...)
+}
+func (l *local) Resubscribed() { l.resub.Add(1) }
+func (l *local) Fenced()       { l.fenced.Add(1) }
+func (l *local) Online() int   { return int(l.online.Load()) }
 
 type inbox struct {
 	mu  sync.Mutex
@@ -70,10 +89,10 @@ func (b *inbox) wait(t *testing.T, n int) []string {
 // no route.
 func TestRelayFollowsTheSession(t *testing.T) {
 	addr := startRedis(t)
-	a, b := newNode(t, addr, "p:", 0), newNode(t, addr, "p:", 0)
-	var ina, inb inbox
-	ra := cluster.NewRouter(a, func(s string, p []byte) { ina.add(s + "=" + string(p)) })
-	cluster.NewRouter(b, func(s string, p []byte) { inb.add(s + "=" + string(p)) })
+	var la, lb local
+	a, b := newNode(t, addr, "p:", &la), newNode(t, addr, "p:", &lb)
+	ina, inb := &la.in, &lb.in
+	ra := cluster.NewRouter(a)
 	for _, n := range []*cluster.Node{a, b} {
 		if err := n.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -113,15 +132,14 @@ func TestRelayFollowsTheSession(t *testing.T) {
 // answer comes back; a request to a dead node times out.
 func TestRequestAnswer(t *testing.T) {
 	addr := startRedis(t)
-	a, b := newNode(t, addr, "p:", 0), newNode(t, addr, "p:", 0)
-	b.HandleRequest('h', func(_ context.Context, body []byte) []byte { return append([]byte("handed:"), body...) })
+	a, b := newNode(t, addr, "p:", &local{}), newNode(t, addr, "p:", &local{})
 	for _, n := range []*cluster.Node{a, b} {
 		if err := n.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ans, err := a.Request(ctx, b.ID(), 'h', []byte("s1\ntoken"))
-	if err != nil || string(ans) != "handed:s1\ntoken" {
+	if err != nil || string(ans) != "handed h:s1\ntoken" {
 		t.Fatalf("answer %q %v", ans, err)
 	}
 	b.Kill()
@@ -136,26 +154,81 @@ func TestRequestAnswer(t *testing.T) {
 // heartbeat is alive; a dead node's count drops out when its key expires.
 func TestOnlineSumsLiveNodes(t *testing.T) {
 	addr := startRedis(t)
-	a, b := newNode(t, addr, "p:", 3), newNode(t, addr, "p:", 4)
-	for _, n := range []*cluster.Node{a, b} {
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
+	la, lb := &local{}, &local{}
+	la.online.Store(3)
+	lb.online.Store(4)
+	a, b := newNode(t, addr, "p:", la), newNode(t, addr, "p:", lb)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Online(); got != 3 {
+		t.Fatalf("online %d alone, want 3", got)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitOnline := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := a.Online() // b's count as of a's last heartbeat
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("online %d, want %d", got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if got, err := a.Online(ctx); err != nil || got != 7 {
-		t.Fatalf("online %d %v, want 7", got, err)
-	}
+	waitOnline(7)
 	b.Kill()
+	waitOnline(3)
+}
+
+// TestOnlineCountsLocalExactly: the node's own count is read when asked,
+// not from its last heartbeat.
+func TestOnlineCountsLocalExactly(t *testing.T) {
+	addr := startRedis(t)
+	l := &local{}
+	l.online.Store(1)
+	a := newNode(t, addr, "p:", l)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.online.Store(2) // no heartbeat in between is needed
+	if got := a.Online(); got != 2 {
+		t.Fatalf("online %d, want 2", got)
+	}
+}
+
+// TestFencedWhenForgotten: a node that finds at its heartbeat that it is no
+// longer registered (declared dead, or Redis lost its data) says so once
+// per loss, and not on its first heartbeat.
+func TestFencedWhenForgotten(t *testing.T) {
+	addr := startRedis(t)
+	l := &local{}
+	a := newNode(t, addr, "p:", l)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // a few heartbeats
+	if n := l.fenced.Load(); n != 0 {
+		t.Fatalf("fenced %d times while registered", n)
+	}
+	if err := a.Client().Del(ctx, cluster.NodesKey("p:")).Err(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		time.Sleep(100 * time.Millisecond)
-		got, err := a.Online(ctx) // cached for a second
-		if err == nil && got == 3 {
-			break
-		}
+	for l.fenced.Load() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("online %d %v after b died, want 3", got, err)
+			t.Fatal("Fenced not called after the node's registration was lost")
 		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // registered again by that heartbeat
+	if n := l.fenced.Load(); n != 1 {
+		t.Fatalf("fenced %d times for one loss", n)
 	}
 }
 
@@ -163,7 +236,7 @@ func TestOnlineSumsLiveNodes(t *testing.T) {
 // issued it; Alive tells a live node from a dead one.
 func TestTokens(t *testing.T) {
 	addr := startRedis(t)
-	a, b := newNode(t, addr, "p:", 0), newNode(t, addr, "p:", 0)
+	a, b := newNode(t, addr, "p:", &local{}), newNode(t, addr, "p:", &local{})
 	for _, n := range []*cluster.Node{a, b} {
 		if err := n.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -200,9 +273,10 @@ func TestTokens(t *testing.T) {
 // client seq in its session hash (never lowering it, never creating one).
 func TestRelayFromRecordsInSeq(t *testing.T) {
 	addr := startRedis(t)
-	a := newNode(t, addr, "p:", 0)
-	var in inbox
-	r := cluster.NewRouter(a, func(s string, p []byte) { in.add(s + "=" + string(p)) })
+	l := &local{}
+	a := newNode(t, addr, "p:", l)
+	in := &l.in
+	r := cluster.NewRouter(a)
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

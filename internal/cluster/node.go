@@ -3,9 +3,10 @@
 // requests between nodes all travel on it, so they reach a node in the order
 // Redis saw them), the node's heartbeat and the deployment-wide online count.
 //
-// It knows nothing of chats: package match (the Redis engine) and package
-// signaling (relay, resume handover) register handlers for their message
-// kinds. See docs/architecture-redis.md.
+// It knows nothing of chats: package match (the Redis engine) registers a
+// handler for its message kind, and what other nodes ask of this one
+// (relayed messages, requests) reaches the node's Local. See the Redis part
+// of docs/architecture.md.
 package cluster
 
 import (
@@ -71,10 +72,49 @@ type Config struct {
 	// HeartbeatTTL its lifetime: a node silent for HeartbeatTTL is dead.
 	HeartbeatEvery time.Duration
 	HeartbeatTTL   time.Duration
-	// LocalOnline returns this node's live connections, published with the
-	// heartbeat. Nil: 0.
-	LocalOnline func() int
+	// Local is this node's side of the calls that come in from the other
+	// nodes. Nil: a node that only carries its engine's messages (relayed
+	// messages and requests are dropped, nothing is told of a broken
+	// subscription or a fence, and it counts 0 connections of its own).
+	Local Local
 }
+
+// Local is what the node calls when the deployment reaches this node: the
+// other nodes relay messages to its sessions and send it requests, and the
+// node itself finds that messages for it may have been lost. It is defined
+// here, where it is called; the composition of a node (the session layer
+// and the engine) implements it.
+type Local interface {
+	// Deliver hands a message relayed to session (Router.Relay) to it. It
+	// runs on the node's single receiving goroutine, in channel order, so
+	// it must not block for long.
+	Deliver(session string, payload []byte)
+	// Answer answers a request of kind sent by another node (Request). It
+	// runs in a goroutine of its own per request; ctx bounds it.
+	Answer(ctx context.Context, kind byte, body []byte) []byte
+	// Resubscribed: the channel subscription came back after a broken
+	// connection; messages published in the gap are lost, so local state
+	// derived from them must be checked. It runs on the receiving
+	// goroutine: work that needs the engine (whose answers arrive there)
+	// must run apart.
+	Resubscribed()
+	// Fenced: the node found it was declared dead (its heartbeat expired
+	// and another node took its sessions away), or Redis lost its data;
+	// the node's local sessions no longer match the shared state. It runs
+	// in a goroutine of its own.
+	Fenced()
+	// Online is this node's live connections, published with the heartbeat.
+	Online() int
+}
+
+// noLocal is the Local of a node without one (Config.Local nil).
+type noLocal struct{}
+
+func (noLocal) Deliver(string, []byte)                      {}
+func (noLocal) Answer(context.Context, byte, []byte) []byte { return nil }
+func (noLocal) Resubscribed()                               {}
+func (noLocal) Fenced()                                     {}
+func (noLocal) Online() int                                 { return 0 }
 
 // Node is this process's membership in the deployment.
 type Node struct {
@@ -86,21 +126,16 @@ type Node struct {
 	ch     string
 
 	handlers [256]func(body []byte)
-	reqs     map[byte]func(ctx context.Context, body []byte) []byte
-
-	onResub atomic.Pointer[func()]
-	onFence atomic.Pointer[func()]
+	local    Local
 
 	reqMu   sync.Mutex
 	reqSeq  uint64
 	pending map[string]chan []byte
 
-	onlineMu   sync.Mutex
-	onlineAt   time.Time
-	onlineVal  int
-	onlineErr  error
+	// others: the live connections of the other live nodes, as the last
+	// successful heartbeat read them.
+	others     atomic.Int64
 	hbScript   *redis.Script
-	onlScript  *redis.Script
 	relayScrpt *redis.Script
 
 	psMu         sync.Mutex
@@ -135,18 +170,21 @@ func NewNode(cfg Config) *Node {
 	if cfg.HeartbeatTTL <= 0 {
 		cfg.HeartbeatTTL = DefaultHeartbeatTTL
 	}
+	if cfg.Local == nil {
+		cfg.Local = noLocal{}
+	}
 	n := &Node{
 		cfg: cfg, rdb: cfg.Client, log: cfg.Log.With("node", cfg.ID), prefix: cfg.Prefix, id: cfg.ID,
 		ch:      ChannelName(cfg.Prefix, cfg.ID),
-		reqs:    map[byte]func(context.Context, []byte) []byte{},
+		local:   cfg.Local,
 		pending: map[string]chan []byte{},
 		stop:    make(chan struct{}),
 	}
 	n.hbScript = redis.NewScript(heartbeatLua)
-	n.onlScript = redis.NewScript(onlineLua)
 	n.relayScrpt = redis.NewScript(relayLua)
 	n.handlers[KindResponse] = n.onResponse
 	n.handlers[KindRequest] = n.onRequest
+	n.handlers[KindRelay] = n.onRelay
 	return n
 }
 
@@ -171,31 +209,16 @@ func (n *Node) Client() *redis.Client { return n.rdb }
 // HeartbeatTTL is how long a silent node counts as alive.
 func (n *Node) HeartbeatTTL() time.Duration { return n.cfg.HeartbeatTTL }
 
-// Handle registers the handler of a message kind; call before Start. The
-// handler runs on the node's single receiving goroutine, in channel order:
-// it must not block for long.
+// Handle registers the handler of a message kind of the engine's (the
+// node's own kinds are reserved); call before Start. The handler runs on
+// the node's single receiving goroutine, in channel order: it must not
+// block for long.
 func (n *Node) Handle(kind byte, h func(body []byte)) {
-	if kind == KindRequest || kind == KindResponse {
-		panic("cluster: request and response kinds are reserved")
+	if kind == KindRequest || kind == KindResponse || kind == KindRelay {
+		panic("cluster: request, response and relay kinds are reserved")
 	}
 	n.handlers[kind] = h
 }
-
-// HandleRequest registers the answerer of requests of kind (see Request);
-// call before Start. It runs in its own goroutine per request.
-func (n *Node) HandleRequest(kind byte, h func(ctx context.Context, body []byte) []byte) {
-	n.reqs[kind] = h
-}
-
-// OnResubscribe sets f, called (on the receiving goroutine) when the channel
-// subscription came back after a broken connection: messages published in
-// the gap are lost, so local state derived from them must be checked.
-func (n *Node) OnResubscribe(f func()) { n.onResub.Store(&f) }
-
-// OnFenced sets f, called when the node finds it was declared dead (its
-// heartbeat expired and another node took its sessions away), or Redis lost
-// its data: the node's local sessions no longer match the shared state.
-func (n *Node) OnFenced(f func()) { n.onFence.Store(&f) }
 
 // Start subscribes to the node's channel, writes the first heartbeat and
 // starts the receiving and heartbeat loops.
@@ -299,9 +322,7 @@ func (n *Node) receive() {
 				broken = false
 				n.unsubscribed.Store(false)
 				n.log.Info("cluster: channel subscription back")
-				if f := n.onResub.Load(); f != nil {
-					(*f)()
-				}
+				n.local.Resubscribed()
 			}
 		case *redis.Message:
 			n.dispatch([]byte(m.Payload))
@@ -362,31 +383,40 @@ func (n *Node) heartbeats() {
 	}
 }
 
-// heartbeatLua refreshes the heartbeat with the online count and reports
-// whether the node was still registered (0: declared dead or data lost).
+// heartbeatLua refreshes the heartbeat with the online count and returns
+// whether the node was still registered (0: declared dead or data lost) and
+// the sum of the other live nodes' counts (a dead node's heartbeat key has
+// expired). KEYS[1] the heartbeat, KEYS[2] the nodes; ARGV[1] the node,
+// ARGV[2] its count, ARGV[3] the TTL (ms), ARGV[4] the heartbeat key prefix.
 const heartbeatLua = `
 local was = redis.call('SISMEMBER', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
-return was`
+local others = 0
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if node ~= ARGV[1] then
+    local v = redis.call('GET', ARGV[4] .. node)
+    if v then others = others + tonumber(v) end
+  end
+end
+return {was, others}`
 
 func (n *Node) beat(ctx context.Context) error {
-	online := 0
-	if n.cfg.LocalOnline != nil {
-		online = n.cfg.LocalOnline()
-	}
-	was, err := n.hbScript.Run(ctx, n.rdb,
+	res, err := n.hbScript.Run(ctx, n.rdb,
 		[]string{HeartbeatKey(n.prefix, n.id), NodesKey(n.prefix)},
-		n.id, online, n.cfg.HeartbeatTTL.Milliseconds()).Int()
+		n.id, n.local.Online(), n.cfg.HeartbeatTTL.Milliseconds(), HeartbeatKey(n.prefix, "")).Int64Slice()
 	if err != nil {
 		return err
 	}
+	if len(res) != 2 {
+		return fmt.Errorf("cluster: heartbeat answered %v", res)
+	}
+	was, others := res[0], res[1]
+	n.others.Store(others)
 	n.lastBeat.Store(time.Now().UnixNano())
 	if n.beats.Add(1) > 1 && was == 0 {
 		n.log.Error("cluster: this node was declared dead (or Redis lost its data); its sessions must be resynchronised")
-		if f := n.onFence.Load(); f != nil {
-			go (*f)()
-		}
+		go n.local.Fenced()
 	}
 	return nil
 }
@@ -430,32 +460,11 @@ func (n *Node) Publish(ctx context.Context, node string, kind byte, body []byte)
 	return n.rdb.Publish(ctx, ChannelName(n.prefix, node), msg).Err()
 }
 
-// onlineLua sums the counts of the live nodes' heartbeats.
-const onlineLua = `
-local total = 0
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local v = redis.call('GET', ARGV[1] .. node)
-  if v then total = total + tonumber(v) end
-end
-return total`
-
-// Online is the number of live connections over all live nodes, as their
-// last heartbeats said; cached for a second.
-func (n *Node) Online(ctx context.Context) (int, error) {
-	n.onlineMu.Lock()
-	defer n.onlineMu.Unlock()
-	if !n.onlineAt.IsZero() && time.Since(n.onlineAt) < time.Second {
-		return n.onlineVal, n.onlineErr
-	}
-	v, err := n.onlScript.Run(ctx, n.rdb, []string{NodesKey(n.prefix)}, n.prefix+"hb:").Int()
-	n.onlineAt = time.Now()
-	if err != nil {
-		n.onlineErr = fmt.Errorf("cluster: online: %w", err)
-		return n.onlineVal, n.onlineErr // the last known value with the error
-	}
-	n.onlineVal, n.onlineErr = v, nil
-	return v, nil
-}
+// Online is the number of live connections over the deployment: this
+// node's own count, exact, plus the other live nodes' counts as the last
+// successful heartbeat read them (so at most a heartbeat interval old). It
+// never waits on Redis: a welcome carries it.
+func (n *Node) Online() int { return n.local.Online() + int(n.others.Load()) }
 
 // Request sends body to node as a request of kind and waits for the answer
 // (nil answer allowed). A dead node never answers: the caller's ctx decides
@@ -501,20 +510,25 @@ func (n *Node) onRequest(b []byte) {
 		return
 	}
 	from, id, body := parts[0], parts[1], []byte(parts[2])
-	h := n.reqs[kind]
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		var ans []byte
-		if h != nil {
-			ans = h(ctx, body)
-		}
+		ans := n.local.Answer(ctx, kind, body)
 		out := make([]byte, 0, len(id)+1+len(ans))
 		out = append(append(append(out, id...), '\n'), ans...)
 		if err := n.Publish(ctx, from, KindResponse, out); err != nil {
 			n.log.Warn("cluster: answer lost", "to", from, "err", err)
 		}
 	}()
+}
+
+// onRelay: session, "\n", payload (Router).
+func (n *Node) onRelay(b []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return
+	}
+	n.local.Deliver(string(b[:i]), b[i+1:])
 }
 
 func (n *Node) onResponse(b []byte) {

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,17 +41,10 @@ type Router struct {
 	relayFrom *redis.Script
 }
 
-// NewRouter returns the router of node n. h receives, on n's receiving
-// goroutine and in the order they were published, the messages sent to
-// sessions of n.
-func NewRouter(n *Node, h func(session string, payload []byte)) *Router {
-	n.Handle(KindRelay, func(b []byte) {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			return
-		}
-		h(string(b[:i]), b[i+1:])
-	})
+// NewRouter returns the router of node n. The messages sent to sessions of
+// n reach n's Local.Deliver, on n's receiving goroutine and in the order
+// they were published.
+func NewRouter(n *Node) *Router {
 	return &Router{n: n, relayFrom: redis.NewScript(relayFromLua)}
 }
 

@@ -535,7 +535,7 @@ func (r *Redis) HandOver(ctx context.Context, id, node string) (Snapshot, bool, 
 // Snapshot returns the engine's record of session id without changing
 // anything, after every event published before it for this node's sessions
 // has been delivered (to resynchronise a session's view after messages
-// were lost, see cluster.Node.OnResubscribe).
+// were lost, see cluster.Local.Resubscribed).
 func (r *Redis) Snapshot(ctx context.Context, id string) (Snapshot, bool, error) {
 	return r.adopt(ctx, id, "", true)
 }

@@ -76,6 +76,7 @@ type nodeOpts struct {
 	cfg    match.RedisConfig
 	n      match.Notifier
 	hb     time.Duration // heartbeat interval (TTL 3x); default 1 s
+	local  cluster.Local // default none
 }
 
 func startNode(t testing.TB, o nodeOpts) *testNode {
@@ -87,7 +88,7 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 		o.hb = time.Second
 	}
 	tn := &testNode{rdb: newClient(o.addr)}
-	tn.node = cluster.NewNode(cluster.Config{Client: tn.rdb, Prefix: o.prefix, HeartbeatEvery: o.hb, HeartbeatTTL: 3 * o.hb})
+	tn.node = cluster.NewNode(cluster.Config{Client: tn.rdb, Prefix: o.prefix, HeartbeatEvery: o.hb, HeartbeatTTL: 3 * o.hb, Local: o.local})
 	o.cfg.Node = tn.node
 	if o.cfg.SweepEvery == 0 {
 		o.cfg.SweepEvery = -1
@@ -539,17 +540,26 @@ func TestRedisNodeDeath(t *testing.T) {
 	expectEvents(t, rb) // B heard nothing after its death
 }
 
+// lossCounter is a node's cluster.Local that counts the node's reports of
+// lost messages.
+type lossCounter struct{ resub, fenced atomic.Int64 }
+
+func (*lossCounter) Deliver(string, []byte)                      {}
+func (*lossCounter) Answer(context.Context, byte, []byte) []byte { return nil }
+func (c *lossCounter) Resubscribed()                             { c.resub.Add(1) }
+func (c *lossCounter) Fenced()                                   { c.fenced.Add(1) }
+func (*lossCounter) Online() int                                 { return 0 }
+
 // TestRedisOutage: while Redis is down, every engine call fails with
 // ErrOverloaded (quickly) and Ready fails; when Redis is back the node
 // recovers by itself: resubscribed, heartbeat back, calls work.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	r := &recorder{}
-	tn := startNode(t, nodeOpts{addr: srv.Addr(), prefix: newPrefix(), n: r, hb: 100 * time.Millisecond,
+	lost := &lossCounter{}
+	tn := startNode(t, nodeOpts{addr: srv.Addr(), prefix: newPrefix(), n: r, hb: 100 * time.Millisecond, local: lost,
 		cfg: match.RedisConfig{Clock: clock.NewFake(t0), SequentialRooms: true, OpTimeout: 500 * time.Millisecond}})
-	var resub, fenced atomic.Int64
-	tn.node.OnResubscribe(func() { resub.Add(1) })
-	tn.node.OnFenced(func() { fenced.Add(1) })
+	resub, fenced := &lost.resub, &lost.fenced
 	if err := tn.eng.Join(ctx, "a", match.Prefs{Mode: video}); err != nil {
 		t.Fatal(err)
 	}

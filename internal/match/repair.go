@@ -9,9 +9,9 @@ type View struct {
 
 // Repair tells how to bring a session's view in line with the engine's
 // record (Redis.Snapshot; ok false: no record, i.e. idle) after events for
-// it may have been lost: a node's subscription broke (cluster.Node
-// OnResubscribe), an operation's marker never came back, or Redis lost its
-// data (OnFenced). It returns the events to apply to the view, in order, as
+// it may have been lost: a node's subscription broke (cluster.Local
+// Resubscribed), an operation's marker never came back, or Redis lost its
+// data (Fenced). It returns the events to apply to the view, in order, as
 // if they had arrived, and whether the session must join again with its last
 // prefs (it is waiting in its view but the engine lost its queue place).
 //

@@ -69,6 +69,23 @@ const (
 	MaxInterestRunes = 32       // longer interests are dropped
 )
 
+// CheckLimits is step 5 of "Checking a client frame": it returns too_long
+// if a field of the decoded frame f is over its limit, else nil. Decode
+// does not do it because the state check (step 4) comes first and needs
+// the session; the caller runs this after it. Interests over their limits
+// are not refused but dropped (NormalizeInterests).
+func CheckLimits(f *Frame) *Error {
+	switch {
+	case f.Type == TypeSignal && len(f.Data) > MaxSignalBytes:
+		return &Error{Code: CodeTooLong, Message: "signal data is over 32 KiB"}
+	case f.Type == TypeChat && utf8.RuneCountInString(f.Text) > MaxChatRunes:
+		return &Error{Code: CodeTooLong, Message: "chat text is over 1000 characters"}
+	case f.Type == TypeReport && utf8.RuneCountInString(f.Reason) > MaxReasonRunes:
+		return &Error{Code: CodeTooLong, Message: "report reason is over 500 characters"}
+	}
+	return nil
+}
+
 // Frame is a decoded client frame. Fields a type does not use are zero.
 // Data aliases the buffer passed to Decode.
 type Frame struct {

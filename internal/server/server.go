@@ -20,11 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strangerchat/stranger/internal/clock"
-	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
+	"github.com/strangerchat/stranger/internal/redisnode"
 	"github.com/strangerchat/stranger/internal/signaling"
 	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/web"
@@ -42,19 +42,50 @@ type Server struct {
 	log      *slog.Logger
 	hub      *signaling.Hub
 	engine   engine
+	backend  *redisnode.Backend // nil on the in-memory engine
 	registry *prometheus.Registry
 
-	turn     *turnserver.Server
-	redis    *redisCluster
-	rdb      interface{ Close() error }
-	creds    turnserver.Credentials
-	http     *http.Server
-	admin    *http.Server
-	ln       net.Listener
-	adminLn  net.Listener
-	runDone  chan struct{}
-	cancelFn context.CancelFunc
-	poller   *netpoll.Poller // nil where there is none: a goroutine per connection
+	turn    *turnserver.Server
+	creds   turnserver.Credentials
+	http    *http.Server
+	admin   *http.Server
+	ln      net.Listener
+	adminLn net.Listener
+	poller  *netpoll.Poller // nil where there is none: a goroutine per connection
+
+	// cleanup undoes what New and Start built, in reverse order: Shutdown
+	// runs it, and so do New and Start when they fail half-way.
+	cleanup cleanup
+}
+
+// cleanup is a list of closers, run last first.
+type cleanup []func(context.Context) error
+
+func (c *cleanup) add(f func(context.Context) error) { *c = append(*c, f) }
+
+// run calls every closer, last added first, and empties the list; it
+// returns the closers' errors joined.
+func (c *cleanup) run(ctx context.Context) error {
+	list := *c
+	*c = nil
+	var errs []error
+	for i := len(list) - 1; i >= 0; i-- {
+		if err := list[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// abandon undoes a New or Start that failed with err, within the shutdown
+// timeout, and returns err.
+func (s *Server) abandon(err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if cerr := s.cleanup.run(ctx); cerr != nil {
+		s.log.Warn("releasing a node that did not start", "err", cerr)
+	}
+	return err
 }
 
 // Options are the parts a test may replace.
@@ -62,7 +93,7 @@ type Options struct {
 	Clock clock.Clock // default: the wall clock
 }
 
-// New builds a node from cfg; nothing listens until Start.
+// New builds a node from cfg; nothing listens or connects until Start.
 func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
@@ -74,17 +105,27 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := signaling.NewMetrics(reg)
 
-	s := &Server{cfg: cfg, log: log, registry: reg, runDone: make(chan struct{})}
-	var cl signaling.Cluster
-	if cfg.Redis != "" {
-		s.redis = &redisCluster{log: log, stop: make(chan struct{})}
-		cl = s.redis
-	}
+	s := &Server{cfg: cfg, log: log, registry: reg}
 	s.creds = turnserver.Credentials{STUN: cfg.STUN, TURNURLs: cfg.TURNURLs, Secret: cfg.TURNSecret, TTL: cfg.TURNTTL}
 	if p, err := netpoll.New(); err == nil {
 		s.poller = p
+		s.cleanup.add(func(context.Context) error { return p.Close() }) // after every connection is closed
 	} else {
 		log.Info("reading each connection with a goroutine of its own", "reason", err)
+	}
+	var cl signaling.Cluster
+	if cfg.Redis != "" {
+		b, err := redisnode.New(redisnode.Options{
+			URL: cfg.Redis, Clock: opt.Clock, Log: log,
+			InterestTimeout: cfg.InterestTimeout,
+			MaxWaiting:      cfg.MaxWaiting,
+			ResumeGrace:     cfg.ResumeGrace,
+		})
+		if err != nil {
+			return nil, s.abandon(fmt.Errorf("--redis: %w", err))
+		}
+		s.backend, s.engine, cl = b, b.Engine, b.Cluster
+		s.cleanup.add(func(context.Context) error { b.Close(); return nil })
 	}
 	hub := signaling.New(signaling.Options{
 		Clock:      opt.Clock,
@@ -107,49 +148,14 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	})
 	s.hub = hub
 	registerHubGauges(reg, hub)
-	if cfg.Redis == "" {
-		s.engine = match.NewMemory(match.MemoryConfig{
+	if s.engine == nil {
+		m := match.NewMemory(match.MemoryConfig{
 			Clock:           opt.Clock,
 			InterestTimeout: cfg.InterestTimeout,
 			MaxWaiting:      cfg.MaxWaiting,
 		}, hub)
-	} else {
-		rdb, err := cluster.NewClient(cfg.Redis)
-		if err != nil {
-			_ = s.poller.Close()
-			return nil, fmt.Errorf("--redis: %w", err)
-		}
-		node := cluster.NewNode(cluster.Config{Client: rdb, Log: log, LocalOnline: hub.Online})
-		eng, err := match.NewRedis(match.RedisConfig{
-			Node: node, Clock: opt.Clock, Log: log,
-			InterestTimeout: cfg.InterestTimeout,
-			MaxWaiting:      cfg.MaxWaiting,
-			ResumeGrace:     cfg.ResumeGrace,
-		}, hub)
-		if err != nil {
-			_ = rdb.Close()
-			_ = s.poller.Close()
-			return nil, fmt.Errorf("--redis: %w", err)
-		}
-		s.redis.node, s.redis.eng, s.rdb = node, eng, rdb
-		s.redis.router = cluster.NewRouter(node, hub.DeliverRemote)
-		s.redis.local = hub.Online
-		node.HandleRequest(kindHandover, answerHandover(hub, eng))
-		// Messages lost in a Redis blip: repair every session's view. The
-		// hooks run on the node's receiving goroutine, which the engine
-		// needs for its answers, so the work runs apart.
-		resync := func(fenced bool) func() {
-			return func() {
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					hub.Resync(ctx, fenced, eng.Snapshot)
-				}()
-			}
-		}
-		node.OnResubscribe(resync(false))
-		node.OnFenced(resync(true))
-		s.engine = eng
+		s.engine = m
+		s.cleanup.add(func(context.Context) error { m.Close(); return nil })
 	}
 	hub.UseEngine(s.engine)
 	registerEngineGauges(reg, s.engine)
@@ -228,6 +234,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Start listens on the configured addresses and serves in the background.
+// If it fails, everything New and Start built is released (listeners
+// closed, goroutines ended, Redis left) and the Server cannot be used again.
 func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.TURNListen != "" {
 		lo, hi, _ := s.cfg.RelayPortRange()
@@ -245,9 +253,15 @@ func (s *Server) Start(ctx context.Context) error {
 			BandwidthPerAllocation: s.cfg.TURNBandwidth,
 		}, s.log)
 		if err != nil {
-			return fmt.Errorf("embedded TURN: %w", err)
+			return s.abandon(fmt.Errorf("embedded TURN: %w", err))
 		}
 		s.turn = t
+		s.cleanup.add(func(context.Context) error {
+			if err := t.Close(); err != nil {
+				s.log.Warn("closing embedded TURN", "err", err)
+			}
+			return nil
+		})
 		s.registry.MustRegister(t)
 		if len(s.cfg.TURNURLs) == 0 {
 			// Offer the embedded relay, on the port it really got.
@@ -255,73 +269,79 @@ func (s *Server) Start(ctx context.Context) error {
 			s.creds.TURNURLs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 		}
 	}
-	if s.redis != nil {
-		if err := s.redis.node.Start(ctx); err != nil {
-			s.closeTURN()
-			return fmt.Errorf("--redis %s: cannot reach Redis: %w", s.cfg.Redis, err)
+	if s.backend != nil {
+		// Its Close is on the list since New.
+		if err := s.backend.Start(ctx, s.hub); err != nil {
+			return s.abandon(fmt.Errorf("--redis %s: %w", s.cfg.Redis, err))
 		}
-		s.redis.eng.Start()
-		go s.redis.refreshOnline()
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		s.closeRedis()
-		s.closeTURN()
-		return fmt.Errorf("--addr %s: %w", s.cfg.Addr, err)
+		return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
 	}
 	s.ln = ln
+	s.cleanup.add(closeListener(ln))
 	if s.admin != nil {
 		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
 		if err != nil {
-			_ = ln.Close()
-			s.closeRedis()
-			s.closeTURN()
-			return fmt.Errorf("--admin-addr %s: %w", s.cfg.AdminAddr, err)
+			return s.abandon(fmt.Errorf("--admin-addr %s: %w", s.cfg.AdminAddr, err))
 		}
 		s.adminLn = aln
-		go func() { _ = s.admin.Serve(aln) }()
+		s.cleanup.add(closeListener(aln))
 	}
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancelFn = cancel
+	hubDone := make(chan struct{})
 	go func() {
-		defer close(s.runDone)
+		defer close(hubDone)
 		s.hub.Run(runCtx)
 	}()
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
-		}
-	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", s.backend(), "turn", s.cfg.TURNListen)
+	s.cleanup.add(func(context.Context) error {
+		cancel()
+		<-hubDone
+		return nil
+	})
+	s.cleanup.add(serve(s.http, ln, s.log))
+	if s.admin != nil {
+		s.cleanup.add(serve(s.admin, s.adminLn, s.log))
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", s.backendName(), "turn", s.cfg.TURNListen)
 	return nil
 }
 
-func (s *Server) backend() string {
-	if s.redis != nil {
+// closeListener is the closer of a listener that serve may have closed
+// already.
+func closeListener(ln net.Listener) func(context.Context) error {
+	return func(context.Context) error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// serve runs srv on ln in the background; the closer it returns shuts srv
+// down (waiting for its requests within ctx) and waits for it to return.
+func serve(srv *http.Server, ln net.Listener, log *slog.Logger) func(context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		<-done // Serve returns as soon as Shutdown closed the listener
+		return err
+	}
+}
+
+func (s *Server) backendName() string {
+	if s.backend != nil {
 		return "redis"
 	}
 	return "memory"
-}
-
-func (s *Server) closeRedis() {
-	if s.redis == nil {
-		return
-	}
-	select {
-	case <-s.redis.stop:
-	default:
-		close(s.redis.stop)
-	}
-	s.redis.node.Close()
-	_ = s.rdb.Close()
-}
-
-func (s *Server) closeTURN() {
-	if s.turn != nil {
-		if err := s.turn.Close(); err != nil {
-			s.log.Warn("closing embedded TURN", "err", err)
-		}
-	}
 }
 
 // TURNPort is the embedded TURN server's port (0 when off).
@@ -355,22 +375,11 @@ func (s *Server) Hub() *signaling.Hub { return s.hub }
 func (s *Server) Engine() signaling.Engine { return s.engine }
 
 // Shutdown drains: /readyz turns 503, the listener closes, open sockets are
-// closed with 1012, and it returns when done or when ctx ends.
+// closed with 1012; then everything Start and New built is released, last
+// first. It returns when done or when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Drain()
-	err := s.http.Shutdown(ctx)
-	if s.admin != nil {
-		_ = s.admin.Shutdown(ctx)
-	}
-	if s.cancelFn != nil {
-		s.cancelFn()
-		<-s.runDone
-	}
-	s.engine.Close()
-	s.closeRedis()
-	s.closeTURN()
-	_ = s.poller.Close() // after Drain: every connection is closed
-	return err
+	return s.cleanup.run(ctx)
 }
 
 // Run starts the node and serves until ctx ends, then drains within

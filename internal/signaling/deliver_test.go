@@ -13,7 +13,7 @@ import (
 // buffer holds other frames; the delayed signal must still carry its own
 // data (CI once saw a partner receive another client's join in its place).
 func TestDeliverWhileAdoptingKeepsData(t *testing.T) {
-	s := &session{id: "s_b", adopting: true, state: match.Chatting,
+	s := &session{id: "s_b", phase: phaseArriving, state: match.Chatting,
 		chat: chatView{room: "r_1", partner: "s_a"}}
 	buf := []byte(`{"candidate":null}`)
 	ok, moved := s.deliver("s_a", relayMsg{typ: protocol.TypeSignal, room: "r_1", data: buf})

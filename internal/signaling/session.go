@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"bytes"
 	"sync"
 	"time"
 
@@ -44,12 +43,6 @@ type session struct {
 	id  string
 	hub *Hub
 
-	// adopting: the session is being fetched from another node; what
-	// arrives for it meanwhile waits in pending. moved: it was handed over
-	// to another node; what still arrives here goes there.
-	adopting bool
-	pending  []func()
-	moved    bool
 	// frameMu is held for the whole of one client frame (engine calls
 	// included) and while a resume or handover takes the session over. A
 	// takeover leaves the old connection's reader running, so without it a
@@ -63,7 +56,15 @@ type session struct {
 	// It is taken before mu, never while holding it.
 	engineMu sync.Mutex
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// phase is where the session is in its life on this node (lifecycle.go);
+	// the four fields after it belong to one phase each, nil in the others.
+	phase    phase
+	conn     *conn       // phaseConnected: the live connection
+	lastConn *conn       // phaseDropped: the connection it had (nil if it came from a dead node)
+	grace    clock.Timer // phaseDropped: ends the session unless it is resumed
+	pending  []func()    // phaseArriving: events and relays to apply once it is here
+
 	ip        string
 	token     string
 	state     match.State
@@ -75,10 +76,6 @@ type session struct {
 	held      []heldFrame
 	heldBytes int
 	inSeq     int64 // highest client seq processed
-	conn      *conn
-	lastConn  *conn // the connection the session had before it dropped
-	grace     clock.Timer
-	ended     bool
 	budget    bucket
 	abuse     abuse
 }
@@ -86,7 +83,7 @@ type session struct {
 // emitLocked assigns the next seq, keeps the frame until acknowledged and
 // wakes the writer. build appends the frame for the given seq.
 func (s *session) emitLocked(build func(dst []byte, seq int64) []byte, sizeHint int) {
-	if s.ended {
+	if s.phase.gone() {
 		return
 	}
 	s.outSeq++
@@ -144,14 +141,14 @@ func (s *session) errorLocked(code protocol.Code, msg string) {
 func (s *session) onEvent(ev match.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.adopting {
+	switch s.phase {
+	case phaseArriving:
 		s.pending = append(s.pending, func() { s.applyEventLocked(ev) })
-		return
+	case phaseMoved:
+		// The engine sends this session's events to its new node.
+	default:
+		s.applyEventLocked(ev)
 	}
-	if s.moved {
-		return // the engine sends this session's events to its new node
-	}
-	s.applyEventLocked(ev)
 }
 
 func (s *session) applyEventLocked(ev match.Event) {
@@ -184,59 +181,4 @@ func (s *session) endChatLocked() {
 		s.lastChat = s.hub.clock.Now()
 	}
 	s.chat = chatView{}
-}
-
-// relayMsg is a partner's signal, chat or typing message on its way to this
-// session. Data may alias the sender's read buffer, which is reused as soon
-// as the frame has been handled: anything kept past the call must copy it.
-type relayMsg struct {
-	typ    protocol.Type
-	room   string
-	data   []byte // signal
-	text   string // chat
-	typing bool   // typing
-}
-
-func (m *relayMsg) appendFrame(dst []byte, seq int64) []byte {
-	switch m.typ {
-	case protocol.TypeSignal:
-		return protocol.AppendSignal(dst, seq, m.room, m.data)
-	case protocol.TypeChat:
-		return protocol.AppendChat(dst, seq, m.text)
-	default:
-		return protocol.AppendTyping(dst, seq, m.typing)
-	}
-}
-
-func (m *relayMsg) size() int {
-	return len(m.data) + len(m.text) + len(m.room) + 64
-}
-
-// deliver hands a partner's message to this session if it is still in that
-// chat with that partner; a message of an old chat is dropped, so a late
-// candidate never reaches a new partner.
-func (s *session) deliver(from string, m relayMsg) (ok, moved bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.adopting {
-		// Applied after the adoption, long after the sender's read buffer
-		// has been reused for other frames. (A copy, so that m itself stays
-		// on the stack on the common path.)
-		kept := m
-		kept.data = bytes.Clone(m.data)
-		s.pending = append(s.pending, func() { s.deliverLocked(from, &kept) })
-		return true, false
-	}
-	if s.moved {
-		return false, true
-	}
-	return s.deliverLocked(from, &m), false
-}
-
-func (s *session) deliverLocked(from string, m *relayMsg) bool {
-	if s.state != match.Chatting || s.chat.room != m.room || s.chat.partner != from {
-		return false
-	}
-	s.emitLocked(m.appendFrame, m.size())
-	return true
 }

@@ -13,18 +13,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/strangerchat/stranger/test/wsclient"
 )
 
 // binary is the stranger executable TestMain built.
@@ -231,94 +229,33 @@ func logLines(t *testing.T, n *node, sub string) []string {
 }
 
 // frame is a decoded server frame.
-type frame map[string]any
+type frame = wsclient.Frame
 
-func (f frame) typ() string         { s, _ := f["type"].(string); return s }
-func (f frame) str(k string) string { s, _ := f[k].(string); return s }
-func (f frame) seq() int64 {
-	n, _ := f["seq"].(json.Number)
-	v, _ := n.Int64()
-	return v
-}
-func (f frame) String() string { b, _ := json.Marshal(map[string]any(f)); return string(b) }
-
-type sent struct {
-	seq  int64
-	data []byte
-}
-
-// client speaks the protocol over one WebSocket at a time: it numbers its
-// frames, keeps them for re-sending, tracks the highest server seq and
-// resumes with ?resume=TOKEN&last=N.
+// client is a wsclient.Client bound to a test: it fails the test on an
+// error and logs every frame in and out.
 type client struct {
 	t    *testing.T
 	name string
-
-	mu     sync.Mutex
-	ws     *websocket.Conn
-	frames chan frame
-	ended  chan struct{} // closed when the current socket's reader ends
-	endErr error
-
-	welcome frame
-	session string
-	token   string
-	last    int64 // highest server seq received
-	seq     int64 // client seq
-	outbox  []sent
+	c    *wsclient.Client
 }
 
 func dial(t *testing.T, name, wsURL string) *client {
 	t.Helper()
 	c := &client{t: t, name: name}
-	c.connect(wsURL)
-	if c.welcome.typ() != "welcome" {
-		t.Fatalf("%s: first frame %s, want welcome", name, c.welcome)
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	wc, err := wsclient.Connect(ctx, wsURL, wsclient.Options{Log: c.logf})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	c.session, c.token = c.welcome.str("session"), c.welcome.str("resumeToken")
+	c.c = wc
+	t.Cleanup(func() { wc.Conn().Release() })
+	c.logf("<- %s", wc.Welcome())
 	return c
 }
 
-// connect dials and reads the welcome.
-func (c *client) connect(wsURL string) {
-	c.t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, resp, err := d.Dial(wsURL, nil)
-	if err != nil {
-		status := ""
-		if resp != nil {
-			status = resp.Status
-		}
-		c.t.Fatalf("%s: dial %s: %v %s", c.name, wsURL, err, status)
-	}
-	c.mu.Lock()
-	c.ws, c.frames, c.ended, c.endErr = ws, make(chan frame, 1024), make(chan struct{}), nil
-	frames, ended := c.frames, c.ended
-	c.mu.Unlock()
-	c.t.Cleanup(func() { _ = ws.Close() })
-	go func() {
-		defer close(ended)
-		for {
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				c.mu.Lock()
-				c.endErr = err
-				c.mu.Unlock()
-				return
-			}
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.UseNumber()
-			var f frame
-			if err := dec.Decode(&f); err != nil {
-				c.mu.Lock()
-				c.endErr = fmt.Errorf("bad frame %q: %w", b, err)
-				c.mu.Unlock()
-				return
-			}
-			frames <- f
-		}
-	}()
-	c.welcome = c.next(5 * time.Second)
+func (c *client) logf(format string, args ...any) {
+	c.t.Logf("%s %s "+format, append([]any{time.Now().Format("15:04:05.000"), c.name}, args...)...)
 }
 
 // next returns the next frame; it fails the test on a timeout or when the
@@ -333,46 +270,18 @@ func (c *client) next(d time.Duration) frame {
 }
 
 func (c *client) tryNext(d time.Duration) (frame, error) {
-	c.mu.Lock()
-	frames, ended := c.frames, c.ended
-	c.mu.Unlock()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case f := <-frames:
-		return c.took(f)
-	case <-ended:
-		select { // frames read before the end come first
-		case f := <-frames:
-			return c.took(f)
-		default:
-		}
-		c.mu.Lock()
-		err := c.endErr
-		c.mu.Unlock()
-		return nil, fmt.Errorf("socket ended (last seq %d): %w", c.last, err)
-	case <-timer.C:
-		return nil, fmt.Errorf("no frame within %v (last seq %d)", d, c.last)
+	f, err := c.c.Conn().NextWithin(d)
+	if f != nil {
+		c.logf("<- %s", f)
 	}
-}
-
-func (c *client) took(f frame) (frame, error) {
-	c.t.Logf("%s %s <- %s", time.Now().Format("15:04:05.000"), c.name, f)
-	if f.typ() == "welcome" {
-		return f, nil
-	}
-	if s := f.seq(); s != c.last+1 {
-		return f, fmt.Errorf("seq %d after %d: %s", s, c.last, f)
-	}
-	c.last = f.seq()
-	return f, nil
+	return f, err
 }
 
 // expect takes the next frame and fails unless it has type typ.
 func (c *client) expect(typ string) frame {
 	c.t.Helper()
 	f := c.next(waitBound)
-	if f.typ() != typ {
+	if f.Type() != typ {
 		c.t.Fatalf("%s: got %s, want %q", c.name, f, typ)
 	}
 	return f
@@ -385,7 +294,7 @@ func (c *client) quiet(d time.Duration) {
 	if f != nil {
 		c.t.Fatalf("%s: expected nothing, got %s", c.name, f)
 	}
-	if err != nil && strings.Contains(err.Error(), "socket ended") {
+	if errors.Is(err, wsclient.ErrClosed) {
 		c.t.Fatalf("%s: expected nothing: %v", c.name, err)
 	}
 }
@@ -394,20 +303,8 @@ func (c *client) quiet(d time.Duration) {
 // fatal: the frame is re-sent by the next resume.
 func (c *client) send(m map[string]any) {
 	c.t.Helper()
-	c.seq++
-	m["seq"] = c.seq
-	b, err := json.Marshal(m)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.outbox = append(c.outbox, sent{c.seq, b})
-	c.t.Logf("%s %s -> %s", time.Now().Format("15:04:05.000"), c.name, b)
-	c.mu.Lock()
-	ws := c.ws
-	c.mu.Unlock()
-	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.t.Logf("%s: write seq %d: %v (kept for the resume)", c.name, c.seq, err)
+	if _, err := c.c.Send(m); err != nil {
+		c.t.Fatalf("%s: %v", c.name, err)
 	}
 }
 
@@ -416,43 +313,22 @@ func (c *client) send(m map[string]any) {
 // server had not processed.
 func (c *client) resume(wsURL string) frame {
 	c.t.Helper()
-	c.mu.Lock()
-	old := c.ws
-	c.mu.Unlock()
-	_ = old.Close()
-	q := url.Values{"resume": {c.token}, "last": {strconv.FormatInt(c.last, 10)}}
-	c.connect(wsURL + "?" + q.Encode())
-	w := c.welcome
-	if w.typ() != "welcome" || w["resumed"] != true || w.str("session") != c.session {
-		c.t.Fatalf("%s: resume of %s: got %s, want welcome resumed:true for the same session", c.name, c.session, w)
-	}
-	c.token = w.str("resumeToken")
-	n, _ := w["lastSeq"].(json.Number)
-	lastSeq, err := n.Int64()
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	res, err := c.c.Resume(ctx, wsURL)
 	if err != nil {
-		c.t.Fatalf("%s: welcome without integer lastSeq: %s", c.name, w)
+		c.t.Fatalf("%s: resume: %v", c.name, err)
 	}
-	for _, s := range c.outbox {
-		if s.seq > lastSeq {
-			c.mu.Lock()
-			ws := c.ws
-			c.mu.Unlock()
-			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := ws.WriteMessage(websocket.TextMessage, s.data); err != nil {
-				c.t.Fatalf("%s: re-send seq %d: %v", c.name, s.seq, err)
-			}
-		}
-	}
-	return w
+	conn := c.c.Conn()
+	c.t.Cleanup(conn.Release)
+	c.logf("<- %s", res.Welcome)
+	return res.Welcome
 }
 
 // waitEnded waits until the server side of the socket is gone.
 func (c *client) waitEnded(d time.Duration) error {
-	c.mu.Lock()
-	ended := c.ended
-	c.mu.Unlock()
 	select {
-	case <-ended:
+	case <-c.c.Conn().Done():
 		return nil
 	case <-time.After(d):
 		return errors.New("socket still open")
@@ -468,20 +344,20 @@ func pair(t *testing.T, a, b *client) string {
 	b.send(map[string]any{"type": "join", "mode": "text"})
 	mb := expectMatched(b)
 	ma := a.expect("matched")
-	if ma.str("room") != mb.str("room") || ma.str("room") == "" {
+	if ma.Str("room") != mb.Str("room") || ma.Str("room") == "" {
 		t.Fatalf("matched into different rooms: %s / %s", ma, mb)
 	}
-	return ma.str("room")
+	return ma.Str("room")
 }
 
 // expectMatched takes frames until `matched`, allowing one `waiting` first.
 func expectMatched(c *client) frame {
 	c.t.Helper()
 	f := c.next(waitBound)
-	if f.typ() == "waiting" {
+	if f.Type() == "waiting" {
 		f = c.next(waitBound)
 	}
-	if f.typ() != "matched" {
+	if f.Type() != "matched" {
 		c.t.Fatalf("%s: got %s, want matched", c.name, f)
 	}
 	return f
@@ -492,7 +368,7 @@ func chat(t *testing.T, from, to *client, text string) {
 	t.Helper()
 	from.send(map[string]any{"type": "chat", "text": text})
 	f := to.expect("chat")
-	if f.str("text") != text {
+	if f.Str("text") != text {
 		t.Fatalf("%s got chat %s, want text %q", to.name, f, text)
 	}
 }

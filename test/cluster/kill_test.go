@@ -38,8 +38,8 @@ func TestKillNodeMidChat(t *testing.T) {
 	}
 
 	w := a.resume(n3.ws())
-	if w.str("state") != "chatting" {
-		t.Fatalf("A resumed on node 3: state %q, want chatting: %s", w.str("state"), w)
+	if w.Str("state") != "chatting" {
+		t.Fatalf("A resumed on node 3: state %q, want chatting: %s", w.Str("state"), w)
 	}
 	if ch, _ := w["chat"].(map[string]any); ch == nil || ch["room"] != room {
 		t.Fatalf("A resumed on node 3: chat %v, want room %q", w["chat"], room)
@@ -54,7 +54,7 @@ func TestKillNodeMidChat(t *testing.T) {
 	// D's partner C is gone for good: peer_left disconnected after the
 	// grace period, and not much later.
 	f := d.next(waitBound)
-	if f.typ() != "peer_left" || f.str("reason") != "disconnected" {
+	if f.Type() != "peer_left" || f.Str("reason") != "disconnected" {
 		t.Fatalf("D: got %s, want peer_left disconnected", f)
 	}
 	after := time.Since(killed)

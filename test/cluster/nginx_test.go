@@ -185,8 +185,8 @@ func TestNginxResumeAfterNodeKilled(t *testing.T) {
 		b.resume(lb)
 	}
 	w := a.resume(lb)
-	if w.str("state") != "chatting" {
-		t.Fatalf("A resumed through nginx: state %q, want chatting: %s", w.str("state"), w)
+	if w.Str("state") != "chatting" {
+		t.Fatalf("A resumed through nginx: state %q, want chatting: %s", w.Str("state"), w)
 	}
 	if ch, _ := w["chat"].(map[string]any); ch == nil || ch["room"] != room {
 		t.Fatalf("A resumed through nginx: chat %v, want room %q", w["chat"], room)

@@ -34,23 +34,23 @@ func TestRedisRestartMidRun(t *testing.T) {
 	down := time.Now()
 
 	c.send(map[string]any{"type": "join", "mode": "text"})
-	if f := c.expect("error"); f.str("code") != "overloaded" {
+	if f := c.expect("error"); f.Str("code") != "overloaded" {
 		t.Fatalf("C's join during the outage: %s, want error overloaded", f)
 	}
 	c.send(map[string]any{"type": "next"})
-	if f := c.expect("error"); f.str("code") != "overloaded" {
+	if f := c.expect("error"); f.Str("code") != "overloaded" {
 		t.Fatalf("C's next during the outage: %s, want error overloaded", f)
 	}
 	// A client connecting during the outage gets its welcome and the same
 	// answer.
 	g := dial(t, "G", n2.ws())
 	g.send(map[string]any{"type": "join", "mode": "text"})
-	if f := g.expect("error"); f.str("code") != "overloaded" {
+	if f := g.expect("error"); f.Str("code") != "overloaded" {
 		t.Fatalf("G's join during the outage: %s, want error overloaded", f)
 	}
 	// A relay to a partner on another node needs Redis too.
 	a.send(map[string]any{"type": "chat", "text": "during the outage"})
-	if f := a.expect("error"); f.str("code") != "overloaded" {
+	if f := a.expect("error"); f.Str("code") != "overloaded" {
 		t.Fatalf("A's chat during the outage: %s, want error overloaded", f)
 	}
 	for _, n := range nodes {
@@ -61,7 +61,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 	// Many more actions during the outage must not add log lines.
 	for range 5 {
 		c.send(map[string]any{"type": "join", "mode": "text"})
-		if f := c.expect("error"); f.str("code") != "overloaded" {
+		if f := c.expect("error"); f.Str("code") != "overloaded" {
 			t.Fatalf("C's join during the outage: %s, want error overloaded", f)
 		}
 	}
@@ -114,12 +114,12 @@ func TestRedisRestartMidRun(t *testing.T) {
 	// engine (match.Repair): both sides get peer_left disconnected and are
 	// idle, as after a partner's grace period.
 	for _, cl := range []*client{a, b} {
-		if f := cl.next(waitBound); f.typ() != "peer_left" || f.str("reason") != "disconnected" {
+		if f := cl.next(waitBound); f.Type() != "peer_left" || f.Str("reason") != "disconnected" {
 			t.Fatalf("%s after Redis restarted empty: got %s, want peer_left disconnected", cl.name, f)
 		}
 	}
 	a.send(map[string]any{"type": "chat", "text": "anyone there?"})
-	if f := a.expect("error"); f.str("code") != "not_chatting" {
+	if f := a.expect("error"); f.Str("code") != "not_chatting" {
 		t.Fatalf("A's chat after its chat was lost: %s, want error not_chatting", f)
 	}
 

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strangerchat/stranger/test/wsclient"
 )
 
 // Parameters of the randomized concurrency test (issue 2: "hundreds of
@@ -116,7 +119,7 @@ func (r *rclient) barrier() error {
 		return fmt.Errorf("barrier send: %w", err)
 	}
 	for {
-		f, err := r.c.Next(randomWait)
+		f, err := r.c.NextWithin(randomWait)
 		if err != nil {
 			return fmt.Errorf("%s: barrier: %w", r.c.Session, err)
 		}
@@ -136,12 +139,11 @@ func connect(e *env, t *testing.T, i int, query string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.Next(randomWait)
+	ctx, cancel := context.WithTimeout(context.Background(), randomWait)
+	defer cancel()
+	w, err := c.ReadWelcome(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if w.Type() != "welcome" {
-		return nil, fmt.Errorf("first frame %s, want welcome", w)
 	}
 	c.Welcome, c.Session, c.Token = w, w.Str("session"), w.Str("resumeToken")
 	return c, nil
@@ -165,7 +167,7 @@ func (r *rclient) dropAndResume(stop <-chan struct{}) error {
 	case <-stop:
 	}
 	old := r.c
-	c, err := connect(r.e, r.t, r.rng.IntN(1<<20), "?"+resumeQuery(old.Token, itoa(old.lastSeq)))
+	c, err := connect(r.e, r.t, r.rng.IntN(1<<20), "?"+wsclient.ResumeQuery(old.Token, itoa(old.Last())))
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
@@ -173,7 +175,7 @@ func (r *rclient) dropAndResume(stop <-chan struct{}) error {
 		if c.Session != old.Session {
 			return fmt.Errorf("resume gave session %s for %s", c.Session, old.Session)
 		}
-		c.lastSeq = old.lastSeq
+		c.SetLast(old.Last())
 		r.resumes++
 	} else {
 		r.fresh++
@@ -401,7 +403,7 @@ func checkFinalStates(t *testing.T, e *env, clients []*rclient) {
 	finals := make([]final, len(clients))
 	err := forAll(clients, func(r *rclient) error {
 		old := r.c
-		c, err := connect(e, t, e.node(), "?"+resumeQuery(old.Token, itoa(old.lastSeq)))
+		c, err := connect(e, t, e.node(), "?"+wsclient.ResumeQuery(old.Token, itoa(old.Last())))
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strangerchat/stranger/test/wsclient"
 )
 
 // resumeCases: protocol.md "Resume: a dropped socket loses nothing".
@@ -96,15 +98,15 @@ func testResumeResendsHeld(t *testing.T, e *env) {
 	b.Send(t, M{"type": "chat", "text": "while you were away"})
 	b.Send(t, M{"type": "typing", "typing": true})
 	b.Send(t, M{"type": "signal", "data": M{"sdp": "o"}})
-	n := a.lastSeq
+	n := a.Last()
 	a2 := e.resumeLast(t, a)
 	if f := a2.Expect(t, "chat"); f.Str("text") != "while you were away" {
 		t.Fatalf("re-sent %s", f)
 	}
 	a2.Expect(t, "typing")
 	a2.Expect(t, "signal")
-	if a2.lastSeq != n+3 {
-		t.Fatalf("seq %d after three re-sent frames, want %d", a2.lastSeq, n+3)
+	if a2.Last() != n+3 {
+		t.Fatalf("seq %d after three re-sent frames, want %d", a2.Last(), n+3)
 	}
 	b.Send(t, M{"type": "chat", "text": "live"})
 	a2.Expect(t, "chat") // seq n+4, checked by Expect
@@ -116,7 +118,7 @@ func testResumeLastN(t *testing.T, e *env) {
 		b.Send(t, M{"type": "chat", "text": itoa(int64(i))})
 		a.Expect(t, "chat")
 	}
-	k := a.lastSeq
+	k := a.Last()
 	a.Drop()
 	a2 := e.resume(t, a, itoa(k-2), k-2)
 	for i := 1; i <= 2; i++ {
@@ -132,12 +134,12 @@ func testResumeLastOmitted(t *testing.T, e *env) {
 	b.Send(t, M{"type": "chat", "text": "x"})
 	a.Expect(t, "chat")
 	a.Drop()
-	a2 := e.resume(t, a, "", a.lastSeq)
+	a2 := e.resume(t, a, "", a.Last())
 	a2.ExpectNothing(t)
 	b.Send(t, M{"type": "chat", "text": "y"})
 	a2.Expect(t, "chat")
 	a2.Drop()
-	a3 := e.resume(t, a2, "abc", a2.lastSeq)
+	a3 := e.resume(t, a2, "abc", a2.Last())
 	a3.ExpectNothing(t)
 	b.Send(t, M{"type": "chat", "text": "z"})
 	if a3.Expect(t, "chat").Str("text") != "z" {
@@ -147,11 +149,11 @@ func testResumeLastOmitted(t *testing.T, e *env) {
 
 func testResumeLastNegative(t *testing.T, e *env) {
 	a, _, _, _ := e.pair(t, "")
-	k := a.lastSeq
+	k := a.Last()
 	a.Drop()
 	a2 := e.resume(t, a, "-5", 0)
-	for a2.lastSeq < k { // seq 1..k again, checked in order by Next
-		if _, err := a2.Next(expectTimeout); err != nil {
+	for a2.Last() < k { // seq 1..k again, checked in order by Next
+		if _, err := a2.NextWithin(expectTimeout); err != nil {
 			t.Fatalf("last=-5: frames up to %d not all re-sent: %v", k, err)
 		}
 	}
@@ -161,7 +163,7 @@ func testResumeLastNegative(t *testing.T, e *env) {
 func testResumeLastAbove(t *testing.T, e *env) {
 	a, b, _, _ := e.pair(t, "")
 	a.Drop()
-	a2 := e.resume(t, a, "1000", a.lastSeq)
+	a2 := e.resume(t, a, "1000", a.Last())
 	a2.ExpectNothing(t)
 	b.Send(t, M{"type": "chat", "text": "next seq"})
 	a2.Expect(t, "chat") // seq continues at the highest sent + 1
@@ -348,16 +350,16 @@ func testResumeReleased(t *testing.T, e *env) {
 	a, b, _, _ := e.pair(t, "")
 	b.Send(t, M{"type": "chat", "text": "x"})
 	a.Expect(t, "chat")
-	k := a.lastSeq
+	k := a.Last()
 	deadline := time.Now().Add(expectTimeout)
 	for a.Pings() < 3 && time.Now().Before(deadline) {
 		a.ExpectNothingFor(t, e.o.PingInterval)
 	}
 	a.Drop()
-	c := e.connectAt(t, e.node(), "?"+resumeQuery(a.Token, "0"), DialOptions{})
+	c := e.connectAt(t, e.node(), "?"+wsclient.ResumeQuery(a.Token, "0"), DialOptions{})
 	if r, _ := c.Welcome.Bool("resumed"); r {
-		for c.lastSeq < k {
-			if _, err := c.Next(expectTimeout); err != nil {
+		for c.Last() < k {
+			if _, err := c.NextWithin(expectTimeout); err != nil {
 				t.Fatalf("resumed with last=0 but frames 1..%d not re-sent: %v", k, err)
 			}
 		}

@@ -11,6 +11,7 @@
 package conformance
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strangerchat/stranger/test/wsclient"
 )
 
 // Deployment is a running set of nodes under test.
@@ -158,7 +161,7 @@ func (e *env) node() int {
 func (e *env) dial(t testing.TB, i int, query string, o DialOptions) (*Client, *http.Response, error) {
 	c, resp, err := Dial(e.d.URL(i)+query, o)
 	if c != nil {
-		t.Cleanup(c.abandon)
+		t.Cleanup(c.Release)
 	}
 	return c, resp, err
 }
@@ -170,12 +173,13 @@ func (e *env) connectAt(t testing.TB, i int, query string, o DialOptions) *Clien
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	w := c.Expect(t, "welcome")
-	c.Welcome = w
-	c.Session, c.Token = w.Str("session"), w.Str("resumeToken")
-	if c.Session == "" || c.Token == "" {
-		t.Fatalf("welcome without session or resumeToken: %s", w)
+	ctx, cancel := context.WithTimeout(context.Background(), expectTimeout)
+	defer cancel()
+	w, err := c.ReadWelcome(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name(), err)
 	}
+	c.Welcome, c.Session, c.Token = w, w.Str("session"), w.Str("resumeToken")
 	return c
 }
 
@@ -194,7 +198,7 @@ func (e *env) client(t testing.TB) *Client {
 // client's seq check continues after trackFrom.
 func (e *env) resume(t testing.TB, c *Client, last string, trackFrom int64) *Client {
 	t.Helper()
-	n := e.connectAt(t, e.node(), "?"+resumeQuery(c.Token, last), DialOptions{})
+	n := e.connectAt(t, e.node(), "?"+wsclient.ResumeQuery(c.Token, last), DialOptions{})
 	if r, _ := n.Welcome.Bool("resumed"); !r {
 		t.Fatalf("resume of %s: welcome not resumed: %s", c.Session, n.Welcome)
 	}
@@ -204,20 +208,20 @@ func (e *env) resume(t testing.TB, c *Client, last string, trackFrom int64) *Cli
 	if n.Token == c.Token {
 		t.Fatalf("resume: the resume token was not renewed")
 	}
-	n.lastSeq = trackFrom
+	n.SetLast(trackFrom)
 	return n
 }
 
 // resumeLast is resume with last = the highest seq c has taken.
 func (e *env) resumeLast(t testing.TB, c *Client) *Client {
 	t.Helper()
-	return e.resume(t, c, itoa(c.lastSeq), c.lastSeq)
+	return e.resume(t, c, itoa(c.Last()), c.Last())
 }
 
 // resumeFails tries to resume with token and expects a fresh session.
 func (e *env) resumeFails(t testing.TB, token, oldSession string) *Client {
 	t.Helper()
-	n := e.connectAt(t, e.node(), "?"+resumeQuery(token, ""), DialOptions{})
+	n := e.connectAt(t, e.node(), "?"+wsclient.ResumeQuery(token, ""), DialOptions{})
 	if r, ok := n.Welcome.Bool("resumed"); !ok || r {
 		t.Fatalf("resume with a dead token: resumed = %v, want false: %s", n.Welcome["resumed"], n.Welcome)
 	}
@@ -227,24 +231,16 @@ func (e *env) resumeFails(t testing.TB, token, oldSession string) *Client {
 	return n
 }
 
-func resumeQuery(token, last string) string {
-	q := "resume=" + token
-	if last != "" {
-		q += "&last=" + last
-	}
-	return q
-}
-
 // expectMatched takes an optional waiting and then matched (protocol: the
 // server may answer matched at once, with or without waiting first).
 func expectMatched(t testing.TB, c *Client) Frame {
 	t.Helper()
-	f, err := c.Next(expectTimeout)
+	f, err := c.NextWithin(expectTimeout)
 	if err != nil {
 		t.Fatalf("%s: expecting matched: %v", c.name(), err)
 	}
 	if f.Type() == "waiting" {
-		f, err = c.Next(expectTimeout)
+		f, err = c.NextWithin(expectTimeout)
 		if err != nil {
 			t.Fatalf("%s: expecting matched after waiting: %v", c.name(), err)
 		}
@@ -363,7 +359,7 @@ func sameSet(a, b []string) bool {
 func skipUntil(t testing.TB, c *Client, typ string, skip ...string) Frame {
 	t.Helper()
 	for {
-		f, err := c.Next(expectTimeout)
+		f, err := c.NextWithin(expectTimeout)
 		if err != nil {
 			t.Fatalf("%s: expecting %q: %v", c.name(), typ, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/strangerchat/stranger/test/wsclient"
 )
 
 // transportCases: protocol.md "Transport" and "Other HTTP endpoints".
@@ -251,7 +252,7 @@ func testPingsAnswered(t *testing.T, e *env) {
 func testPongsMissed(t *testing.T, e *env) {
 	a, b, _, _ := e.pair(t, "")
 	start := time.Now() // the server's pong clock starts after this
-	deaf, _, err := e.dial(t, e.node(), "?"+resumeQuery(a.Token, itoa(a.lastSeq)), DialOptions{IgnorePings: true})
+	deaf, _, err := e.dial(t, e.node(), "?"+wsclient.ResumeQuery(a.Token, itoa(a.Last())), DialOptions{IgnorePings: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,8 @@ func testPongsMissed(t *testing.T, e *env) {
 	if r, _ := w.Bool("resumed"); !r {
 		t.Fatalf("resume failed: %s", w)
 	}
-	deaf.Session, deaf.Token, deaf.lastSeq = w.Str("session"), w.Str("resumeToken"), a.lastSeq
+	deaf.Session, deaf.Token = w.Str("session"), w.Str("resumeToken")
+	deaf.SetLast(a.Last())
 	a.ExpectClose(t, 4001) // the resume took the session over
 	deaf.ExpectClose(t, websocket.CloseAbnormalClosure)
 	if d := time.Since(start); d < e.o.PongTimeout {

@@ -65,11 +65,11 @@ describe('App under React.StrictMode', () => {
     expect(screen.getByTestId('online-count').textContent).toBe('12 online');
 
     // Starting needs the 18+ and terms box.
-    const startVideo = screen.getByTestId('start-video') as HTMLButtonElement;
+    const startVideo = screen.getByTestId<HTMLButtonElement>('start-video');
     expect(startVideo.disabled).toBe(true);
     fireEvent.click(screen.getByTestId('accept-terms'));
     expect(startVideo.disabled).toBe(false);
-    expect((screen.getByTestId('privacy-toggle') as HTMLInputElement).disabled).toBe(true); // no TURN
+    expect(screen.getByTestId<HTMLInputElement>('privacy-toggle').disabled).toBe(true); // no TURN
 
     const interests = screen.getByTestId('interests-input');
     fireEvent.change(interests, { target: { value: 'Music' } });
@@ -150,7 +150,7 @@ describe('App under React.StrictMode', () => {
       FakeSocket.last().receive(welcome({ resumed: true, resumeToken: 'tok2', lastSeq: 1, state: 'chatting' }));
     });
     expect(screen.queryByTestId('link-state')).toBeNull();
-    expect((screen.getByTestId('chat-input') as HTMLInputElement).disabled).toBe(false);
+    expect(screen.getByTestId<HTMLInputElement>('chat-input').disabled).toBe(false);
   });
 
   it('offers text chat when the camera is blocked', async () => {

@@ -1,10 +1,10 @@
 // Package webrtctest is a stranger for system tests: a pion/webrtc peer that
 // has nothing but a WebSocket to a Stranger node. It speaks the signaling
-// protocol of docs/protocol.md (seq numbers, resume with re-sending), and on
-// `matched` it negotiates a call by itself — the initiator opens a data
-// channel and sends the offer, the other side answers, both trickle ICE
-// candidates through `signal` — so a test only sends `join`, waits for
-// Connected and checks what it cares about.
+// protocol of docs/protocol.md through a wsclient.Client (seq numbers,
+// resume with re-sending), and on `matched` it negotiates a call by itself
+// — the initiator opens a data channel and sends the offer, the other side
+// answers, both trickle ICE candidates through `signal` — so a test only
+// sends `join`, waits for Connected and checks what it cares about.
 //
 // Every peer keeps its packets on loopback (interface lo, UDP4, no mDNS), so
 // tests need no network namespace and never touch another interface. The
@@ -21,21 +21,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
-)
 
-// writeTimeout bounds one WebSocket write: a test must fail, not hang, when
-// the server stops reading.
-const writeTimeout = 5 * time.Second
+	"github.com/strangerchat/stranger/test/wsclient"
+)
 
 // Options configure a Peer. The zero value is a loopback peer that uses the
 // ICE servers of welcome.
@@ -66,27 +61,7 @@ type Options struct {
 }
 
 // Frame is one server frame as received.
-type Frame struct {
-	Type string
-	Seq  int64 // 0 for welcome
-	Raw  json.RawMessage
-}
-
-// Decode unmarshals the whole frame into v.
-func (f Frame) Decode(v any) error { return json.Unmarshal(f.Raw, v) }
-
-// Str returns the string field name of the frame, "" if absent.
-func (f Frame) Str(name string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(f.Raw, &m) != nil {
-		return ""
-	}
-	var s string
-	_ = json.Unmarshal(m[name], &s)
-	return s
-}
-
-func (f Frame) String() string { return string(f.Raw) }
+type Frame = wsclient.Frame
 
 // ICEServer is one entry of welcome.iceServers. `urls` may be a string or
 // an array, as in the browser's RTCIceServer.
@@ -150,11 +125,6 @@ func (w Welcome) WebRTC() []webrtc.ICEServer {
 // Msg is a client frame; Send adds its seq.
 type Msg map[string]any
 
-type outFrame struct {
-	seq  int64
-	data []byte
-}
-
 // ResumeResult is what a resume did.
 type ResumeResult struct {
 	Welcome Welcome
@@ -169,12 +139,9 @@ type Peer struct {
 	opts Options
 	api  *webrtc.API
 
-	// writeMu orders writes: the client seq, the outbox of sent frames (kept
-	// for re-sending on a resume) and the current socket.
-	writeMu sync.Mutex
-	ws      *websocket.Conn // nil while the socket is down
-	seq     int64
-	outbox  []outFrame
+	// client numbers the frames, keeps them for a resume and checks the
+	// server's seq.
+	client *wsclient.Client
 
 	// sigMu orders this peer's own signals: the description first, then the
 	// candidates in the order pion gathered them.
@@ -184,7 +151,6 @@ type Peer struct {
 
 	mu            sync.Mutex
 	welcome       Welcome
-	lastRecv      int64
 	readDone      chan struct{} // closed when the current read loop ends
 	closeErr      error         // how the last socket ended
 	closed        bool
@@ -250,118 +216,70 @@ func Dial(ctx context.Context, wsURL string, opts Options) (*Peer, error) {
 		failed:      make(chan struct{}),
 		start:       time.Now(),
 	}
-	ws, w, err := p.dial(ctx, wsURL)
+	c, err := wsclient.Connect(ctx, wsURL, wsclient.Options{
+		DialOptions: wsclient.DialOptions{Header: opts.Header},
+		Log:         p.note,
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
-	if w.Resumed {
-		_ = ws.Close()
-		return nil, fmt.Errorf("%s: a fresh connection got resumed:true: %+v", p.name, w)
+	p.record("<", c.Welcome())
+	var w Welcome
+	if err := c.Welcome().Decode(&w); err != nil {
+		c.Conn().Release()
+		return nil, fmt.Errorf("%s: welcome: %w", p.name, err)
 	}
+	p.client = c
 	p.mu.Lock()
 	p.welcome = w
 	p.mu.Unlock()
-	p.writeMu.Lock()
-	p.ws = ws
-	p.writeMu.Unlock()
-	p.startReading(ws)
+	p.startReading(c.Conn())
 	return p, nil
 }
 
-// dial opens a socket and reads its welcome within ctx.
-func (p *Peer) dial(ctx context.Context, rawURL string) (*websocket.Conn, Welcome, error) {
-	var w Welcome
-	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, rawURL, p.opts.Header)
-	if err != nil {
-		if resp != nil {
-			err = fmt.Errorf("HTTP %s: %w", resp.Status, err)
-		}
-		return nil, w, fmt.Errorf("%s: dial %s: %w", p.name, rawURL, err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = ws.SetReadDeadline(dl)
-	}
-	_, b, err := ws.ReadMessage()
-	_ = ws.SetReadDeadline(time.Time{})
-	if err != nil {
-		_ = ws.Close()
-		return nil, w, fmt.Errorf("%s: reading welcome: %w", p.name, err)
-	}
-	p.record("<", b)
-	var head struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil || head.Type != "welcome" {
-		_ = ws.Close()
-		return nil, w, fmt.Errorf("%s: first frame is not a welcome: %s", p.name, b)
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		_ = ws.Close()
-		return nil, w, fmt.Errorf("%s: welcome: %w", p.name, err)
-	}
-	return ws, w, nil
-}
-
-func (p *Peer) startReading(ws *websocket.Conn) {
+func (p *Peer) startReading(conn *wsclient.Conn) {
 	done := make(chan struct{})
 	p.mu.Lock()
 	p.readDone = done
 	p.mu.Unlock()
-	go p.readLoop(ws, done)
+	go p.readLoop(conn, done)
 }
 
-func (p *Peer) readLoop(ws *websocket.Conn, done chan struct{}) {
+// readLoop handles the frames of one connection in order until it ends. A
+// seq that does not follow the last one is an error of the server: the peer
+// fails and the frame is not handled.
+func (p *Peer) readLoop(conn *wsclient.Conn, done chan struct{}) {
 	defer close(done)
 	for {
-		_, b, err := ws.ReadMessage()
-		if err != nil {
-			p.writeMu.Lock()
-			if p.ws == ws {
-				p.ws = nil
-			}
-			p.writeMu.Unlock()
-			_ = ws.Close()
+		f, err := conn.Next(context.Background())
+		if errors.Is(err, wsclient.ErrBadFrame) {
+			p.fail(err)
+		}
+		if errors.Is(err, wsclient.ErrClosed) {
 			p.note("socket ended: %v", err)
 			p.mu.Lock()
-			p.closeErr = err
+			p.closeErr = conn.Err()
 			p.mu.Unlock()
 			return
 		}
-		p.handle(b)
+		if f != nil {
+			p.record("<", f)
+		}
+		if err != nil {
+			p.fail(err)
+			continue
+		}
+		p.handle(f)
 	}
 }
 
-// handle processes one server frame: it drops duplicates of a resume, runs
-// the call on matched/signal and queues the rest for Recv.
-func (p *Peer) handle(b []byte) {
-	p.record("<", b)
-	var f struct {
-		Type string `json:"type"`
-		Seq  int64  `json:"seq"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		p.fail(fmt.Errorf("server frame is not JSON: %s", b))
-		return
-	}
-	p.mu.Lock()
-	if f.Seq != 0 && f.Seq <= p.lastRecv {
-		p.mu.Unlock()
-		return // already had it before a resume
-	}
-	if f.Seq != 0 && f.Seq != p.lastRecv+1 {
-		p.mu.Unlock()
-		p.fail(fmt.Errorf("server seq jumped from %d to %d: %s", p.lastRecv, f.Seq, b))
-		p.mu.Lock()
-	}
-	if f.Seq != 0 {
-		p.lastRecv = f.Seq
-	}
-	p.mu.Unlock()
-
-	switch f.Type {
+// handle processes one server frame: it runs the call on matched/signal
+// and queues the rest for Recv.
+func (p *Peer) handle(f Frame) {
+	switch f.Type() {
 	case "matched":
 		var c Chat
-		if err := json.Unmarshal(b, &c); err != nil {
+		if err := f.Decode(&c); err != nil {
 			p.fail(fmt.Errorf("matched: %w", err))
 			break
 		}
@@ -369,13 +287,13 @@ func (p *Peer) handle(b []byte) {
 			p.fail(err)
 		}
 	case "signal":
-		if err := p.onSignal(b); err != nil {
+		if err := p.onSignal(f); err != nil {
 			p.fail(err)
 		}
 		return // the call consumed it
 	}
 	p.mu.Lock()
-	p.frames = append(p.frames, Frame{Type: f.Type, Seq: f.Seq, Raw: append(json.RawMessage(nil), b...)})
+	p.frames = append(p.frames, f)
 	p.mu.Unlock()
 	notify(p.framesReady)
 }
@@ -527,7 +445,7 @@ func (p *Peer) signal(data any) (int64, error) {
 
 // onSignal applies the partner's description or candidate. Candidates that
 // arrive before the remote description are held until it is set.
-func (p *Peer) onSignal(b []byte) error {
+func (p *Peer) onSignal(b Frame) error {
 	var f struct {
 		Room string `json:"room"`
 		Data struct {
@@ -535,7 +453,7 @@ func (p *Peer) onSignal(b []byte) error {
 			Candidate json.RawMessage            `json:"candidate"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
+	if err := b.Decode(&f); err != nil {
 		return fmt.Errorf("signal: %w: %s", err, b)
 	}
 	p.mu.Lock()
@@ -621,72 +539,17 @@ func (p *Peer) onDescription(pc *webrtc.PeerConnection, chat *Chat, d webrtc.Ses
 // While the socket is down the frame is only kept: Resume sends it if the
 // server has not processed it. It returns the frame's seq.
 func (p *Peer) Send(m Msg) (int64, error) {
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
-	out := make(Msg, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	seq := p.seq + 1
-	out["seq"] = seq
-	b, err := json.Marshal(out)
+	seq, err := p.client.Send(m)
 	if err != nil {
-		return 0, fmt.Errorf("%s: encoding %v: %w", p.name, m, err)
+		return 0, fmt.Errorf("%s: %w", p.name, err)
 	}
-	p.seq = seq
-	p.outbox = append(p.outbox, outFrame{seq: seq, data: b})
-	if p.ws == nil {
-		p.record("> (socket down, kept)", b)
-		return seq, nil
-	}
-	p.record(">", b)
-	p.writeLocked(b)
 	return seq, nil
-}
-
-// writeLocked writes b; a failed write drops the socket (the frame stays in
-// the outbox for a resume). writeMu is held.
-func (p *Peer) writeLocked(b []byte) {
-	_ = p.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := p.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		p.note("write failed, socket dropped: %v", err)
-		_ = p.ws.NetConn().Close()
-		p.ws = nil
-	}
 }
 
 // Drop cuts the socket without a close handshake, as a lost network would:
 // the server starts the session's grace period. Frames sent afterwards are
 // kept for Resume.
-func (p *Peer) Drop() {
-	p.writeMu.Lock()
-	ws := p.ws
-	p.ws = nil
-	p.writeMu.Unlock()
-	if ws != nil {
-		p.note("dropped the socket")
-		_ = ws.NetConn().Close()
-	}
-}
-
-// CloseSocket closes the socket with a close frame of code (1000 or 1001 end
-// the session on the server; other codes start its grace period).
-func (p *Peer) CloseSocket(code int, text string) error {
-	p.writeMu.Lock()
-	ws := p.ws
-	p.ws = nil
-	p.writeMu.Unlock()
-	if ws == nil {
-		return fmt.Errorf("%s: socket already down", p.name)
-	}
-	p.note("closing the socket with %d", code)
-	err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
-	_ = ws.NetConn().Close()
-	if err != nil {
-		return fmt.Errorf("%s: close frame: %w", p.name, err)
-	}
-	return nil
-}
+func (p *Peer) Drop() { p.client.Drop() }
 
 // Resume reconnects to wsURL (any node) with ?resume=TOKEN&last=N, N being
 // the highest seq received, then re-sends the frames the server has not
@@ -699,54 +562,25 @@ func (p *Peer) Resume(ctx context.Context, wsURL string) (ResumeResult, error) {
 	done := p.readDone
 	p.mu.Unlock()
 	select {
-	case <-done:
+	case <-done: // every frame of the old socket is handled: last is final
 	case <-ctx.Done():
 		return res, fmt.Errorf("%s: waiting for the old read loop: %w", p.name, ctx.Err())
 	}
-	p.mu.Lock()
-	token, last, session := p.welcome.ResumeToken, p.lastRecv, p.welcome.Session
-	p.mu.Unlock()
-	u, err := url.Parse(wsURL)
+	r, err := p.client.Resume(ctx, wsURL)
+	if r.Welcome != nil {
+		p.record("<", r.Welcome)
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", p.name, err)
 	}
-	q := u.Query()
-	q.Set("resume", token)
-	q.Set("last", strconv.FormatInt(last, 10))
-	u.RawQuery = q.Encode()
-	p.note("resuming with last=%d", last)
-	ws, w, err := p.dial(ctx, u.String())
-	if err != nil {
-		return res, err
+	if err := r.Welcome.Decode(&res.Welcome); err != nil {
+		return res, fmt.Errorf("%s: welcome: %w", p.name, err)
 	}
-	res.Welcome = w
-	if !w.Resumed || w.Session != session || w.LastSeq == nil {
-		_ = ws.Close()
-		return res, fmt.Errorf("%s: resume refused: want resumed:true, session %s and a lastSeq, got %+v", p.name, session, w)
-	}
+	res.Resent = r.Resent
 	p.mu.Lock()
-	p.welcome = w
+	p.welcome = res.Welcome
 	p.mu.Unlock()
-
-	p.writeMu.Lock()
-	keep := p.outbox[:0]
-	for _, f := range p.outbox {
-		if f.seq > *w.LastSeq {
-			keep = append(keep, f)
-		}
-	}
-	p.outbox = keep
-	p.ws = ws
-	for _, f := range keep {
-		if p.ws == nil {
-			break
-		}
-		res.Resent = append(res.Resent, f.seq)
-		p.record("> (re-sent)", f.data)
-		p.writeLocked(f.data)
-	}
-	p.writeMu.Unlock()
-	p.startReading(ws)
+	p.startReading(p.client.Conn())
 	return res, nil
 }
 
@@ -785,11 +619,7 @@ func (p *Peer) Chat() (Chat, bool) {
 }
 
 // LastReceived is the highest server seq received.
-func (p *Peer) LastReceived() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastRecv
-}
+func (p *Peer) LastReceived() int64 { return p.client.Conn().Last() }
 
 // Recv returns the next server frame except welcome and signal (the call
 // consumes those), in order.
@@ -806,7 +636,7 @@ func (p *Peer) Recv(ctx context.Context) (Frame, error) {
 		select {
 		case <-p.framesReady:
 		case <-ctx.Done():
-			return Frame{}, fmt.Errorf("%s: waiting for a frame: %w", p.name, ctx.Err())
+			return nil, fmt.Errorf("%s: waiting for a frame: %w", p.name, ctx.Err())
 		}
 	}
 }
@@ -819,15 +649,15 @@ func (p *Peer) Await(ctx context.Context, typ string, skip ...string) (Frame, er
 		if err != nil {
 			return f, fmt.Errorf("awaiting %s: %w", typ, err)
 		}
-		if f.Type == typ {
+		if f.Type() == typ {
 			return f, nil
 		}
 		ok := false
 		for _, s := range skip {
-			ok = ok || s == f.Type
+			ok = ok || s == f.Type()
 		}
 		if !ok {
-			return f, fmt.Errorf("%s: awaiting %s, got %s", p.name, typ, f.Raw)
+			return f, fmt.Errorf("%s: awaiting %s, got %s", p.name, typ, f)
 		}
 	}
 }
@@ -945,11 +775,12 @@ func (p *Peer) Close() {
 	p.closed = true
 	done := p.readDone
 	p.mu.Unlock()
-	_ = p.CloseSocket(websocket.CloseNormalClosure, "bye")
+	p.note("closing the socket with 1000")
+	p.client.Close()
 	if done != nil {
 		select {
 		case <-done:
-		case <-time.After(writeTimeout):
+		case <-time.After(wsclient.Timeout):
 			p.note("read loop did not end")
 		}
 	}
@@ -970,13 +801,7 @@ func (p *Peer) fail(err error) {
 	p.failOnce.Do(func() { close(p.failed) })
 }
 
-func (p *Peer) record(dir string, b []byte) {
-	s := string(b)
-	if len(s) > 400 {
-		s = s[:400] + "…"
-	}
-	p.line(dir + " " + s)
-}
+func (p *Peer) record(dir string, f Frame) { p.line(dir + " " + f.String()) }
 
 func (p *Peer) note(format string, args ...any) {
 	p.line("# " + fmt.Sprintf(format, args...))

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SignalingClient } from '../signaling/client';
 import { cameraStream, FakeMediaStream, FakePeerConnection, FakeSocket, flush, welcome } from '../test/fakes';
-import { CallController, selectedCandidateType, type CallDeps } from './controller';
+import { CallController, type CallDeps } from './controller';
+import { selectedCandidateType } from './peer';
 import { statusText } from './status';
 
 interface Opts {
@@ -187,7 +188,7 @@ describe('CallController', () => {
             const s = new FakeSocket(u);
             const send = s.send.bind(s);
             s.send = (data: string) => {
-              order.push(JSON.parse(data).type);
+              order.push((JSON.parse(data) as { type: string }).type);
               send(data);
             };
             return s;
@@ -201,7 +202,7 @@ describe('CallController', () => {
       createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
       getUserMedia: () => {
         order.push('camera');
-        return new Promise(() => {}) as Promise<MediaStream>;
+        return new Promise<MediaStream>(() => {});
       },
       mediaAllowed: () => Promise.resolve(true),
     };
@@ -396,6 +397,83 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('ended');
     srv(sock, { type: 'reported' });
     expect(ctl.getView().notice).toMatch(/reported/);
+  });
+
+  it('report: refused while waiting, as the button is; reports the stranger of the chat that just ended', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    expect(ctl.getView().phase).toBe('waiting');
+    ctl.report();
+    expect(sock.sentOf('report')).toEqual([]);
+    matched(sock, false, 'text');
+    srv(sock, { type: 'peer_left', reason: 'left' });
+    ctl.report();
+    expect(sock.sentOf('report')).toHaveLength(1);
+    expect(ctl.getView().phase).toBe('ended');
+    srv(sock, { type: 'reported' });
+    expect(ctl.getView().notice).toMatch(/reported/);
+  });
+
+  it('home from a chat: typing false while still in it, then leave; the camera off and nothing of the chat left', async () => {
+    const stream = cameraStream();
+    const { ctl, sock } = setup({ media: () => Promise.resolve(stream) });
+    sock.receive(welcome());
+    ctl.start('video', ['cats']);
+    await flush();
+    matched(sock, true, 'video', ['cats']);
+    await flush();
+    ctl.sendChat('hi');
+    ctl.inputChanged('and');
+    srv(sock, { type: 'typing', typing: true });
+    const pc = FakePeerConnection.last();
+    const views: { phase: string }[] = [];
+    ctl.subscribe((v) => views.push(v));
+    ctl.home();
+    expect(sock.sent.slice(-2)).toMatchObject([{ type: 'typing', typing: false }, { type: 'leave' }]);
+    expect(views.map((v) => v.phase)).toEqual(['idle']); // one view, no half-reset one in between
+    expect(ctl.getView()).toMatchObject({
+      phase: 'idle',
+      lines: [],
+      room: null,
+      commonInterests: [],
+      strangerTyping: false,
+      connection: 'none',
+      remoteStream: null,
+      localStream: null,
+      pcCount: 0,
+    });
+    expect(pc.closed).toBe(true);
+    expect(stream.getTracks().every((t) => t.stopped)).toBe(true);
+    // The stranger's typing timer of the old chat is gone with it.
+    vi.advanceTimersByTime(20_000);
+    expect(views).toHaveLength(1);
+  });
+
+  it('a camera failure after the match ends the chat: leave, no stranger video, the error shown', async () => {
+    let failMedia: (e: unknown) => void = () => {};
+    const { ctl, sock } = setup({ media: () => new Promise((_, reject) => (failMedia = reject)), allowed: true });
+    sock.receive(welcome());
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    await flush();
+    expect(ctl.getView().remoteStream).not.toBeNull();
+    failMedia(Object.assign(new Error('busy'), { name: 'NotReadableError' }));
+    await flush();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'leave' });
+    expect(ctl.getView()).toMatchObject({
+      phase: 'ended',
+      mediaError: 'busy',
+      endReason: null,
+      remoteStream: null,
+      connection: 'none',
+    });
+    expect(FakePeerConnection.live).toBe(0);
+    // The way out is text or another try, not Next.
+    ctl.next();
+    expect(sock.sentOf('next')).toEqual([]);
+    expect(sock.sentOf('join')).toHaveLength(1);
   });
 
   it('chat and typing: typing true once, false after a pause; stranger typing clears on their message', () => {

@@ -3,7 +3,7 @@ export type MediaErrorKind = 'denied' | 'absent' | 'busy' | 'insecure' | 'other'
 
 export function classifyMediaError(err: unknown): MediaErrorKind {
   const name = err instanceof Error || (typeof err === 'object' && err !== null && 'name' in err)
-    ? String((err as { name: unknown }).name)
+    ? String(err.name)
     : '';
   switch (name) {
     case 'NotAllowedError':

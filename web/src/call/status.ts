@@ -1,4 +1,4 @@
-import type { CallView } from './controller';
+import type { CallView } from './view';
 
 /** "music", "music and films", "music, films and cats". */
 export function joinList(items: readonly string[]): string {

@@ -1,7 +1,8 @@
 import { startTransition, useEffect, useMemo, useRef, useState } from 'react';
 import { SignalingClient, defaultSignalingUrl } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
-import { CallController, initialView, type CallDeps, type CallView } from './controller';
+import { CallController, type CallDeps } from './controller';
+import { initialView, type CallView } from './view';
 
 /** The browser's implementations; tests pass fakes instead. */
 export function browserDeps(): CallDeps {
@@ -46,19 +47,20 @@ export function browserDeps(): CallDeps {
   };
 }
 
+/** The user's actions; arrow-typed because the UI passes them around unbound. */
 export interface CallActions {
-  start(mode: Mode, interests: readonly string[]): void;
-  next(): void;
-  stop(): void;
-  home(): void;
-  report(): void;
-  sendChat(text: string): boolean;
-  inputChanged(text: string): void;
-  toggleMic(): void;
-  toggleCamera(): void;
-  setPrivacy(on: boolean): void;
-  continueInText(): void;
-  retryMedia(): void;
+  start: (mode: Mode, interests: readonly string[]) => void;
+  next: () => void;
+  stop: () => void;
+  home: () => void;
+  report: () => void;
+  sendChat: (text: string) => boolean;
+  inputChanged: (text: string) => void;
+  toggleMic: () => void;
+  toggleCamera: () => void;
+  setPrivacy: (on: boolean) => void;
+  continueInText: () => void;
+  retryMedia: () => void;
 }
 
 /** Read-only facts for end-to-end tests, at window.__stranger. */

@@ -6,13 +6,20 @@ import { InterestsInput } from './InterestsInput';
 let latest: string[] = [];
 function Harness() {
   const [v, setV] = useState<string[]>([]);
-  latest = v;
-  return <InterestsInput value={v} onChange={setV} />;
+  return (
+    <InterestsInput
+      value={v}
+      onChange={(next) => {
+        latest = next;
+        setV(next);
+      }}
+    />
+  );
 }
 
 afterEach(cleanup);
 
-const input = () => screen.getByTestId('interests-input') as HTMLInputElement;
+const input = () => screen.getByTestId<HTMLInputElement>('interests-input');
 const type = (text: string) => fireEvent.change(input(), { target: { value: text } });
 const enter = () => fireEvent.keyDown(input(), { key: 'Enter' });
 

@@ -3,7 +3,7 @@ import { MAX_INTERESTS, normalizeInterests } from '../signaling/protocol';
 
 interface Props {
   value: string[];
-  onChange(next: string[]): void;
+  onChange: (next: string[]) => void;
 }
 
 /**

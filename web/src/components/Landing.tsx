@@ -13,8 +13,8 @@ interface Props {
   turnAvailable: boolean;
   privacy: boolean;
   notice: string | null;
-  onPrivacy(on: boolean): void;
-  onStart(mode: Mode, interests: string[]): void;
+  onPrivacy: (on: boolean) => void;
+  onStart: (mode: Mode, interests: string[]) => void;
 }
 
 export function Landing({ online, link, turnAvailable, privacy, notice, onPrivacy, onStart }: Props) {

@@ -30,8 +30,8 @@ declare global {
 
 interface Props {
   stream: MediaStream | null;
-  onNext(): void;
-  onReport(): void;
+  onNext: () => void;
+  onReport: () => void;
 }
 
 const offText = {
@@ -70,7 +70,6 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
       },
     });
     guardRef.current = guard;
-    setState(guard.getState());
     const debug: GuardDebug = {
       get state() {
         return guard.getState().kind;

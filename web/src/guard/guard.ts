@@ -17,9 +17,9 @@ export interface FrameSource<F> {
 export interface GuardOptions<F> {
   /** null when the viewer turned "Blur nudity" off: nothing is loaded or judged. */
   classifier: Classifier<F> | null;
-  onState(s: GuardState): void;
+  onState: (s: GuardState) => void;
   /** Called with every verdict and the time it took (for the debug handle). */
-  onVerdict?(scores: Scores, ms: number): void;
+  onVerdict?: (scores: Scores, ms: number) => void;
   /** Time between the starts of two classifications; about two frames a second. */
   intervalMs?: number;
   /**
@@ -34,7 +34,7 @@ export interface GuardOptions<F> {
    * after SLOW_STREAK such frames in a row once it is shown.
    */
   slowMs?: number;
-  now?(): number;
+  now?: () => number;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

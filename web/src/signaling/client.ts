@@ -165,7 +165,7 @@ export class SignalingClient {
    * Returns the seq given to the frame.
    */
   send(msg: ClientMsg): number {
-    const frame = { ...msg, seq: this.nextSeq++ } as ClientFrame;
+    const frame: ClientFrame = { ...msg, seq: this.nextSeq++ };
     this.kept.push(frame);
     if (this.kept.length > this.opts.maxKeptFrames) this.kept.splice(0, this.kept.length - this.opts.maxKeptFrames);
     if (this.ready) this.write(frame);

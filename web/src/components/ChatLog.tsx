@@ -1,0 +1,41 @@
+import { useEffect, useRef } from 'react';
+import { statusText } from '../call/status';
+import type { CallView } from '../call/view';
+
+type Props = Pick<
+  CallView,
+  'phase' | 'endReason' | 'commonInterests' | 'mediaError' | 'lines' | 'notice' | 'strangerTyping'
+>;
+
+/** The status line, the chat lines and the last notice, and whether the stranger is typing. */
+export function ChatLog(props: Props) {
+  const { lines, notice, strangerTyping } = props;
+  const logRef = useRef<HTMLDivElement>(null);
+  const status = statusText(props);
+
+  // Keep the newest line in sight.
+  useEffect(() => {
+    const el = logRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [lines.length, strangerTyping]);
+
+  return (
+    <>
+      <div className="log" ref={logRef} data-testid="chat-log" role="log" aria-live="polite">
+        <div className="status" data-testid="status" role="status">
+          <p className="status-main">{status.main}</p>
+          {status.sub && <p className="status-sub">{status.sub}</p>}
+        </div>
+        {lines.map((l) => (
+          <p key={l.id} className={`line line-${l.from}`}>
+            <strong>{l.from === 'you' ? 'You:' : 'Stranger:'}</strong> <span>{l.text}</span>
+          </p>
+        ))}
+        {notice && <p className="notice">{notice}</p>}
+      </div>
+      <div className="typing" data-testid="typing" aria-live="polite">
+        {strangerTyping ? 'Stranger is typing…' : ''}
+      </div>
+    </>
+  );
+}
