@@ -6,6 +6,7 @@ import (
 	"flag"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -140,6 +141,8 @@ func TestGuardBenchmark(t *testing.T) {
 			waitOnline(t, n, 0)
 		}
 	}
+	// Last, so that run 0's load above is the cold one.
+	modelAlone(t, br, n)
 	sum := func(m map[string][]float64) (count int, worst float64) {
 		for _, xs := range m {
 			count += len(xs)
@@ -159,4 +162,61 @@ func TestGuardBenchmark(t *testing.T) {
 		window, runs, cOn, wOn, cOff, wOff)
 	t.Logf("guard turned itself off (too slow) in %d of %d page-calls", offs, 2*runs)
 	t.Logf("machine: %s, %d CPUs, load %s", cpuModel(), runtime.NumCPU(), loadAvg())
+}
+
+// modelAlone loads the guard's worker in one page with no call and times 40
+// classifications of a 224×224 picture, one at a time: the model's own cost
+// on this machine, without two pages encoding and decoding video beside it.
+func modelAlone(t *testing.T, br *browser, n *node) {
+	t.Helper()
+	// The hashed names of the build this binary embeds (make test-e2e runs it in test/e2e).
+	find := func(pattern string) string {
+		m, err := filepath.Glob(filepath.Join("..", "..", "internal", "web", "dist", "assets", pattern))
+		if err != nil || len(m) != 1 {
+			t.Fatalf("assets/%s: %v %v (run from test/e2e after make web)", pattern, m, err)
+		}
+		return "/assets/" + filepath.Base(m[0])
+	}
+	p := br.newPage(t, "model", n.url)
+	defer p.close()
+	js := `(async () => {
+		const abs = (u) => new URL(u, location.href).href;
+		const w = new Worker(` + jsString(find("worker-*.js")) + `, { type: 'module' });
+		const next = () => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); });
+		const t0 = performance.now();
+		w.postMessage({ type: 'load', modelUrl: abs(` + jsString(find("nsfw-mobilenet-v2-*.model.json")) + `), wasmPaths: {
+			'tfjs-backend-wasm.wasm': abs(` + jsString(find("tfjs-backend-wasm-[A-Z0-9]*.wasm")) + `),
+			'tfjs-backend-wasm-simd.wasm': abs(` + jsString(find("tfjs-backend-wasm-simd-*.wasm")) + `),
+			'tfjs-backend-wasm-threaded-simd.wasm': abs(` + jsString(find("tfjs-backend-wasm-threaded-simd-*.wasm")) + `) } });
+		const ready = await next();
+		if (ready.type !== 'ready') return { error: JSON.stringify(ready) };
+		const c = new OffscreenCanvas(224, 224);
+		const g = c.getContext('2d');
+		const times = [], infer = [];
+		for (let i = 0; i < 40; i++) {
+			g.fillStyle = 'hsl(' + (i * 37) % 360 + ', 60%, 50%)';
+			g.fillRect(0, 0, 224, 224);
+			const frame = await createImageBitmap(c);
+			const s = performance.now();
+			w.postMessage({ type: 'classify', id: i, frame }, [frame]);
+			const v = await next();
+			times.push(performance.now() - s);
+			infer.push(v.inferMs);
+		}
+		w.terminate();
+		return { backend: ready.backend, loadMs: ready.loadMs, wallMs: performance.now() - t0, times, infer };
+	})()`
+	type result struct {
+		Error   string    `json:"error"`
+		Backend string    `json:"backend"`
+		LoadMs  float64   `json:"loadMs"`
+		Times   []float64 `json:"times"`
+		Infer   []float64 `json:"infer"`
+	}
+	r, err := evalIn[result](p.ctx, js, 120*time.Second)
+	if err != nil || r.Error != "" {
+		t.Fatalf("model alone: %v %s", err, r.Error)
+	}
+	t.Logf("model alone (one page, no call): backend %s, load %.0f ms (from the HTTP cache); classification round trip median %.1f ms, p95 %.1f ms; in the worker median %.1f ms (40 frames)",
+		r.Backend, r.LoadMs, median(r.Times), percentile(r.Times, 95), median(r.Infer))
 }

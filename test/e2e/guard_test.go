@@ -161,6 +161,11 @@ func TestGuardShowsSafeVideo(t *testing.T) {
 	if reqs.count("nsfw-mobilenet-v2-") < 2 || reqs.count("/assets/worker-") < 1 || reqs.count(".wasm") < 1 {
 		t.Errorf("the guard's model, worker and WASM were not all fetched (does the log see the worker's requests?): %q", reqs.all())
 	}
+	for _, u := range reqs.all() {
+		if strings.HasSuffix(u, ".wasm") {
+			t.Logf("WASM fetched: %s", u) // the SIMD build, where the browser has SIMD
+		}
+	}
 	onlyFrom(t, reqs, n.url)
 }
 
