@@ -14,6 +14,8 @@ export interface GuardDebug {
   readonly backend: string;
   /** Model load time in the worker, ms (0 until loaded). */
   readonly loadMs: number;
+  /** Chats (remote streams) the guard started on since the chat screen opened. */
+  readonly chats: number;
   /** Classifications since the chat screen opened. */
   readonly classified: number;
   /** The last classifications' round trips from the main thread, ms (at most 500). */
@@ -47,6 +49,8 @@ const offText = {
 export function GuardedVideo({ stream, onNext, onReport }: Props) {
   const boxRef = useRef<HTMLDivElement>(null);
   const guardRef = useRef<Guard<ImageBitmap> | null>(null);
+  // Counts chats for the debug handle (its counters live in the guard's effect).
+  const startedRef = useRef<() => void>(() => {});
   // Read once per chat screen: the switch is on the landing page.
   const [enabled] = useState(readBlurNudity);
   const [state, setState] = useState<GuardState>(initialState);
@@ -56,6 +60,7 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
     const classifier = enabled ? new WorkerClassifier(createGuardWorker, guardAssets()) : null;
     const times: number[] = [];
     let classified = 0;
+    let chats = 0;
     let shownAt = 0;
     const guard = new Guard<ImageBitmap>({
       classifier,
@@ -70,6 +75,7 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
       },
     });
     guardRef.current = guard;
+    startedRef.current = () => chats++;
     const debug: GuardDebug = {
       get state() {
         return guard.getState().kind;
@@ -79,6 +85,9 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
       },
       get loadMs() {
         return classifier?.loadMs ?? 0;
+      },
+      get chats() {
+        return chats;
       },
       get classified() {
         return classified;
@@ -95,6 +104,7 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
       guard.endChat();
       classifier?.dispose();
       if (guardRef.current === guard) guardRef.current = null;
+      startedRef.current = () => {};
       if (window.__strangerGuard === debug) delete window.__strangerGuard;
     };
   }, [enabled]);
@@ -104,6 +114,7 @@ export function GuardedVideo({ stream, onNext, onReport }: Props) {
     const video = boxRef.current?.querySelector('video');
     if (!guard || !stream || !video) return;
     guard.startChat(new VideoFrames(video));
+    startedRef.current();
     return () => guard.endChat();
   }, [stream]);
 
