@@ -112,7 +112,7 @@ func (c *conn) kickLocked() { c.ws.Kick() }
 // enters its grace period when the reader notices).
 func (c *conn) failLocked(err error) {
 	if c.ws.Drop(err) {
-		c.s.hub.log.Debug("connection dropped", "session", c.s.id, "err", err)
+		c.s.hub.log.Debug("connection dropped", "session", string(c.s.id), "err", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -32,7 +33,7 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 	// 1. Rate budget, before parsing anything.
 	switch s.spend(c, h.clock.Now(), h.opts.MsgRate, h.opts.MsgBurst) {
 	case budgetAbused:
-		h.log.Info("closing connection for rate abuse", "session", s.id, "ip", c.ip)
+		h.log.Info("closing connection for rate abuse", "session", string(s.id), "ip", c.ip)
 		c.closeWith(closePolicy, "far over the message rate")
 		return
 	case budgetRefused, budgetStale:
@@ -186,7 +187,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 	if !ok {
 		return
 	}
-	var reported string
+	var reported ids.SessionID
 	err := h.callFor(f, func(ctx context.Context) (err error) {
 		reported, err = h.engine.Report(ctx, s.id)
 		return err
@@ -211,7 +212,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 // reportable is report's state check — a current chat, or one that ended
 // within the engine's memory — then its limit. It returns the chat being
 // reported.
-func (s *session) reportable(f *protocol.Frame, now time.Time) (room string, chatting, ok bool) {
+func (s *session) reportable(f *protocol.Frame, now time.Time) (room match.RoomID, chatting, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	chatting = s.state == match.Chatting
@@ -229,7 +230,7 @@ func (s *session) reportable(f *protocol.Frame, now time.Time) (room string, cha
 // reportedPartner applies a report the engine carried out: the reported
 // chat, if it is still the current one, has ended. It returns the
 // reporter's IP for moderation.
-func (s *session) reportedPartner(room string, wasChatting bool) (ip string) {
+func (s *session) reportedPartner(room match.RoomID, wasChatting bool) (ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if wasChatting && s.state == match.Chatting && s.chat.room == room {
@@ -301,7 +302,7 @@ func (h *Hub) engineError(s *session, err error) {
 		code, msg = protocol.CodeNotChatting, "no current or recent partner"
 	case errors.Is(err, match.ErrOverloaded):
 	default:
-		h.log.Warn("engine error", "session", s.id, "err", err)
+		h.log.Warn("engine error", "session", string(s.id), "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
