@@ -687,7 +687,7 @@ func TestMigrations(t *testing.T) {
 // The SQLite handle runs with the settings OpenSQLite asks for; a typo in
 // the DSN would otherwise be ignored silently and show only under load.
 func TestSQLiteSettings(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "new")
+	dir := filepath.Join(t.TempDir(), "new dir?#%20") // kept literally, not read as URI syntax
 	s := mustOpen(t, func() (*Store, error) { return OpenSQLite(ctx, dir) })
 	if _, err := os.Stat(filepath.Join(dir, DBFile)); err != nil {
 		t.Fatalf("database file: %v", err)
