@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
 // Role is what the process runs.
@@ -505,4 +507,25 @@ func (c Config) RelayPortRange() (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%q: want MIN-MAX with 1 <= MIN <= MAX <= 65535", c.TURNRelayPorts)
 	}
 	return lo, hi, nil
+}
+
+// TURNServer is the relay's configuration from these flags, for the
+// embedded relay and `stranger turn` alike; the caller adds the TLS
+// certificate source when TURNTLSListen is set.
+func (c Config) TURNServer() turnserver.Config {
+	lo, hi, _ := c.RelayPortRange() // checked by Validate
+	return turnserver.Config{
+		Listen:                 c.TURNListen,
+		TLSListen:              c.TURNTLSListen,
+		PublicIP:               c.TURNPublicIP,
+		Realm:                  c.TURNRealm,
+		RelayPortMin:           lo,
+		RelayPortMax:           hi,
+		Secret:                 c.TURNSecret,
+		AllowLoopback:          c.TURNAllowLoopback,
+		MaxAllocationsPerUser:  c.TURNMaxAllocsPerUser,
+		MaxAllocations:         c.TURNMaxAllocs,
+		AllocationLifetime:     c.TURNAllocationLifetime,
+		BandwidthPerAllocation: c.TURNBandwidth,
+	}
 }
