@@ -14,6 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE ?= localhost/stranger:$(VERSION)
+HOST_ARCH := $(shell $(GO) env GOARCH)
 
 .PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e test-deploy dist image deps lint bench load clean
 
@@ -39,19 +40,17 @@ deps:
 
 ## dist: static binaries (no cgo) for linux/amd64 and linux/arm64 with the
 ## web app embedded, in dist/.
-dist: $(WEB_DIST)
-	@mkdir -p dist
-	for arch in amd64 arm64; do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" \
-	    -o dist/stranger-linux-$$arch ./cmd/stranger || exit 1; \
-	done
+dist: dist/stranger-linux-amd64 dist/stranger-linux-arm64
+
+dist/stranger-linux-%: $(GO_SRC) $(WEB_DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" -o $@ ./cmd/stranger
 
 ## image: the container image (Containerfile) from the dist binary and local
 ## files only (nothing is pulled): CA certificates from this machine, a
 ## non-root user, /data as a volume.
-image: dist
+image: dist/stranger-linux-$(HOST_ARCH)
 	scripts/image-rootfs.sh dist/rootfs
-	podman build --quiet -f Containerfile -t $(IMAGE) .
+	podman build --quiet --build-arg TARGETARCH=$(HOST_ARCH) -f Containerfile -t $(IMAGE) .
 
 ## test: everything — web unit tests, Go tests with the race detector (unit,
 ## protocol conformance, TURN with coturn, Redis), a short fuzz run, and the

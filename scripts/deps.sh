@@ -2,7 +2,9 @@
 # Installs what the test suite needs from Debian's packages, if missing:
 # redis-server (Redis backend tests), coturn (TURN tests), nginx (load-balancer
 # test), chromium (browser end-to-end tests), iproute2 + util-linux (the
-# loopback-only network namespace the browser tests run in).
+# loopback-only network namespace the browser tests run in), nftables (the
+# NATs and firewalls of test/netsim), podman (builds and mounts the image in
+# test/deploy), ca-certificates (copied into the image).
 # Usage: scripts/deps.sh [--check]   (--check only reports what is missing)
 set -euo pipefail
 
@@ -15,6 +17,9 @@ have chromium || need+=(chromium)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have node || need+=(nodejs npm)
+have nft || [ -x /usr/sbin/nft ] || need+=(nftables)
+have podman || need+=(podman)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

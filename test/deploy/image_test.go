@@ -8,7 +8,9 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +146,16 @@ func TestImageServesAMatch(t *testing.T) {
 		t.Fatalf("the image's node never accepted a WebSocket: %v", err)
 	}
 	defer a.Close()
+	// The web app is embedded (make dist builds it first).
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "<script") {
+		t.Fatalf("GET / in the image: %s\n%.300s", resp.Status, page)
+	}
 	b, _, err = websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
