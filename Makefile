@@ -16,7 +16,7 @@ DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE ?= localhost/stranger:$(VERSION)
 HOST_ARCH := $(shell $(GO) env GOARCH)
 
-.PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e test-deploy dist image deps lint bench load clean
+.PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e test-deploy test-netsim dist image deps lint bench load clean
 
 run: $(BIN)
 	./$(BIN) $(RUN_FLAGS)
@@ -55,7 +55,7 @@ image: dist/stranger-linux-$(HOST_ARCH)
 ## test: everything — web unit tests, Go tests with the race detector (unit,
 ## protocol conformance, TURN with coturn, Redis), a short fuzz run, and the
 ## browser end-to-end tests in headless Chromium.
-test: deps test-web test-go test-fuzz test-e2e test-deploy
+test: deps test-web test-go test-fuzz test-e2e test-deploy test-netsim
 
 ## test-unit: the fast subset for development (no browser, no fuzzing).
 test-unit: web test-go
@@ -87,6 +87,12 @@ test-e2e: $(WEB_DIST)
 ## simulated NATs and firewalls in network namespaces of the test's own.
 test-deploy: image
 	STRANGER_IMAGE=$(IMAGE) $(GO) test -race -count=1 -tags deploy -timeout 15m ./test/deploy/
+
+## test-netsim: calls across simulated NATs and a firewall (test/netsim), in
+## network namespaces the test creates and deletes; needs root.
+test-netsim:
+	$(GO) test -c -race -tags netsim -o bin/netsim.test ./test/netsim
+	cd test/netsim && ../../bin/netsim.test -test.v -test.count=1 -test.timeout 15m
 
 lint: web/node_modules/.package-lock.json
 	$(GO) vet ./...
