@@ -215,8 +215,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string             { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // build compiles the commands the namespaces run (nothing is downloaded
 // inside them).
@@ -266,7 +270,7 @@ func writeCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // result is one peer's report (test/netsim/peer).
 type result struct {
 	Name, LocalType, RemoteType, RelayProtocol, Local, Remote, Got string
-	Ms                                                           int64
+	Ms                                                             int64
 }
 
 // call runs two peers in namespaces a and b until both have the other's
