@@ -32,6 +32,7 @@ import (
 )
 
 const (
+	chromium  = "/usr/bin/chromium"
 	serverIP  = "11.0.0.10" // the node and its relay; 11/8 is not routed on the internet, and nothing here leaves the namespaces
 	relayName = "relay.netsim.test"
 	secret    = "netsim-turn-secret-0123456789"
@@ -275,7 +276,8 @@ type result struct {
 
 // call runs two peers in namespaces a and b until both have the other's
 // message, and returns their reports.
-func (n *netsim) call(ctx context.Context, peer, caFile, a, b string) (ra, rb result) {
+// With browserA, side a is headless Chromium (driven by the peer command).
+func (n *netsim) call(ctx context.Context, peer, caFile, a, b string, browserA bool) (ra, rb result) {
 	n.t.Helper()
 	var wg sync.WaitGroup
 	var errs [2]error
@@ -284,8 +286,11 @@ func (n *netsim) call(ctx context.Context, peer, caFile, a, b string) (ra, rb re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.name(side), peer,
-				"-ws", "ws://"+serverIP+":443/ws", "-name", side, "-interest", a+"+"+b)
+			args := []string{"netns", "exec", n.name(side), peer, "-ws", "ws://" + serverIP + ":443/ws", "-name", side, "-interest", a + "+" + b}
+			if browserA && i == 0 {
+				args = append(args, "-browser", chromium)
+			}
+			cmd := exec.CommandContext(ctx, "ip", args...)
 			cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -315,6 +320,15 @@ func (n *netsim) call(ctx context.Context, peer, caFile, a, b string) (ra, rb re
 		}
 	}
 	return res[0], res[1]
+}
+
+// path describes the pair one side nominated.
+func path(r result) string {
+	s := fmt.Sprintf("%s %s/%s (%s ↔ %s)", r.Name, r.LocalType, r.RemoteType, r.Local, r.Remote)
+	if r.RelayProtocol != "" {
+		s += " relayed over " + r.RelayProtocol
+	}
+	return s + fmt.Sprintf(", %d ms", r.Ms)
 }
 
 func isDirect(r result) bool { return r.LocalType != "relay" && r.RemoteType != "relay" }
@@ -347,28 +361,35 @@ func TestTraversal(t *testing.T) {
 		"--turn-relay-ports", "40000-40999", "--admin-addr", "", "--log-level", "debug")
 	n.start("srv", nil, stranger, "--addr", serverIP+":443", "--admin-addr", "",
 		"--stun", "stun:"+serverIP+":3478", "--turn-secret", secret, "--turn-urls", turnURLs,
-		"--interest-timeout", "1m", "--max-conns-per-ip", "0")
+		"--interest-timeout", "1m", "--max-conns-per-ip", "0", "--allowed-origins", "http://127.0.0.1:8000")
 	waitTCP(t, n, "cone1", serverIP+":443")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	a, b := n.call(ctx, peer, caFile, "cone1", "cone2")
-	t.Logf("cone–cone: %s/%s (%s ↔ %s), %d ms", a.LocalType, a.RemoteType, a.Local, a.Remote, a.Ms)
+	a, b := n.call(ctx, peer, caFile, "cone1", "cone2", false)
+	t.Logf("cone–cone: %s | %s", path(a), path(b))
 	if !isDirect(a) || !isDirect(b) {
 		t.Errorf("cone–cone went through the relay: %+v / %+v", a, b)
 	}
 
-	a, b = n.call(ctx, peer, caFile, "sym1", "sym2")
-	t.Logf("symmetric–symmetric: %s/%s over %s (%s ↔ %s), %d ms", a.LocalType, a.RemoteType, a.RelayProtocol, a.Local, a.Remote, a.Ms)
+	a, b = n.call(ctx, peer, caFile, "sym1", "sym2", false)
+	t.Logf("symmetric–symmetric: %s | %s", path(a), path(b))
 	if isDirect(a) || isDirect(b) {
 		t.Errorf("symmetric–symmetric claims a direct path: %+v / %+v", a, b)
 	}
 
-	a, b = n.call(ctx, peer, caFile, "fw", "cone1")
-	t.Logf("firewalled–cone: firewalled side %s over %s (%s ↔ %s), cone side %s/%s, %d ms", a.LocalType, a.RelayProtocol, a.Local, a.Remote, b.LocalType, b.RemoteType, a.Ms)
+	a, b = n.call(ctx, peer, caFile, "fw", "cone1", false)
+	t.Logf("firewalled–cone: %s | %s", path(a), path(b))
 	if a.LocalType != "relay" || a.RelayProtocol != "tls" {
 		t.Errorf("firewalled client: local %s over %q, want relay over tls", a.LocalType, a.RelayProtocol)
+	}
+
+	// The same cone–cone call with headless Chromium on one side.
+	a, b = n.call(ctx, peer, caFile, "cone1", "cone2", true)
+	t.Logf("cone–cone, Chromium ↔ pion: %s | %s", path(a), path(b))
+	if !isDirect(a) || !isDirect(b) {
+		t.Errorf("cone–cone with Chromium went through the relay: %+v / %+v", a, b)
 	}
 }
 

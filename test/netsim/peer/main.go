@@ -3,7 +3,9 @@
 // pion/webrtc data channel with whoever it is matched with (offer and
 // answer relayed as `signal` frames, ICE servers from the node), sends a
 // message and waits for the partner's, then prints the path ICE chose as
-// one JSON line. It runs inside a network namespace, started by the test.
+// one JSON line. With -browser it drives headless Chromium through the same
+// exchange instead (browser.go). It runs inside a network namespace,
+// started by the test.
 package main
 
 import (
@@ -60,10 +62,17 @@ func main() {
 	name := flag.String("name", "peer", "this peer's name in messages and the result")
 	interest := flag.String("interest", "", "an interest only the intended partner shares")
 	timeout := flag.Duration("timeout", 60*time.Second, "give up after this long")
+	browser := flag.String("browser", "", "drive this Chromium through the call instead of calling with pion")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	res, err := run(ctx, *url, *name, *interest)
+	var res Result
+	var err error
+	if *browser != "" {
+		res, err = runBrowser(ctx, *browser, *url, *name, *interest)
+	} else {
+		res, err = run(ctx, *url, *name, *interest)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "peer %s: %v\n", *name, err)
 		os.Exit(1)
