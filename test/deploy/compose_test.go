@@ -3,10 +3,13 @@
 package deploy
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -109,5 +112,29 @@ func TestComposeCommandsValid(t *testing.T) {
 	bad["STRANGER_REDIS"] = "127.0.0.1:6379"
 	if out, err := check(s.Command, bad); err == nil {
 		t.Errorf("a Redis address without redis:// passed --check-config:\n%s", out)
+	}
+}
+
+// TestSystemdUnitVerifies checks deploy/stranger.service with systemd's own
+// checker, pointed at the dist binary (no systemd runs units here).
+func TestSystemdUnitVerifies(t *testing.T) {
+	bin, err := filepath.Abs("../../dist/stranger-linux-" + runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%v: run make test-deploy, which builds it", err)
+	}
+	raw, err := os.ReadFile("../../deploy/stranger.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := filepath.Join(t.TempDir(), "stranger.service")
+	if err := os.WriteFile(unit, []byte(strings.ReplaceAll(string(raw), "/usr/local/bin/stranger", bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
