@@ -35,8 +35,13 @@ const (
 	chromium  = "/usr/bin/chromium"
 	serverIP  = "11.0.0.10" // the node and its relay; 11/8 is not routed on the internet, and nothing here leaves the namespaces
 	relayName = "relay.netsim.test"
+	nodeName  = "chat.netsim.test"
 	secret    = "netsim-turn-secret-0123456789"
 )
+
+// netsims counts the simulated internets of this process, so their
+// namespaces have names of their own (subtests run one after another).
+var netsims int
 
 // netsim is one simulated internet.
 type netsim struct {
@@ -63,7 +68,8 @@ func newNetsim(t *testing.T) *netsim {
 			t.Fatalf("%s not found: run scripts/deps.sh (Debian packages iproute2, nftables)", bin)
 		}
 	}
-	n := &netsim{t: t, prefix: fmt.Sprintf("st%d-", os.Getpid()%100000), dir: t.TempDir()}
+	netsims++
+	n := &netsim{t: t, prefix: fmt.Sprintf("st%d%c-", os.Getpid()%100000, 'a'+netsims), dir: t.TempDir()}
 	t.Cleanup(n.cleanup)
 	n.ns("inet")
 	n.exec("inet", "ip", "link", "add", "br0", "type", "bridge")
@@ -179,7 +185,7 @@ table ip filter {
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		n.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+serverIP+" "+relayName+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte("127.0.0.1 localhost\n"+serverIP+" "+relayName+" "+nodeName+"\n"), 0o644); err != nil {
 		n.t.Fatal(err)
 	}
 }
@@ -251,7 +257,7 @@ func writeCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: relayName}, DNSNames: []string{relayName},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: nodeName}, DNSNames: []string{nodeName, relayName},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
@@ -277,7 +283,7 @@ type result struct {
 // call runs two peers in namespaces a and b until both have the other's
 // message, and returns their reports.
 // With browserA, side a is headless Chromium (driven by the peer command).
-func (n *netsim) call(ctx context.Context, peer, caFile, a, b string, browserA bool) (ra, rb result) {
+func (n *netsim) call(ctx context.Context, peer, caFile, ws, a, b string, browserA bool) (ra, rb result) {
 	n.t.Helper()
 	var wg sync.WaitGroup
 	var errs [2]error
@@ -286,7 +292,7 @@ func (n *netsim) call(ctx context.Context, peer, caFile, a, b string, browserA b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			args := []string{"netns", "exec", n.name(side), peer, "-ws", "ws://" + serverIP + ":443/ws", "-name", side, "-interest", a + "+" + b}
+			args := []string{"netns", "exec", n.name(side), peer, "-ws", ws, "-name", side, "-interest", a + "+" + b}
 			if browserA && i == 0 {
 				args = append(args, "-browser", chromium)
 			}
@@ -335,10 +341,18 @@ func isDirect(r result) bool { return r.LocalType != "relay" && r.RemoteType != 
 
 // TestTraversal: cone–cone goes direct, symmetric–symmetric through the
 // relay, and a client whose network lets only TCP 443/5349 out through the
-// relay over TLS; data flows both ways in each.
+// relay over TLS; data flows both ways in each. Twice: with one binary on
+// the public host (HTTPS, the embedded relay with TURN over TLS, the relay
+// URLs the node builds), and with a plain node and `stranger turn` beside it
+// (--turn-urls, the dedicated relay mode).
 func TestTraversal(t *testing.T) {
+	stranger, peer := build(t, t.TempDir())
+	t.Run("one-binary", func(t *testing.T) { traversal(t, stranger, peer, true) })
+	t.Run("dedicated-relay", func(t *testing.T) { traversal(t, stranger, peer, false) })
+}
+
+func traversal(t *testing.T, stranger, peer string, oneBinary bool) {
 	n := newNetsim(t)
-	stranger, peer := build(t, n.dir)
 	caFile, certFile, keyFile := writeCA(t, n.dir)
 
 	n.ns("srv")
@@ -349,44 +363,54 @@ func TestTraversal(t *testing.T) {
 	n.client("sym2", 4, "11.0.0.32", symmetric)
 	n.client("fw", 5, "11.0.0.41", firewall)
 
-	turnURLs := strings.Join([]string{
-		"turn:" + serverIP + ":3478?transport=udp",
-		"turn:" + serverIP + ":3478?transport=tcp",
-		"turns:" + relayName + ":5349?transport=tcp",
-	}, ",")
-	// The relay is `stranger turn` on the node's host: the dedicated relay
-	// mode, with TURN over TLS from the certificate files.
-	n.start("srv", nil, stranger, "turn", "--turn-listen", serverIP+":3478", "--turn-public-ip", serverIP,
-		"--turn-secret", secret, "--tls-cert", certFile, "--tls-key", keyFile, "--turn-tls-listen", serverIP+":5349",
-		"--turn-relay-ports", "40000-40999", "--admin-addr", "", "--log-level", "debug")
-	n.start("srv", nil, stranger, "--addr", serverIP+":443", "--admin-addr", "",
-		"--stun", "stun:"+serverIP+":3478", "--turn-secret", secret, "--turn-urls", turnURLs,
-		"--interest-timeout", "1m", "--max-conns-per-ip", "0", "--allowed-origins", "http://127.0.0.1:8000")
+	node := []string{"--addr", serverIP + ":443", "--admin-addr", "", "--stun", "stun:" + serverIP + ":3478",
+		"--turn-secret", secret, "--interest-timeout", "1m", "--max-conns-per-ip", "0",
+		"--allowed-origins", "http://127.0.0.1:8000"}
+	relay := []string{"--turn-listen", serverIP + ":3478", "--turn-public-ip", serverIP, "--turn-secret", secret,
+		"--tls-cert", certFile, "--tls-key", keyFile, "--turn-tls-listen", serverIP + ":5349",
+		"--turn-relay-ports", "40000-40999"}
+	ws := "ws://" + serverIP + ":443/ws"
+	if oneBinary {
+		// HTTPS and the relay from the same certificate; the node offers
+		// turn:udp, turn:tcp, turns: by itself.
+		n.start("srv", nil, stranger, append(node, relay...)...)
+		ws = "wss://" + nodeName + ":443/ws"
+	} else {
+		n.start("srv", nil, stranger, append([]string{"turn", "--admin-addr", ""}, relay...)...)
+		n.start("srv", nil, stranger, append(node, "--turn-urls", strings.Join([]string{
+			"turn:" + serverIP + ":3478?transport=udp",
+			"turn:" + serverIP + ":3478?transport=tcp",
+			"turns:" + relayName + ":5349?transport=tcp",
+		}, ","))...)
+	}
 	waitTCP(t, n, "cone1", serverIP+":443")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	a, b := n.call(ctx, peer, caFile, "cone1", "cone2", false)
+	a, b := n.call(ctx, peer, caFile, ws, "cone1", "cone2", false)
 	t.Logf("cone–cone: %s | %s", path(a), path(b))
 	if !isDirect(a) || !isDirect(b) {
 		t.Errorf("cone–cone went through the relay: %+v / %+v", a, b)
 	}
 
-	a, b = n.call(ctx, peer, caFile, "sym1", "sym2", false)
+	a, b = n.call(ctx, peer, caFile, ws, "sym1", "sym2", false)
 	t.Logf("symmetric–symmetric: %s | %s", path(a), path(b))
 	if isDirect(a) || isDirect(b) {
 		t.Errorf("symmetric–symmetric claims a direct path: %+v / %+v", a, b)
 	}
 
-	a, b = n.call(ctx, peer, caFile, "fw", "cone1", false)
+	a, b = n.call(ctx, peer, caFile, ws, "fw", "cone1", false)
 	t.Logf("firewalled–cone: %s | %s", path(a), path(b))
 	if a.LocalType != "relay" || a.RelayProtocol != "tls" {
 		t.Errorf("firewalled client: local %s over %q, want relay over tls", a.LocalType, a.RelayProtocol)
 	}
 
+	if !oneBinary {
+		return
+	}
 	// The same cone–cone call with headless Chromium on one side.
-	a, b = n.call(ctx, peer, caFile, "cone1", "cone2", true)
+	a, b = n.call(ctx, peer, caFile, ws, "cone1", "cone2", true)
 	t.Logf("cone–cone, Chromium ↔ pion: %s | %s", path(a), path(b))
 	if !isDirect(a) || !isDirect(b) {
 		t.Errorf("cone–cone with Chromium went through the relay: %+v / %+v", a, b)

@@ -55,6 +55,9 @@ func runBrowser(ctx context.Context, chromium, ws, name, interest string) (Resul
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// The simulated internet's CA is the test's own; Chromium keeps its
+		// own trust store (the Go peers trust the CA by SSL_CERT_FILE).
+		chromedp.Flag("ignore-certificate-errors", true),
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer acancel()
@@ -66,11 +69,12 @@ func runBrowser(ctx context.Context, chromium, ws, name, interest string) (Resul
 	}
 	for {
 		var state struct {
+			Done   bool    `json:"done"`
 			Result *Result `json:"result"`
 			Error  string  `json:"error"`
 			Step   string  `json:"step"`
 		}
-		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify({result: window.result || null, error: window.failure || "", step: window.step || ""})`))
+		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify({done: !!window.partnerDone, result: window.result || null, error: window.failure || "", step: window.step || ""})`))
 		if err != nil {
 			return res, fmt.Errorf("chromium: %w", err)
 		}
@@ -80,10 +84,8 @@ func runBrowser(ctx context.Context, chromium, ws, name, interest string) (Resul
 		if state.Error != "" {
 			return res, errors.New("page: " + state.Error)
 		}
-		if state.Result != nil {
+		if state.Result != nil && state.Done {
 			state.Result.Name = name
-			// Stay a moment, as the Go peer does, so both messages land.
-			time.Sleep(2 * time.Second)
 			return *state.Result, nil
 		}
 		select {

@@ -34,6 +34,13 @@ type Result struct {
 	Millis        int64  `json:"ms"`  // matched to partner's message
 }
 
+// doneText is the chat line a peer sends when it has read its path.
+const doneText = "done"
+
+// settle is how long a peer stays in the call after the partner's message
+// before it reads the path ICE settled on.
+const settle = 3 * time.Second
+
 // gatherWait bounds candidate gathering before the description is sent.
 const gatherWait = 5 * time.Second
 
@@ -50,6 +57,7 @@ type frame struct {
 	ICEServers []iceServer     `json:"iceServers"`
 	Data       json.RawMessage `json:"data"`
 	Code       string          `json:"code"`
+	Text       string          `json:"text"`
 	Message    string          `json:"message"`
 }
 
@@ -242,13 +250,30 @@ func run(ctx context.Context, url, name, interest string) (Result, error) {
 		}
 	}
 	res.Millis = time.Since(start).Milliseconds()
+	// Read the path after a settle time: ICE may start on a relay pair that
+	// became usable first and switch to a better one (browsers do), and the
+	// partner's message must land before either side closes.
+	time.Sleep(settle)
 	if err := selectedPath(pc, &res); err != nil {
 		return res, err
 	}
-	// Stay a moment so the partner's message to us and ours to it both
-	// land before either side closes.
-	time.Sleep(2 * time.Second)
-	return res, nil
+	// Close only when the partner has read its path too: a side that
+	// leaves first ends the other's call under it.
+	if err := send(map[string]any{"type": "chat", "text": doneText}); err != nil {
+		return res, err
+	}
+	for {
+		f, err := next()
+		if err != nil {
+			return res, fmt.Errorf("waiting for the partner to finish: %w", err)
+		}
+		switch {
+		case f.Type == "chat" && f.Text == doneText:
+			return res, nil
+		case f.Type == "peer_left":
+			return res, errors.New("the partner left before it finished")
+		}
+	}
 }
 
 // selectedPath fills the candidate types and relay protocol of the pair
