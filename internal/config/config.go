@@ -274,7 +274,7 @@ func turnFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.TURNMaxAllocs, "turn-max-allocs", c.TURNMaxAllocs, "embedded TURN allocations in total")
 	fs.DurationVar(&c.TURNAllocationLifetime, "turn-allocation-lifetime", c.TURNAllocationLifetime, "longest lifetime of an embedded TURN allocation, however often refreshed (0: no cap)")
 	fs.Int64Var(&c.TURNBandwidth, "turn-bandwidth", c.TURNBandwidth, "embedded TURN relay bytes per second per allocation and direction (0: no cap)")
-	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", c.TURNTLSListen, "TURN over TLS (turns:) address of the relay, with the node's certificate (default with TLS and --turn-listen: :5349; empty: off)")
+	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", c.TURNTLSListen, "TURN over TLS (turns:) address of the relay, with the node's certificate (default with TLS and --turn-listen: :5349; the same as --addr: share the HTTPS port; empty: off)")
 }
 
 func tlsFlags(fs *flag.FlagSet, c *Config) {

@@ -30,6 +30,7 @@ import (
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/redisnode"
 	"github.com/strangerchat/stranger/internal/signaling"
+	"github.com/strangerchat/stranger/internal/tlsmux"
 	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/web"
 )
@@ -251,9 +252,32 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // If it fails, everything New and Start built is released (listeners
 // closed, goroutines ended, Redis left) and the Server cannot be used again.
 func (s *Server) Start(ctx context.Context) error {
+	// With --turn-tls-listen equal to --addr, HTTPS and TURN over TLS
+	// share the port: the listener is opened first and split by the first
+	// bytes of each connection.
+	var ln net.Listener
+	var shared *tlsmux.Mux
+	if s.tls != nil && s.cfg.TURNListen != "" && s.cfg.TURNTLSListen == s.cfg.Addr {
+		l, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+		}
+		ln = l
+		// "stun.turn" (RFC 7443) for TURN clients that ask for it by ALPN.
+		shared = tlsmux.New(tls.NewListener(l, s.tls.config("http/1.1", "stun.turn")), 10*time.Second)
+		s.cleanup.add(func(context.Context) error {
+			if err := shared.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if s.cfg.TURNListen != "" {
 		tc := s.cfg.TURNServer()
-		if s.tls != nil && tc.TLSListen != "" {
+		switch {
+		case shared != nil:
+			tc.TLSListen, tc.TLSListener = "", shared.TURN()
+		case s.tls != nil && tc.TLSListen != "":
 			tc.TLS = s.tls.config()
 		}
 		t, err := turnserver.Start(ctx, tc, s.log)
@@ -288,14 +312,20 @@ func (s *Server) Start(ctx context.Context) error {
 			return s.abandon(fmt.Errorf("--redis %s: %w", s.cfg.Redis, err))
 		}
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+	if ln == nil {
+		l, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+		}
+		ln = l
+		s.cleanup.add(closeListener(ln))
 	}
 	s.ln = ln
-	s.cleanup.add(closeListener(ln))
 	serveLn := ln
-	if s.tls != nil {
+	switch {
+	case shared != nil:
+		serveLn = shared.HTTP()
+	case s.tls != nil:
 		// HTTP/1.1 only: the WebSocket upgrade needs it, and Go's HTTP/2
 		// server would leave browsers a way to try WebSocket over HTTP/2.
 		serveLn = tls.NewListener(ln, s.tls.config("http/1.1"))

@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/turn/v5"
 
 	"github.com/strangerchat/stranger/internal/certs/pebbletest"
+	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
 const domain = "chat.stranger.test"
@@ -195,4 +197,83 @@ func TestCertificateFilesReload(t *testing.T) {
 	if a, b := name(s.Addr()), name(turns); a != "new.stranger.test" || b != a {
 		t.Fatalf("after reload: %q on HTTPS and %q on TURN over TLS", a, b)
 	}
+}
+
+// TestTURNSharesTheHTTPSPort: with --turn-tls-listen equal to --addr, one
+// port serves the page over HTTPS and TURN over TLS, and turns: names it.
+func TestTURNSharesTheHTTPSPort(t *testing.T) {
+	c := testConfig()
+	c.TLSCert, c.TLSKey = writePair(t, t.TempDir(), "shared.stranger.test")
+	c.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.TURNListen, c.TURNTLSListen, c.TURNPublicIP = "127.0.0.1:0", c.Addr, "127.0.0.1"
+	c.TURNSecret, c.TURNAllowLoopback = "tls-test-secret-0123456789", true
+	s := start(t, c)
+	if s.TURNTLSPort() != port(t, s.Addr()) {
+		t.Fatalf("TURN over TLS on %d, HTTPS on %s", s.TURNTLSPort(), s.Addr())
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own self-signed certificate
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: insecure}}
+	resp, err := client.Get("https://" + s.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTPS on the shared port: %s", resp.Status)
+	}
+
+	conn, err := tls.Dial("tcp", s.Addr(), insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	user, pass := turnserver.Mint(c.TURNSecret, "s_shared", time.Now().Add(time.Hour))
+	tc, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(),
+		Username: user, Password: pass, Conn: turn.NewSTUNConn(conn), RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if err := tc.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	alloc, err := tc.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate over TLS on the HTTPS port: %v", err)
+	}
+	_ = alloc.Close()
+
+	ws, _, err := (&websocket.Dialer{TLSClientConfig: insecure}).Dial("wss://"+s.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss on the shared port: %v", err)
+	}
+	defer ws.Close()
+	var welcome struct {
+		ICEServers []struct {
+			URLs []string `json:"urls"`
+		} `json:"iceServers"`
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.ReadJSON(&welcome); err != nil {
+		t.Fatal(err)
+	}
+	want := "turns:shared.stranger.test:" + strconv.Itoa(port(t, s.Addr())) + "?transport=tcp"
+	var urls []string
+	for _, is := range welcome.ICEServers {
+		urls = append(urls, is.URLs...)
+	}
+	if len(urls) != 3 || urls[2] != want {
+		t.Fatalf("URLs %q, want the third %q", urls, want)
+	}
+}
+
+func port(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }

@@ -81,6 +81,10 @@ type Config struct {
 	// for clients whose network lets only TLS on 443 or 5349 out; empty:
 	// off. Port 0 picks a free port; Server.TLSPort reports it.
 	TLSListen string
+	// TLSListener, instead of TLSListen, hands out connections whose TLS
+	// the caller has already terminated (a port shared with HTTPS,
+	// internal/tlsmux); Server.TLSPort reports its port.
+	TLSListener net.Listener
 	// TLS holds the certificate for TLSListen. Give it a GetCertificate
 	// rather than fixed Certificates so a renewed or reloaded certificate
 	// is used from the next handshake on.
@@ -137,6 +141,9 @@ func (c Config) Validate() error {
 		if c.TLS == nil || (c.TLS.GetCertificate == nil && len(c.TLS.Certificates) == 0) {
 			return errors.New("turn-tls-listen needs a certificate (--tls-domain or --tls-cert)")
 		}
+	}
+	if c.TLSListener != nil && c.TLSListen != "" {
+		return errors.New("turn: TLSListen and TLSListener exclude each other")
 	}
 	if c.Sockets < 0 {
 		return fmt.Errorf("turn sockets %d must not be negative", c.Sockets)

@@ -173,6 +173,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		prev := closeListeners
 		closeListeners = func() { prev(); _ = tl.Close() }
 	}
+	if cfg.TLSListener != nil {
+		if a, ok := cfg.TLSListener.Addr().(*net.TCPAddr); ok {
+			s.tlsPort = a.Port
+		}
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener: netutil.LimitListener(cfg.TLSListener, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
+		})
+	}
 	ts, err := turn.NewServer(sc)
 	if err != nil {
 		closeListeners()
