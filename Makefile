@@ -50,7 +50,7 @@ dist/stranger-linux-%: $(GO_SRC) $(WEB_DIST)
 ## non-root user, /data as a volume.
 image: dist/stranger-linux-$(HOST_ARCH)
 	scripts/image-rootfs.sh dist/rootfs
-	podman build --quiet --build-arg TARGETARCH=$(HOST_ARCH) -f Containerfile -t $(IMAGE) .
+	podman build --quiet --layers=false --build-arg TARGETARCH=$(HOST_ARCH) -f Containerfile -t $(IMAGE) .
 
 ## test: everything — web unit tests, Go tests with the race detector (unit,
 ## protocol conformance, TURN with coturn, Redis), a short fuzz run, and the
