@@ -9,8 +9,14 @@ GO_SRC := $(shell find cmd internal -name '*.go' -not -name '*_test.go' 2>/dev/n
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 RUN_FLAGS ?=
+# make dist stamps these into the binary (stranger --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+IMAGE ?= localhost/stranger:$(VERSION)
+HOST_ARCH := $(shell $(GO) env GOARCH)
 
-.PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e deps lint bench load clean
+.PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e test-tls test-deploy test-netsim dist image deps lint bench load clean
 
 run: $(BIN)
 	./$(BIN) $(RUN_FLAGS)
@@ -32,10 +38,24 @@ $(WEB_DIST): web/node_modules/.package-lock.json $(WEB_SRC)
 deps:
 	scripts/deps.sh
 
+## dist: static binaries (no cgo) for linux/amd64 and linux/arm64 with the
+## web app embedded, in dist/.
+dist: dist/stranger-linux-amd64 dist/stranger-linux-arm64
+
+dist/stranger-linux-%: $(GO_SRC) $(WEB_DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" -o $@ ./cmd/stranger
+
+## image: the container image (Containerfile) from the dist binary and local
+## files only (nothing is pulled): CA certificates from this machine, a
+## non-root user, /data as a volume.
+image: dist/stranger-linux-$(HOST_ARCH)
+	scripts/image-rootfs.sh dist/rootfs
+	podman build --quiet --layers=false --build-arg TARGETARCH=$(HOST_ARCH) -f Containerfile -t $(IMAGE) .
+
 ## test: everything — web unit tests, Go tests with the race detector (unit,
 ## protocol conformance, TURN with coturn, Redis), a short fuzz run, and the
 ## browser end-to-end tests in headless Chromium.
-test: deps test-web test-go test-fuzz test-e2e
+test: deps test-web test-go test-fuzz test-e2e test-tls test-deploy test-netsim
 
 ## test-unit: the fast subset for development (no browser, no fuzzing).
 test-unit: web test-go
@@ -61,6 +81,26 @@ test-e2e: $(WEB_DIST)
 	  unshare -n sh -c 'ip link set lo up; cd test/e2e && exec ../../bin/e2e.test -test.v -test.count=1 -test.timeout 20m'; \
 	else echo "no browser tests yet"; fi
 
+## test-deploy: what a public deployment relies on, as root with real parts:
+## the image built by podman and run from its root file system, the compose
+## file's command lines checked by the binary, and (test/netsim) calls across
+## simulated NATs and firewalls in network namespaces of the test's own.
+test-deploy: image
+	STRANGER_IMAGE=$(IMAGE) $(GO) test -race -count=1 -tags deploy -timeout 15m ./test/deploy/
+
+## test-tls: the HTTPS tests again (ACME against Pebble, certificate
+## reload), inside a network namespace that has only loopback, as the issue
+## asks; test-go runs them too, on the host's loopback.
+test-tls:
+	$(GO) test -c -race -o bin/server.test ./internal/server
+	unshare -n sh -c 'ip link set lo up; cd internal/server && exec ../../bin/server.test -test.count=1 -test.run "TestAutomaticHTTPS|TestCertificateFilesReload"'
+
+## test-netsim: calls across simulated NATs and a firewall (test/netsim), in
+## network namespaces the test creates and deletes; needs root.
+test-netsim:
+	$(GO) test -c -race -tags netsim -o bin/netsim.test ./test/netsim
+	cd test/netsim && ../../bin/netsim.test -test.v -test.count=1 -test.timeout 15m
+
 lint: web/node_modules/.package-lock.json
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
@@ -70,4 +110,4 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
 clean:
-	rm -rf bin internal/web/dist/assets internal/web/dist/index.html
+	rm -rf bin dist internal/web/dist/assets internal/web/dist/index.html

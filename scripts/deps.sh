@@ -3,7 +3,9 @@
 # redis-server (Redis backend tests), coturn (TURN tests), nginx (load-balancer
 # test), chromium (browser end-to-end tests), iproute2 + util-linux (the
 # loopback-only network namespace the browser tests run in), postgresql (the
-# moderation store's PostgreSQL backend tests; they start their own server).
+# moderation store's PostgreSQL backend tests; they start their own server),
+# nftables (the NATs and firewalls of test/netsim), podman (builds and mounts
+# the image in test/deploy), ca-certificates (copied into the image).
 # Usage: scripts/deps.sh [--check]   (--check only reports what is missing)
 set -euo pipefail
 
@@ -17,6 +19,9 @@ have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have node || need+=(nodejs npm)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+have nft || [ -x /usr/sbin/nft ] || need+=(nftables)
+have podman || need+=(podman)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

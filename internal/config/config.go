@@ -3,19 +3,56 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strangerchat/stranger/internal/turnserver"
 )
+
+// Role is what the process runs.
+type Role int
+
+const (
+	// RoleNode is `stranger`: web app, signaling, and the embedded relay
+	// if --turn-listen is set.
+	RoleNode Role = iota
+	// RoleRelay is `stranger turn`: only the TURN relay, for operators who
+	// put relays on hosts of their own.
+	RoleRelay
+)
+
+// Action is what the command line asks the process to do with its Config.
+type Action int
+
+const (
+	// Serve runs the role until a signal ends it.
+	Serve Action = iota
+	// CheckConfig validates flags and environment, then exits
+	// (--check-config), so deployment files can be checked against the
+	// binary they will run.
+	CheckConfig
+	// PrintVersion prints the version and commit, then exits (--version).
+	PrintVersion
+)
+
+// LetsEncrypt is the default ACME directory (--acme-ca).
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 
 // Config is everything a node can be told.
 type Config struct {
+	Role   Role
+	Action Action
+
 	Addr            string
 	AdminAddr       string
 	InterestTimeout time.Duration
@@ -49,7 +86,34 @@ type Config struct {
 	TURNMaxAllocs          int
 	TURNAllocationLifetime time.Duration
 	TURNBandwidth          int64
+	// TURNTLSListen is the embedded relay's TURN-over-TLS (turns:) address;
+	// it defaults to :5349 when TLS is on and the relay is.
+	TURNTLSListen string
+	// GOMAXPROCS for `stranger turn` (0: the Go default, one per core).
+	GOMAXPROCS int
+
+	// TLSDomains turns on automatic HTTPS: certificates for these names
+	// from the ACME CA at ACMECA.
+	TLSDomains []string
+	ACMECA     string
+	ACMEEmail  string
+	// ACMECARoot is a PEM file of roots to trust for the ACME CA's own
+	// HTTPS (a private CA such as Pebble); empty: the system's roots.
+	ACMECARoot string
+	// TLSCert and TLSKey are PEM files of a certificate the operator already
+	// has (reloaded on SIGHUP); they exclude TLSDomains.
+	TLSCert string
+	TLSKey  string
+	// HTTPAddr serves ACME HTTP-01 challenges and redirects everything else
+	// to HTTPS; it defaults to :80 when TLS is on.
+	HTTPAddr string
+	// DataDir holds what a node keeps across restarts: ACME account and
+	// certificates.
+	DataDir string
 }
+
+// TLS reports whether the node serves HTTPS itself.
+func (c Config) TLS() bool { return len(c.TLSDomains) > 0 || c.TLSCert != "" }
 
 // Default returns the configuration of `stranger` with no flags.
 func Default() Config {
@@ -78,6 +142,8 @@ func Default() Config {
 		TURNMaxAllocs:          10000,
 		TURNAllocationLifetime: 4 * time.Hour,
 		TURNBandwidth:          1_000_000,
+		ACMECA:                 LetsEncrypt,
+		DataDir:                "/var/lib/stranger",
 	}
 }
 
@@ -116,42 +182,29 @@ func EnvName(flagName string) string {
 // --help after printing usage to out.
 func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := Default()
-	fs := flag.NewFlagSet("stranger", flag.ContinueOnError)
+	name := "stranger"
+	if len(args) > 0 && args[0] == "turn" {
+		c.Role, name, args = RoleRelay, "stranger turn", args[1:]
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address for the web app, /ws, /healthz, /readyz and /metrics")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty: off)")
-	fs.DurationVar(&c.InterestTimeout, "interest-timeout", c.InterestTimeout, "how long a session with interests waits for a shared interest before accepting anyone")
-	fs.DurationVar(&c.ResumeGrace, "resume-grace", c.ResumeGrace, "how long a dropped session is kept for a resume")
-	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated extra allowed Origins, e.g. https://chat.example.com (the request's own host is always allowed)")
-	fs.Var(listFlag{&c.STUN}, "stun", "comma-separated STUN URLs offered in welcome.iceServers (empty: none)")
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "open WebSocket connections allowed per client IP (0: unlimited)")
-	fs.Float64Var(&c.MsgRate, "msg-rate", c.MsgRate, "client frames per second a session may send, sustained")
-	fs.IntVar(&c.MsgBurst, "msg-burst", c.MsgBurst, "client frames a session may send in a burst")
-	fs.IntVar(&c.MaxWaiting, "max-waiting", c.MaxWaiting, "sessions the queue holds; join beyond it gets 'overloaded' (0: unlimited)")
-	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "sessions this node holds; connections beyond it are refused with 503 (0: unlimited)")
-	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "how often the server pings each connection")
-	fs.DurationVar(&c.PongTimeout, "pong-timeout", c.PongTimeout, "a connection whose pongs stop for this long is dropped")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful drain on SIGINT/SIGTERM")
-	fs.IntVar(&c.BanThreshold, "ban-threshold", c.BanThreshold, "distinct reporters within --ban-duration that ban a client IP (0: never ban)")
-	fs.DurationVar(&c.BanDuration, "ban-duration", c.BanDuration, "how long a ban lasts, and the window in which reports count")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take the client IP from X-Forwarded-For / X-Real-IP (only behind your own proxy)")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
-	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL shared by all nodes, e.g. redis://127.0.0.1:6379/0 (empty: in-memory, one node)")
-	fs.StringVar(&c.TURNListen, "turn-listen", c.TURNListen, "embedded TURN relay address, UDP and TCP, e.g. :3478 (empty: off)")
-	fs.StringVar(&c.TURNPublicIP, "turn-public-ip", c.TURNPublicIP, "relay IP address the embedded TURN advertises to clients")
-	fs.StringVar(&c.TURNRealm, "turn-realm", c.TURNRealm, "TURN realm")
-	fs.StringVar(&c.TURNRelayPorts, "turn-relay-ports", c.TURNRelayPorts, "UDP port range for relayed allocations, MIN-MAX")
-	fs.StringVar(&c.TURNSecret, "turn-secret", c.TURNSecret, "shared secret for TURN REST API credentials (coturn static-auth-secret)")
-	fs.Var(listFlag{&c.TURNURLs}, "turn-urls", "comma-separated TURN URLs offered to clients, e.g. turn:turn.example.com:3478?transport=udp (default with --turn-listen: the embedded relay)")
-	fs.DurationVar(&c.TURNTTL, "turn-ttl", c.TURNTTL, "lifetime of minted TURN credentials")
-	fs.BoolVar(&c.TURNAllowLoopback, "turn-allow-loopback", c.TURNAllowLoopback, "let the embedded TURN relay to loopback peers (tests and local development only)")
-	fs.IntVar(&c.TURNMaxAllocsPerUser, "turn-max-allocs-per-user", c.TURNMaxAllocsPerUser, "embedded TURN allocations per credential")
-	fs.IntVar(&c.TURNMaxAllocs, "turn-max-allocs", c.TURNMaxAllocs, "embedded TURN allocations in total")
-	fs.DurationVar(&c.TURNAllocationLifetime, "turn-allocation-lifetime", c.TURNAllocationLifetime, "longest lifetime of an embedded TURN allocation, however often refreshed (0: no cap)")
-	fs.Int64Var(&c.TURNBandwidth, "turn-bandwidth", c.TURNBandwidth, "embedded TURN relay bytes per second per allocation and direction (0: no cap)")
+	commonFlags(fs, &c)
+	turnFlags(fs, &c)
+	tlsFlags(fs, &c)
+	if c.Role == RoleNode {
+		nodeFlags(fs, &c)
+	} else {
+		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
+	}
+	checkOnly := fs.Bool("check-config", false, "validate the flags and STRANGER_* environment, print the result and exit (0: valid, 2: not)")
+	version := fs.Bool("version", false, "print the version and commit, then exit")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: stranger [flags]\n\nEvery flag can also be set by environment variable STRANGER_<FLAG> (e.g. STRANGER_RESUME_GRACE=10s).\n\n")
+		if c.Role == RoleRelay {
+			fmt.Fprintf(out, "Usage: stranger turn [flags]\n\nRuns only the TURN relay (the same credentials and policy as a node's embedded relay).\n")
+		} else {
+			fmt.Fprintf(out, "Usage: stranger [flags]\n       stranger turn [flags]   (only the TURN relay; see stranger turn --help)\n")
+		}
+		fmt.Fprintf(out, "\nEvery flag can also be set by environment variable STRANGER_<FLAG> (e.g. STRANGER_RESUME_GRACE=10s).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -177,7 +230,82 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	if envErr != nil {
 		return c, envErr
 	}
+	switch {
+	case *version:
+		c.Action = PrintVersion
+		return c, nil
+	case *checkOnly:
+		c.Action = CheckConfig
+	}
+	if c.TLS() {
+		// With TLS the main listener is HTTPS and plain HTTP only answers
+		// ACME challenges and redirects; their usual ports unless told.
+		if !set["addr"] && getenv(EnvName("addr")) == "" && c.Role == RoleNode {
+			c.Addr = ":443"
+		}
+		if !set["http-addr"] && getenv(EnvName("http-addr")) == "" && c.Role == RoleNode && len(c.TLSDomains) > 0 {
+			c.HTTPAddr = ":80"
+		}
+		if !set["turn-tls-listen"] && getenv(EnvName("turn-tls-listen")) == "" && c.TURNListen != "" {
+			c.TURNTLSListen = ":5349"
+		}
+	}
 	return c, c.Validate()
+}
+
+func commonFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty: off)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// turnFlags are the relay's, shared by a node's embedded relay and
+// `stranger turn`.
+func turnFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.TURNListen, "turn-listen", c.TURNListen, "embedded TURN relay address, UDP and TCP, e.g. :3478 (empty: off)")
+	fs.StringVar(&c.TURNPublicIP, "turn-public-ip", c.TURNPublicIP, "relay IP address the embedded TURN advertises to clients")
+	fs.StringVar(&c.TURNRealm, "turn-realm", c.TURNRealm, "TURN realm")
+	fs.StringVar(&c.TURNRelayPorts, "turn-relay-ports", c.TURNRelayPorts, "UDP port range for relayed allocations, MIN-MAX")
+	fs.StringVar(&c.TURNSecret, "turn-secret", c.TURNSecret, "shared secret for TURN REST API credentials (coturn static-auth-secret)")
+	fs.Var(listFlag{&c.TURNURLs}, "turn-urls", "comma-separated TURN URLs offered to clients, e.g. turn:turn.example.com:3478?transport=udp (default with --turn-listen: the embedded relay)")
+	fs.DurationVar(&c.TURNTTL, "turn-ttl", c.TURNTTL, "lifetime of minted TURN credentials")
+	fs.BoolVar(&c.TURNAllowLoopback, "turn-allow-loopback", c.TURNAllowLoopback, "let the embedded TURN relay to loopback peers (tests and local development only)")
+	fs.IntVar(&c.TURNMaxAllocsPerUser, "turn-max-allocs-per-user", c.TURNMaxAllocsPerUser, "embedded TURN allocations per credential")
+	fs.IntVar(&c.TURNMaxAllocs, "turn-max-allocs", c.TURNMaxAllocs, "embedded TURN allocations in total")
+	fs.DurationVar(&c.TURNAllocationLifetime, "turn-allocation-lifetime", c.TURNAllocationLifetime, "longest lifetime of an embedded TURN allocation, however often refreshed (0: no cap)")
+	fs.Int64Var(&c.TURNBandwidth, "turn-bandwidth", c.TURNBandwidth, "embedded TURN relay bytes per second per allocation and direction (0: no cap)")
+	fs.StringVar(&c.TURNTLSListen, "turn-tls-listen", c.TURNTLSListen, "TURN over TLS (turns:) address of the relay, with the node's certificate (default with TLS and --turn-listen: :5349; the same as --addr: share the HTTPS port; empty: off)")
+}
+
+func tlsFlags(fs *flag.FlagSet, c *Config) {
+	fs.Var(listFlag{&c.TLSDomains}, "tls-domain", "serve HTTPS with certificates from an ACME CA for these names (repeatable or comma-separated); HTTPS on --addr (default :443), ACME challenges and redirects on --http-addr (default :80)")
+	fs.StringVar(&c.ACMECA, "acme-ca", c.ACMECA, "ACME directory URL for --tls-domain")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact e-mail given to the ACME CA (expiry warnings)")
+	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "PEM file of roots trusted for the ACME CA's HTTPS (a private CA; empty: the system's)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate chain you already have (with --tls-key; reloaded on SIGHUP)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts (ACME account and certificates)")
+}
+
+func nodeFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address for the web app, /ws, /healthz, /readyz and /metrics")
+	fs.DurationVar(&c.InterestTimeout, "interest-timeout", c.InterestTimeout, "how long a session with interests waits for a shared interest before accepting anyone")
+	fs.DurationVar(&c.ResumeGrace, "resume-grace", c.ResumeGrace, "how long a dropped session is kept for a resume")
+	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated extra allowed Origins, e.g. https://chat.example.com (the request's own host is always allowed)")
+	fs.Var(listFlag{&c.STUN}, "stun", "comma-separated STUN URLs offered in welcome.iceServers (empty: none)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "open WebSocket connections allowed per client IP (0: unlimited)")
+	fs.Float64Var(&c.MsgRate, "msg-rate", c.MsgRate, "client frames per second a session may send, sustained")
+	fs.IntVar(&c.MsgBurst, "msg-burst", c.MsgBurst, "client frames a session may send in a burst")
+	fs.IntVar(&c.MaxWaiting, "max-waiting", c.MaxWaiting, "sessions the queue holds; join beyond it gets 'overloaded' (0: unlimited)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "sessions this node holds; connections beyond it are refused with 503 (0: unlimited)")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "how often the server pings each connection")
+	fs.DurationVar(&c.PongTimeout, "pong-timeout", c.PongTimeout, "a connection whose pongs stop for this long is dropped")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful drain on SIGINT/SIGTERM")
+	fs.IntVar(&c.BanThreshold, "ban-threshold", c.BanThreshold, "distinct reporters within --ban-duration that ban a client IP (0: never ban)")
+	fs.DurationVar(&c.BanDuration, "ban-duration", c.BanDuration, "how long a ban lasts, and the window in which reports count")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take the client IP from X-Forwarded-For / X-Real-IP (only behind your own proxy)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "plain HTTP address answering ACME challenges and redirecting to HTTPS (default with --tls-domain: :80; empty: off)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL shared by all nodes, e.g. redis://127.0.0.1:6379/0 (empty: in-memory, one node)")
 }
 
 // Validate names the first setting that cannot work and why.
@@ -298,7 +426,73 @@ func (c Config) Validate() error {
 	if c.TURNAllocationLifetime != 0 && c.TURNAllocationLifetime < time.Minute {
 		bad("turn-allocation-lifetime", "must be 0 (no cap) or at least 1m")
 	}
+	c.validateTLS(bad)
+	if c.Role == RoleRelay {
+		if c.TURNListen == "" {
+			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")
+		}
+		if c.GOMAXPROCS < 0 {
+			bad("gomaxprocs", "must not be negative")
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (c Config) validateTLS(bad func(flag, format string, args ...any)) {
+	for _, d := range c.TLSDomains {
+		if strings.ContainsAny(d, ":/ ") || !strings.Contains(d, ".") {
+			bad("tls-domain", "%q is not a host name like chat.example.org", d)
+		}
+	}
+	if len(c.TLSDomains) > 0 && c.TLSCert != "" {
+		bad("tls-cert", "give either --tls-domain (automatic certificates) or --tls-cert/--tls-key, not both")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-key", "--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" && c.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			bad("tls-cert", "%v", err)
+		}
+	}
+	if len(c.TLSDomains) > 0 {
+		if c.Role == RoleRelay {
+			bad("tls-domain", "stranger turn cannot answer ACME challenges; give it the nodes' certificate with --tls-cert/--tls-key")
+		}
+		u, err := url.Parse(c.ACMECA)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("acme-ca", "%q is not an https:// ACME directory URL", c.ACMECA)
+		}
+		if c.DataDir == "" {
+			bad("data-dir", "required with --tls-domain: the ACME account and certificates are kept there")
+		}
+	}
+	if c.ACMECARoot != "" {
+		if b, err := os.ReadFile(c.ACMECARoot); err != nil {
+			bad("acme-ca-root", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			bad("acme-ca-root", "%s holds no PEM certificate", c.ACMECARoot)
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("http-addr", "want host:port, e.g. :80 (%v)", err)
+		}
+		if !c.TLS() {
+			bad("http-addr", "only with --tls-domain or --tls-cert (it redirects to HTTPS)")
+		}
+	}
+	if c.TURNTLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TURNTLSListen); err != nil {
+			bad("turn-tls-listen", "want host:port, e.g. :5349 (%v)", err)
+		}
+		if !c.TLS() {
+			bad("turn-tls-listen", "needs a certificate: --tls-domain or --tls-cert/--tls-key")
+		}
+		if c.TURNListen == "" {
+			bad("turn-tls-listen", "needs --turn-listen (the relay itself)")
+		}
+	}
 }
 
 // RelayPortRange parses --turn-relay-ports.
@@ -313,4 +507,25 @@ func (c Config) RelayPortRange() (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%q: want MIN-MAX with 1 <= MIN <= MAX <= 65535", c.TURNRelayPorts)
 	}
 	return lo, hi, nil
+}
+
+// TURNServer is the relay's configuration from these flags, for the
+// embedded relay and `stranger turn` alike; the caller adds the TLS
+// certificate source when TURNTLSListen is set.
+func (c Config) TURNServer() turnserver.Config {
+	lo, hi, _ := c.RelayPortRange() // checked by Validate
+	return turnserver.Config{
+		Listen:                 c.TURNListen,
+		TLSListen:              c.TURNTLSListen,
+		PublicIP:               c.TURNPublicIP,
+		Realm:                  c.TURNRealm,
+		RelayPortMin:           lo,
+		RelayPortMax:           hi,
+		Secret:                 c.TURNSecret,
+		AllowLoopback:          c.TURNAllowLoopback,
+		MaxAllocationsPerUser:  c.TURNMaxAllocsPerUser,
+		MaxAllocations:         c.TURNMaxAllocs,
+		AllocationLifetime:     c.TURNAllocationLifetime,
+		BandwidthPerAllocation: c.TURNBandwidth,
+	}
 }

@@ -104,3 +104,52 @@ func TestHelpListsEveryFlagAndTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSDefaults(t *testing.T) {
+	c, err := Parse([]string{"--tls-domain", "chat.example.org, www.example.org", "--turn-listen", ":3478",
+		"--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0"}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLS() || c.Addr != ":443" || c.HTTPAddr != ":80" || c.TURNTLSListen != ":5349" ||
+		!reflect.DeepEqual(c.TLSDomains, []string{"chat.example.org", "www.example.org"}) || c.ACMECA != LetsEncrypt {
+		t.Fatalf("TLS defaults: %+v", c)
+	}
+	// Explicit addresses win over the TLS defaults, from flags or environment.
+	c, err = Parse([]string{"--tls-domain", "chat.example.org", "--addr", ":8443"},
+		env(map[string]string{"STRANGER_HTTP_ADDR": ":8080"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8443" || c.HTTPAddr != ":8080" || c.TURNTLSListen != "" {
+		t.Fatalf("explicit addresses: %+v", c)
+	}
+}
+
+func TestTLSValidation(t *testing.T) {
+	for _, args := range [][]string{
+		{"--tls-domain", "localhost:443"},
+		{"--tls-cert", "/nonexistent/cert.pem"},
+		{"--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"},
+		{"--http-addr", ":80"},
+		{"--turn-tls-listen", ":5349"},
+		{"--tls-domain", "chat.example.org", "--acme-ca", "http://ca.example.org/dir"},
+		{"--tls-domain", "chat.example.org", "--acme-ca-root", "/nonexistent/root.pem"},
+		{"turn", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0", "--tls-domain", "chat.example.org"},
+	} {
+		if _, err := Parse(args, env(nil), &bytes.Buffer{}); err == nil {
+			t.Errorf("%q validated", args)
+		}
+	}
+}
+
+func TestActions(t *testing.T) {
+	c, err := Parse([]string{"--version", "--redis", "not a url"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.Action != PrintVersion {
+		t.Fatalf("--version: %v %v", c.Action, err)
+	}
+	c, err = Parse([]string{"turn", "--check-config", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.Action != CheckConfig || c.Role != RoleRelay || c.GOMAXPROCS != 1 {
+		t.Fatalf("turn --check-config: %+v %v", c, err)
+	}
+}

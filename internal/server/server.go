@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +30,7 @@ import (
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/redisnode"
 	"github.com/strangerchat/stranger/internal/signaling"
+	"github.com/strangerchat/stranger/internal/tlsmux"
 	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/web"
 )
@@ -48,6 +52,7 @@ type Server struct {
 
 	turn    *turnserver.Server
 	creds   turnserver.Credentials
+	tls     *tlsFront // nil: plain HTTP on --addr
 	http    *http.Server
 	admin   *http.Server
 	ln      net.Listener
@@ -175,7 +180,16 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", web.Handler())
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	var handler http.Handler = mux
+	if cfg.TLS() {
+		f, err := newTLSFront(cfg, log)
+		if err != nil {
+			return nil, s.abandon(err)
+		}
+		s.tls = f
+		handler = withHSTS(mux)
+	}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	if cfg.AdminAddr != "" {
 		am := http.NewServeMux()
@@ -238,21 +252,35 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // If it fails, everything New and Start built is released (listeners
 // closed, goroutines ended, Redis left) and the Server cannot be used again.
 func (s *Server) Start(ctx context.Context) error {
+	// With --turn-tls-listen equal to --addr, HTTPS and TURN over TLS
+	// share the port: the listener is opened first and split by the first
+	// bytes of each connection.
+	var ln net.Listener
+	var shared *tlsmux.Mux
+	if s.tls != nil && s.cfg.TURNListen != "" && s.cfg.TURNTLSListen == s.cfg.Addr {
+		l, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+		}
+		ln = l
+		// "stun.turn" (RFC 7443) for TURN clients that ask for it by ALPN.
+		shared = tlsmux.New(tls.NewListener(l, s.tls.config("http/1.1", "stun.turn")), 10*time.Second)
+		s.cleanup.add(func(context.Context) error {
+			if err := shared.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if s.cfg.TURNListen != "" {
-		lo, hi, _ := s.cfg.RelayPortRange()
-		t, err := turnserver.Start(ctx, turnserver.Config{
-			Listen:                 s.cfg.TURNListen,
-			PublicIP:               s.cfg.TURNPublicIP,
-			Realm:                  s.cfg.TURNRealm,
-			RelayPortMin:           lo,
-			RelayPortMax:           hi,
-			Secret:                 s.cfg.TURNSecret,
-			AllowLoopback:          s.cfg.TURNAllowLoopback,
-			MaxAllocationsPerUser:  s.cfg.TURNMaxAllocsPerUser,
-			MaxAllocations:         s.cfg.TURNMaxAllocs,
-			AllocationLifetime:     s.cfg.TURNAllocationLifetime,
-			BandwidthPerAllocation: s.cfg.TURNBandwidth,
-		}, s.log)
+		tc := s.cfg.TURNServer()
+		switch {
+		case shared != nil:
+			tc.TLSListen, tc.TLSListener = "", shared.TURN()
+		case s.tls != nil && tc.TLSListen != "":
+			tc.TLS = s.tls.config()
+		}
+		t, err := turnserver.Start(ctx, tc, s.log)
 		if err != nil {
 			return s.abandon(fmt.Errorf("embedded TURN: %w", err))
 		}
@@ -265,9 +293,17 @@ func (s *Server) Start(ctx context.Context) error {
 		})
 		s.registry.MustRegister(t)
 		if len(s.cfg.TURNURLs) == 0 {
-			// Offer the embedded relay, on the port it really got.
-			hp := net.JoinHostPort(s.cfg.TURNPublicIP, strconv.Itoa(t.Port()))
-			s.creds.TURNURLs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+			// Offer the embedded relay, on the ports it really got.
+			turnsHost := ""
+			if s.tls != nil {
+				turnsHost = s.tls.turnsHost
+			}
+			tlsPort := t.TLSPort()
+			if tlsPort > 0 && turnsHost == "" {
+				s.log.Warn("TURN over TLS is on but the certificate names no host; not offering turns:")
+				tlsPort = 0
+			}
+			s.creds.TURNURLs = turnserver.URLs(s.cfg.TURNPublicIP, t.Port(), turnsHost, tlsPort)
 		}
 	}
 	if s.backend != nil {
@@ -276,12 +312,39 @@ func (s *Server) Start(ctx context.Context) error {
 			return s.abandon(fmt.Errorf("--redis %s: %w", s.cfg.Redis, err))
 		}
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+	if ln == nil {
+		l, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			return s.abandon(fmt.Errorf("--addr %s: %w", s.cfg.Addr, err))
+		}
+		ln = l
+		s.cleanup.add(closeListener(ln))
 	}
 	s.ln = ln
-	s.cleanup.add(closeListener(ln))
+	serveLn := ln
+	switch {
+	case shared != nil:
+		serveLn = shared.HTTP()
+	case s.tls != nil:
+		// HTTP/1.1 only: the WebSocket upgrade needs it, and Go's HTTP/2
+		// server would leave browsers a way to try WebSocket over HTTP/2.
+		serveLn = tls.NewListener(ln, s.tls.config("http/1.1"))
+	}
+	var redirect *http.Server
+	var redirectLn net.Listener
+	if s.cfg.HTTPAddr != "" {
+		rln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+		if err != nil {
+			return s.abandon(fmt.Errorf("--http-addr %s: %w", s.cfg.HTTPAddr, err))
+		}
+		redirectLn = rln
+		s.cleanup.add(closeListener(rln))
+		h := redirectToHTTPS(s.tls.domains, ln.Addr().(*net.TCPAddr).Port)
+		if s.tls.acme != nil {
+			h = s.tls.acme.HTTPHandler(h)
+		}
+		redirect = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	}
 	if s.admin != nil {
 		aln, err := net.Listen("tcp", s.cfg.AdminAddr)
 		if err != nil {
@@ -302,11 +365,24 @@ func (s *Server) Start(ctx context.Context) error {
 		<-hubDone
 		return nil
 	})
-	s.cleanup.add(serve(s.http, ln, s.log))
+	s.cleanup.add(serve(s.http, serveLn, s.log))
+	if redirect != nil {
+		s.cleanup.add(serve(redirect, redirectLn, s.log))
+	}
 	if s.admin != nil {
 		s.cleanup.add(serve(s.admin, s.adminLn, s.log))
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "admin", s.AdminAddr(), "backend", s.backendName(), "turn", s.cfg.TURNListen)
+	if s.tls != nil && s.tls.acme != nil {
+		// After the listeners: the CA calls back on them. Obtaining runs
+		// in the background (and retries) until Shutdown stops it.
+		a := s.tls.acme
+		if err := a.Manage(runCtx); err != nil {
+			return s.abandon(err)
+		}
+		s.cleanup.add(func(context.Context) error { a.Stop(); return nil })
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.tls != nil, "http_redirect", s.cfg.HTTPAddr, "admin", s.AdminAddr(),
+		"backend", s.backendName(), "turn", s.cfg.TURNListen, "turn_tls", s.cfg.TURNTLSListen)
 	return nil
 }
 
@@ -353,6 +429,14 @@ func (s *Server) TURNPort() int {
 	return s.turn.Port()
 }
 
+// TURNTLSPort is the embedded relay's TURN-over-TLS port (0 when off).
+func (s *Server) TURNTLSPort() int {
+	if s.turn == nil {
+		return 0
+	}
+	return s.turn.TLSPort()
+}
+
 // Addr is the address the node listens on (useful with port 0).
 func (s *Server) Addr() string {
 	if s.ln == nil {
@@ -383,8 +467,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.cleanup.run(ctx)
 }
 
+// ReloadCertificates reads --tls-cert/--tls-key again; HTTPS and TURN over
+// TLS use the new certificate from their next handshake. On an error the
+// previous certificate stays.
+func (s *Server) ReloadCertificates() error {
+	if s.tls == nil {
+		return errors.New("no TLS configured")
+	}
+	return s.tls.reload()
+}
+
 // Run starts the node and serves until ctx ends, then drains within
-// cfg.ShutdownTimeout.
+// cfg.ShutdownTimeout. With --tls-cert, SIGHUP reloads the certificate.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	s, err := New(cfg, log, Options{})
 	if err != nil {
@@ -392,6 +486,25 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	if err := s.Start(ctx); err != nil {
 		return err
+	}
+	if cfg.TLSCert != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := s.ReloadCertificates(); err != nil {
+						log.Error("certificate reload failed; keeping the previous one", "err", err)
+					} else {
+						log.Info("certificate reloaded")
+					}
+				}
+			}
+		}()
 	}
 	<-ctx.Done()
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)

@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -76,6 +77,18 @@ type Config struct {
 	// RTP/RTCP port pair; browsers never ask for it, turnutils_uclient does
 	// unless -c) may land on a socket that does not know it and fail.
 	Sockets int
+	// TLSListen is host:port for TURN over TLS (turns:, --turn-tls-listen),
+	// for clients whose network lets only TLS on 443 or 5349 out; empty:
+	// off. Port 0 picks a free port; Server.TLSPort reports it.
+	TLSListen string
+	// TLSListener, instead of TLSListen, hands out connections whose TLS
+	// the caller has already terminated (a port shared with HTTPS,
+	// internal/tlsmux); Server.TLSPort reports its port.
+	TLSListener net.Listener
+	// TLS holds the certificate for TLSListen. Give it a GetCertificate
+	// rather than fixed Certificates so a renewed or reloaded certificate
+	// is used from the next handshake on.
+	TLS *tls.Config
 	// Clock drives credential expiry and the lifetime cap; nil is the wall
 	// clock.
 	Clock clock.Clock
@@ -120,6 +133,17 @@ func (c Config) Validate() error {
 	}
 	if c.BandwidthPerAllocation != 0 && c.BandwidthPerAllocation < minBandwidth {
 		return fmt.Errorf("turn-bandwidth %d bytes/s: want 0 (no cap) or at least %d", c.BandwidthPerAllocation, minBandwidth)
+	}
+	if c.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
+			return fmt.Errorf("turn-tls-listen %q: want host:port such as :5349: %w", c.TLSListen, err)
+		}
+		if c.TLS == nil || (c.TLS.GetCertificate == nil && len(c.TLS.Certificates) == 0) {
+			return errors.New("turn-tls-listen needs a certificate (--tls-domain or --tls-cert)")
+		}
+	}
+	if c.TLSListener != nil && c.TLSListen != "" {
+		return errors.New("turn: TLSListen and TLSListener exclude each other")
 	}
 	if c.Sockets < 0 {
 		return fmt.Errorf("turn sockets %d must not be negative", c.Sockets)

@@ -1,6 +1,8 @@
 package turnserver
 
 import (
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -39,3 +41,17 @@ func (c Credentials) ICEServers(session string, now time.Time) []protocol.ICESer
 // HasTURN reports whether ICEServers will include a TURN server; the web
 // client disables "Hide my IP" without one.
 func (c Credentials) HasTURN() bool { return len(c.TURNURLs) > 0 && c.Secret != "" }
+
+// URLs are the TURN URLs of a relay at host:port (UDP and TCP) and, with
+// tlsPort > 0, TURN over TLS at tlsHost:tlsPort, in the order clients should
+// try them: UDP first (cheapest), then TCP, then TLS for networks that let
+// only TLS out. tlsHost must be a name the certificate covers: browsers
+// check it.
+func URLs(host string, port int, tlsHost string, tlsPort int) []string {
+	hp := net.JoinHostPort(host, strconv.Itoa(port))
+	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	if tlsPort > 0 {
+		urls = append(urls, "turns:"+net.JoinHostPort(tlsHost, strconv.Itoa(tlsPort))+"?transport=tcp")
+	}
+	return urls
+}

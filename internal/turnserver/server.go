@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,15 +20,16 @@ import (
 
 // Server is a running embedded TURN server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	clock  clock.Clock
-	policy PeerPolicy
-	quota  quota
-	turn   *turn.Server
-	port   int
-	closed sync.Once
-	err    error
+	cfg     Config
+	log     *slog.Logger
+	clock   clock.Clock
+	policy  PeerPolicy
+	quota   quota
+	turn    *turn.Server
+	port    int
+	tlsPort int // 0: no TURN over TLS
+	closed  sync.Once
+	err     error
 
 	allocationsTotal  atomic.Uint64
 	permissionsDenied atomic.Uint64
@@ -148,18 +150,46 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	sc.ListenerConfigs = []turn.ListenerConfig{{
 		Listener: netutil.LimitListener(tcp, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
 	}}
-	ts, err := turn.NewServer(sc)
-	if err != nil {
+	closeListeners := func() {
 		for _, c := range udp {
 			_ = c.Close()
 		}
 		_ = tcp.Close()
+	}
+	if cfg.TLSListen != "" {
+		tl, err := (&net.ListenConfig{}).Listen(ctx, tcpNet, cfg.TLSListen)
+		if err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("turn-tls-listen %s: %w", cfg.TLSListen, err)
+		}
+		s.tlsPort = tl.Addr().(*net.TCPAddr).Port
+		// The handshake runs on pion's goroutine for the connection, at
+		// its first read; the limit counts TLS and plain TCP apart, each
+		// bounded like the other.
+		tlsLn := tls.NewListener(netutil.LimitListener(tl, maxTCP), cfg.TLS)
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener: tlsLn, RelayAddressGenerator: gen, PermissionHandler: permit,
+		})
+		prev := closeListeners
+		closeListeners = func() { prev(); _ = tl.Close() }
+	}
+	if cfg.TLSListener != nil {
+		if a, ok := cfg.TLSListener.Addr().(*net.TCPAddr); ok {
+			s.tlsPort = a.Port
+		}
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener: netutil.LimitListener(cfg.TLSListener, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
+		})
+	}
+	ts, err := turn.NewServer(sc)
+	if err != nil {
+		closeListeners()
 		return nil, fmt.Errorf("turn server: %w", err)
 	}
 	s.turn = ts
 	s.log.Info("turn server listening", "listen", net.JoinHostPort(host, strconv.Itoa(port)),
 		"public_ip", cfg.PublicIP, "relay_bind", bind, "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax),
-		"realm", cfg.Realm, "udp_sockets", len(udp), "allow_loopback", cfg.AllowLoopback)
+		"realm", cfg.Realm, "udp_sockets", len(udp), "allow_loopback", cfg.AllowLoopback, "tls_port", s.tlsPort)
 	return s, nil
 }
 
@@ -225,6 +255,9 @@ func growBuffers(c net.PacketConn) {
 
 // Port is the UDP and TCP port the server listens on.
 func (s *Server) Port() int { return s.port }
+
+// TLSPort is the TURN-over-TLS port, or 0 without Config.TLSListen.
+func (s *Server) TLSPort() int { return s.tlsPort }
 
 // Close stops the server and ends all allocations. It is safe to call more
 // than once.

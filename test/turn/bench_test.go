@@ -9,7 +9,8 @@ package turn_test
 //
 //	go test -tags turnbench -run TestTURNBench -v ./test/turn/
 //
-// TURNBENCH_RUNS (default 5) and TURNBENCH_ARGS (uclient load flags,
+// The embedded server runs as `stranger turn` (cmd/stranger), the relay
+// mode operators deploy. TURNBENCH_RUNS (default 5) and TURNBENCH_ARGS (uclient load flags,
 // default below) tune it; TURNBENCH_OUT names a file for the markdown table;
 // TURNBENCH_SOCKETS and TURNBENCH_GOMAXPROCS vary the embedded process;
 // TURNBENCH_PROFILE writes a CPU profile of the embedded server.
@@ -131,6 +132,52 @@ func startEmbeddedProcess(t *testing.T) benchServer {
 	return benchServer{name: "embedded (pion/turn)", pid: cmd.Process.Pid, port: port}
 }
 
+// startStrangerTurn runs `stranger turn`, the relay mode operators deploy,
+// with its default GOMAXPROCS unless TURNBENCH_GOMAXPROCS says otherwise.
+func startStrangerTurn(t *testing.T) benchServer {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "stranger")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/stranger")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build stranger: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	args := []string{"turn",
+		"--turn-listen", "127.0.0.1:" + strconv.Itoa(port), "--turn-public-ip", "127.0.0.1",
+		"--turn-realm", realm, "--turn-secret", secret, "--turn-relay-ports", "50000-50999",
+		"--turn-allow-loopback", "--turn-bandwidth", "0", "--turn-max-allocs-per-user", "1000",
+		"--admin-addr", "", "--log-level", "info",
+	}
+	if g := os.Getenv("TURNBENCH_GOMAXPROCS"); g != "" {
+		args = append(args, "--gomaxprocs", g)
+	}
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start stranger turn: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "relay running") {
+			t.Logf("stranger turn: %s", sc.Text())
+			go func() {
+				for sc.Scan() { // keep the pipe drained
+				}
+			}()
+			return benchServer{name: "stranger turn", pid: cmd.Process.Pid, port: port}
+		}
+	}
+	t.Fatal("stranger turn did not start")
+	return benchServer{}
+}
+
 func TestTURNBench(t *testing.T) {
 	requireBinary(t, "turnutils_uclient")
 	runs := 5
@@ -148,8 +195,14 @@ func TestTURNBench(t *testing.T) {
 	tick, _ := strconv.ParseFloat(strings.TrimSpace(string(tickOut)), 64)
 
 	c := startCoturn(t, "")
+	// The shipped relay mode by default; the bare harness (turnbench) when
+	// its knobs (sockets, CPU profile) are asked for.
+	relay := startStrangerTurn
+	if os.Getenv("TURNBENCH_SOCKETS") != "" || os.Getenv("TURNBENCH_PROFILE") != "" {
+		relay = startEmbeddedProcess
+	}
 	servers := []benchServer{
-		startEmbeddedProcess(t),
+		relay(t),
 		{name: "coturn " + coturnVersion(t), pid: c.Cmd.Process.Pid, port: c.Port},
 	}
 

@@ -1,0 +1,279 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/turn/v5"
+
+	"github.com/strangerchat/stranger/internal/certs/pebbletest"
+	"github.com/strangerchat/stranger/internal/turnserver"
+)
+
+const domain = "chat.stranger.test"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestAutomaticHTTPS: a node told only its domain gets its certificate
+// from a real ACME server (Pebble), serves the page over HTTPS with HSTS,
+// redirects plain HTTP, takes the WebSocket over wss:// and offers its
+// relay as turn: UDP, turn: TCP and turns: with that name, in that order;
+// the turns: port presents the same certificate. The client trusts only
+// Pebble's root.
+func TestAutomaticHTTPS(t *testing.T) {
+	httpsPort, httpPort := freePort(t), freePort(t)
+	pebble := pebbletest.Start(t, httpPort, httpsPort)
+	rootFile := filepath.Join(t.TempDir(), "pebble-server-root.pem")
+	if err := os.WriteFile(rootFile, pebble.ServerRootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig()
+	c.Addr = "127.0.0.1:" + strconv.Itoa(httpsPort)
+	c.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
+	c.TLSDomains = []string{domain}
+	c.ACMECA, c.ACMECARoot, c.ACMEEmail = pebble.Directory, rootFile, "ops@stranger.test"
+	c.DataDir = t.TempDir()
+	c.TURNListen, c.TURNTLSListen, c.TURNPublicIP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1"
+	c.TURNSecret, c.TURNAllowLoopback = "tls-test-secret-0123456789", true
+	s := start(t, c)
+
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		_, p, _ := net.SplitHostPort(addr)
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+p) // the domain is this host
+	}
+	trust := &tls.Config{RootCAs: pebble.IssuedRoots()}
+	client := &http.Client{
+		Timeout:       5 * time.Second,
+		Transport:     &http.Transport{DialContext: dial, TLSClientConfig: trust},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	base := "https://" + domain + ":" + strconv.Itoa(httpsPort)
+	deadline := time.Now().Add(90 * time.Second)
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = client.Get(base + "/healthz")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no HTTPS with a certificate from Pebble: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Fatalf("GET /healthz over HTTPS: %s %q", resp.Status, body)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Errorf("no HSTS header: %q", got)
+	}
+	if resp.TLS == nil || resp.TLS.PeerCertificates[0].DNSNames[0] != domain {
+		t.Errorf("certificate for %v", resp.TLS.PeerCertificates[0].DNSNames)
+	}
+
+	// Plain HTTP redirects to the same path on HTTPS.
+	resp, err := client.Get("http://" + domain + ":" + strconv.Itoa(httpPort) + "/some/path?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if want := base + "/some/path?x=1"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %s to %q, want 301 to %q", resp.Status, resp.Header.Get("Location"), want)
+	}
+
+	// The WebSocket over wss://, and the relay URLs it is offered.
+	d := websocket.Dialer{NetDialContext: dial, TLSClientConfig: trust, HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("wss://"+domain+":"+strconv.Itoa(httpsPort)+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss://: %v", err)
+	}
+	defer ws.Close()
+	var welcome struct {
+		Type       string `json:"type"`
+		ICEServers []struct {
+			URLs []string `json:"urls"`
+		} `json:"iceServers"`
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != "welcome" {
+		t.Fatalf("welcome over wss: %+v %v", welcome, err)
+	}
+	hp := "127.0.0.1:" + strconv.Itoa(s.TURNPort())
+	want := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp",
+		"turns:" + domain + ":" + strconv.Itoa(s.TURNTLSPort()) + "?transport=tcp"}
+	var got []string
+	for _, is := range welcome.ICEServers {
+		got = append(got, is.URLs...)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ICE server URLs %q, want %q", got, want)
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(s.TURNTLSPort()),
+		&tls.Config{RootCAs: pebble.IssuedRoots(), ServerName: domain})
+	if err != nil {
+		t.Fatalf("TURN over TLS with the ACME certificate: %v", err)
+	}
+	_ = conn.Close()
+}
+
+// writePair writes a self-signed certificate for name and its key into dir.
+func writePair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestCertificateFilesReload: with --tls-cert the node serves that
+// certificate, and after ReloadCertificates (SIGHUP) the new one, on HTTPS
+// and on TURN over TLS alike.
+func TestCertificateFilesReload(t *testing.T) {
+	dir := t.TempDir()
+	c := testConfig()
+	c.TLSCert, c.TLSKey = writePair(t, dir, "old.stranger.test")
+	c.TURNListen, c.TURNTLSListen, c.TURNPublicIP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1"
+	c.TURNSecret = "tls-test-secret-0123456789"
+	s := start(t, c)
+	name := func(addr string) string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reads the name only
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].DNSNames[0]
+	}
+	turns := "127.0.0.1:" + strconv.Itoa(s.TURNTLSPort())
+	if a, b := name(s.Addr()), name(turns); a != "old.stranger.test" || b != a {
+		t.Fatalf("serving %q on HTTPS and %q on TURN over TLS", a, b)
+	}
+	writePair(t, dir, "new.stranger.test")
+	if err := s.ReloadCertificates(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := name(s.Addr()), name(turns); a != "new.stranger.test" || b != a {
+		t.Fatalf("after reload: %q on HTTPS and %q on TURN over TLS", a, b)
+	}
+}
+
+// TestTURNSharesTheHTTPSPort: with --turn-tls-listen equal to --addr, one
+// port serves the page over HTTPS and TURN over TLS, and turns: names it.
+func TestTURNSharesTheHTTPSPort(t *testing.T) {
+	c := testConfig()
+	c.TLSCert, c.TLSKey = writePair(t, t.TempDir(), "shared.stranger.test")
+	c.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.TURNListen, c.TURNTLSListen, c.TURNPublicIP = "127.0.0.1:0", c.Addr, "127.0.0.1"
+	c.TURNSecret, c.TURNAllowLoopback = "tls-test-secret-0123456789", true
+	s := start(t, c)
+	if s.TURNTLSPort() != port(t, s.Addr()) {
+		t.Fatalf("TURN over TLS on %d, HTTPS on %s", s.TURNTLSPort(), s.Addr())
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own self-signed certificate
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: insecure}}
+	resp, err := client.Get("https://" + s.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTPS on the shared port: %s", resp.Status)
+	}
+
+	conn, err := tls.Dial("tcp", s.Addr(), insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	user, pass := turnserver.Mint(c.TURNSecret, "s_shared", time.Now().Add(time.Hour))
+	tc, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(),
+		Username: user, Password: pass, Conn: turn.NewSTUNConn(conn), RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if err := tc.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	alloc, err := tc.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate over TLS on the HTTPS port: %v", err)
+	}
+	_ = alloc.Close()
+
+	ws, _, err := (&websocket.Dialer{TLSClientConfig: insecure}).Dial("wss://"+s.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss on the shared port: %v", err)
+	}
+	defer ws.Close()
+	var welcome struct {
+		ICEServers []struct {
+			URLs []string `json:"urls"`
+		} `json:"iceServers"`
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.ReadJSON(&welcome); err != nil {
+		t.Fatal(err)
+	}
+	want := "turns:shared.stranger.test:" + strconv.Itoa(port(t, s.Addr())) + "?transport=tcp"
+	var urls []string
+	for _, is := range welcome.ICEServers {
+		urls = append(urls, is.URLs...)
+	}
+	if len(urls) != 3 || urls[2] != want {
+		t.Fatalf("URLs %q, want the third %q", urls, want)
+	}
+}
+
+func port(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
