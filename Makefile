@@ -73,7 +73,7 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/protocol
 
 # Browser tests run inside a network namespace that has only loopback, so no
-# packet leaves the machine (see docs/testing.md). The test binary is built
+# packet leaves the machine (see test/e2e/README.md). The test binary is built
 # first: nothing can be downloaded inside the namespace.
 test-e2e: $(WEB_DIST)
 	@if [ -d test/e2e ]; then \

@@ -2,7 +2,7 @@
 
 // Package e2e drives the real web client in headless Chromium against an
 // in-process Stranger node. Run it with `make test-e2e`: the binary runs in a
-// network namespace that has only loopback (see docs/testing.md and
+// network namespace that has only loopback (see test/e2e/README.md and
 // ../shared/e2e.md for why every flag below is needed).
 package e2e
 
