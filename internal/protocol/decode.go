@@ -27,9 +27,12 @@ const (
 	TypeChat
 	TypeTyping
 	TypeReport
+	// TypePing is the heartbeat extension (docs/protocol.md, "Heartbeat"):
+	// the server answers pong at once, in any state.
+	TypePing
 )
 
-var typeNames = [...]string{"", "join", "next", "leave", "signal", "chat", "typing", "report"}
+var typeNames = [...]string{"", "join", "next", "leave", "signal", "chat", "typing", "report", "ping"}
 
 // String returns the wire name.
 func (t Type) String() string {
@@ -55,6 +58,8 @@ func parseType(s []byte) Type {
 		return TypeTyping
 	case "report":
 		return TypeReport
+	case "ping":
+		return TypePing
 	}
 	return 0
 }

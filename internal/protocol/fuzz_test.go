@@ -120,6 +120,10 @@ func checkAccepted(t *testing.T, in []byte, fr Frame) {
 		if !utf8.ValidString(fr.Reason) {
 			t.Fatalf("reason not UTF-8: %q", fr.Reason)
 		}
+	case TypePing:
+		if m := parseFrame(t, AppendPong(nil, 1, fr.Seq)); m["type"] != "pong" {
+			t.Fatalf("pong encoded as %v", m)
+		}
 	case TypeNext, TypeLeave:
 	default:
 		t.Fatalf("accepted frame of type %v", fr.Type)
@@ -164,7 +168,7 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 	if !ok {
 		return fail(CodeBadMessage)
 	}
-	for _, t := range []Type{TypeJoin, TypeNext, TypeLeave, TypeSignal, TypeChat, TypeTyping, TypeReport} {
+	for _, t := range []Type{TypeJoin, TypeNext, TypeLeave, TypeSignal, TypeChat, TypeTyping, TypeReport, TypePing} {
 		if t.String() == typ {
 			want.Type = t
 		}

@@ -55,7 +55,21 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		h.leave(s, &f)
 	case protocol.TypeReport:
 		h.report(s, &f)
+	case protocol.TypePing:
+		s.pong()
 	}
+}
+
+// pong answers a heartbeat ping in any state. Its ack is the highest client
+// seq processed, which includes every frame this connection read before the
+// ping: frames are handled in order.
+func (s *session) pong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ack := s.inSeq
+	s.emitLocked(func(dst []byte, seq int64) []byte {
+		return protocol.AppendPong(dst, seq, ack)
+	}, 48)
 }
 
 // budgetVerdict is the outcome of step 1 for one frame.

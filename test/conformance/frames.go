@@ -37,6 +37,8 @@ func frameCases() []testCase {
 		{name: "chat/not_chatting", run: testChatNotChatting},
 		{name: "typing/relayed", run: testTypingRelay},
 		{name: "typing/not_chatting", run: testTypingNotChatting},
+		{name: "ping/pong_in_every_state", run: testPingEveryState},
+		{name: "ping/ack_covers_earlier_frames", run: testPingAck},
 		{name: "report/chatting_ends_chat_pair_never_matched_again", run: testReportChatting},
 		{name: "report/idle_within_60s_reports_last_partner", run: testReportIdleRecent},
 		{name: "report/waiting_within_60s_state_unchanged", run: testReportWaitingRecent},
@@ -429,6 +431,47 @@ func testTypingNotChatting(t *testing.T, e *env) {
 	join(t, a, "")
 	a.Send(t, M{"type": "typing", "typing": false})
 	a.ExpectError(t, "not_chatting")
+}
+
+// The heartbeat extension: ping gets pong at once in every state, nothing
+// reaches the partner, and pong.ack is the highest client seq processed (0
+// before any).
+func testPingEveryState(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "ping"})
+	if ack, ok := a.Expect(t, "pong").Int("ack"); !ok || ack != 0 {
+		t.Fatalf("pong before any seq: ack %d (present %v), want 0", ack, ok)
+	}
+	a.Send(t, M{"type": "ping", "seq": 1})
+	if ack, _ := a.Expect(t, "pong").Int("ack"); ack != 1 {
+		t.Fatalf("pong ack %d, want 1 (the ping's own seq)", ack)
+	}
+	join(t, a, "")
+	a.Send(t, M{"type": "ping"})
+	a.Expect(t, "pong")
+
+	b := e.client(t)
+	join(t, b, "")
+	a.Expect(t, "matched")
+	b.Expect(t, "matched")
+	b.Send(t, M{"type": "ping"})
+	b.Expect(t, "pong")
+	a.ExpectNothing(t)
+}
+
+// A pong acknowledges every frame read before its ping: a chat line sent
+// with seq 7 right before a ping without seq is covered by ack 7.
+func testPingAck(t *testing.T, e *env) {
+	a, b, _, _ := e.pair(t, "")
+	a.Send(t, M{"type": "chat", "text": "are you there?", "seq": 7})
+	a.Send(t, M{"type": "ping"})
+	if ack, _ := a.Expect(t, "pong").Int("ack"); ack != 7 {
+		t.Fatalf("pong ack %d, want 7", ack)
+	}
+	b.Expect(t, "chat")
+	// A duplicate ping with an old seq is ignored like any duplicate.
+	a.Send(t, M{"type": "ping", "seq": 7})
+	a.ExpectNothing(t)
 }
 
 // Report while chatting: ack, the partner's peer_left reported, both idle,
