@@ -38,6 +38,8 @@ async function videoCall(initiator: boolean) {
   return { ...t, pc: FakePeerConnection.last() };
 }
 
+/** Where presence signals shift the numbering, the seq itself is not the point. */
+const anySeq: unknown = expect.any(Number);
 let seq = 0;
 const srv = (sock: FakeSocket, msg: Record<string, unknown>) => sock.receive({ ...msg, seq: ++seq });
 const matched = (sock: FakeSocket, initiator: boolean, mode = 'video', commonInterests: string[] = []) =>
@@ -103,7 +105,7 @@ describe('CallController', () => {
     matched(sock, true);
     await flush();
     const signals = sock.sentOf('signal');
-    expect(signals).toEqual([{ type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-1' } }, seq: 2 }]);
+    expect(signals).toEqual([{ type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-1' } }, seq: anySeq }]);
     // Local tracks are on both senders.
     expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
 
@@ -139,7 +141,7 @@ describe('CallController', () => {
     expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
     expect(pc.addedCandidates.map((c) => c.candidate)).toEqual(['early']);
     expect(sock.sentOf('signal')).toEqual([
-      { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } }, seq: 2 },
+      { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } }, seq: anySeq },
     ]);
     // An ICE failure on the answering side does not make it offer (no glare).
     pc.setIceState('failed');
@@ -363,7 +365,7 @@ describe('CallController', () => {
     matched(sock, true);
     await flush();
     ctl.sendChat('hello');
-    expect(ctl.getView().lines).toEqual([{ id: 1, from: 'you', text: 'hello' }]);
+    expect(ctl.getView().lines).toEqual([{ id: 1, from: 'you', text: 'hello', seq: anySeq, delivery: 'pending' }]);
     const first = FakePeerConnection.last();
     ctl.next();
     expect(sock.sent.at(-1)).toMatchObject({ type: 'next' });
@@ -377,14 +379,15 @@ describe('CallController', () => {
     expect(FakePeerConnection.last().remoteDescription).toBeNull();
   });
 
-  it('stop sends leave and shows "You have disconnected."', async () => {
+  it('stop sends leave, goes back to the landing page and says so', () => {
     const { ctl, sock } = setup();
     sock.receive(welcome());
     ctl.start('text', []);
     matched(sock, false, 'text');
     ctl.stop();
     expect(sock.sent.at(-1)).toMatchObject({ type: 'leave' });
-    expect(statusText(ctl.getView()).main).toBe('You have disconnected.');
+    expect(ctl.getView().phase).toBe('idle');
+    expect(ctl.getView().notice).toBe('You left the chat.');
   });
 
   it('report ends the chat and confirms when the server acknowledges', () => {
@@ -484,12 +487,12 @@ describe('CallController', () => {
     ctl.inputChanged('h');
     ctl.inputChanged('he');
     ctl.inputChanged('hey');
-    expect(sock.sentOf('typing')).toEqual([{ type: 'typing', typing: true, seq: 2 }]);
+    expect(sock.sentOf('typing')).toEqual([{ type: 'typing', typing: true, seq: anySeq }]);
     vi.advanceTimersByTime(3000);
     expect(sock.sentOf('typing').at(-1)).toMatchObject({ typing: false });
     ctl.inputChanged('hey!');
     expect(ctl.sendChat('  hey! ')).toBe(true);
-    expect(sock.sentOf('chat')).toEqual([{ type: 'chat', text: 'hey!', seq: 5 }]);
+    expect(sock.sentOf('chat')).toEqual([{ type: 'chat', text: 'hey!', seq: anySeq }]);
     vi.advanceTimersByTime(10_000);
     expect(sock.sentOf('typing')).toHaveLength(3); // no typing:false after a send
     expect(ctl.sendChat('   ')).toBe(false);
@@ -550,7 +553,7 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('chatting');
     expect(pc.closed).toBe(false);
     expect(FakePeerConnection.instances).toHaveLength(1);
-    expect(s2.sentOf('chat')).toEqual([{ type: 'chat', text: 'are you there?', seq: 3 }]);
+    expect(s2.sentOf('chat')).toEqual([{ type: 'chat', text: 'are you there?', seq: anySeq }]);
   });
 
   it('a lost session ends the chat with an explanation', async () => {
@@ -607,4 +610,80 @@ describe('selectedCandidateType', () => {
     expect(selectedCandidateType(stats)).toBe('srflx');
     expect(selectedCandidateType(report([]))).toBeNull();
   });
+
+describe('CallController: presence and delivery', () => {
+  const presence = (sock: FakeSocket, camera: boolean, mic: boolean) =>
+    srv(sock, { type: 'signal', room: 'room1', data: { presence: { camera, mic } } });
+
+  it('tells the partner its presence at the match, on every switch and every 2 s, and stops when the chat ends', async () => {
+    const { ctl, sock } = await videoCall(true);
+    expect(sock.sentOf('presence').at(-1)).toMatchObject({ room: 'room1', data: { presence: { camera: true, mic: true } } });
+    const n = sock.sentOf('presence').length;
+    ctl.toggleCamera();
+    expect(sock.sentOf('presence').at(-1)).toMatchObject({ data: { presence: { camera: false, mic: true } } });
+    vi.advanceTimersByTime(4000);
+    expect(sock.sentOf('presence').length).toBeGreaterThanOrEqual(n + 3);
+    srv(sock, { type: 'peer_left', reason: 'left' });
+    const after = sock.sentOf('presence').length;
+    vi.advanceTimersByTime(10_000);
+    expect(sock.sentOf('presence')).toHaveLength(after);
+  });
+
+  it('shows the partner camera and mic off, and their connection lost after 5 s without presence', async () => {
+    const { ctl, sock, pc } = await videoCall(false);
+    expect(ctl.getView().partner).toBeNull(); // an older client never says anything
+    presence(sock, false, false);
+    expect(ctl.getView().partner).toEqual({ camera: false, mic: false, link: 'ok' });
+    // The partner's presence keeps coming (the fake server answers nothing else).
+    for (let i = 0; i < 3; i++) {
+      vi.advanceTimersByTime(2000);
+      presence(sock, true, false);
+    }
+    expect(ctl.getView().partner).toEqual({ camera: true, mic: false, link: 'ok' });
+    vi.advanceTimersByTime(4000);
+    expect(ctl.getView().partner?.link).toBe('ok');
+    vi.advanceTimersByTime(1500);
+    expect(ctl.getView().partner?.link).toBe('lost');
+    // The presence is not a negotiation message.
+    expect(pc.remoteDescription).toBeNull();
+    presence(sock, true, true);
+    expect(ctl.getView().partner).toEqual({ camera: true, mic: true, link: 'ok' });
+  });
+
+  it('does not blame the partner while its own link is down', async () => {
+    const { ctl, sock } = await videoCall(false);
+    presence(sock, true, true);
+    sock.drop();
+    vi.advanceTimersByTime(60); // the resume attempt never opens
+    vi.advanceTimersByTime(8000);
+    expect(ctl.getView().link).toBe('reconnecting');
+    expect(ctl.getView().partner?.link).toBe('ok');
+  });
+
+  it('shows a line pending until a pong or a resumed welcome covers its seq', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    ctl.sendChat('one');
+    const seqOne = sock.sentOf('chat')[0]?.seq as number;
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ text: 'one', delivery: 'pending' });
+    srv(sock, { type: 'pong', ack: seqOne - 1 });
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'pending' });
+    srv(sock, { type: 'pong', ack: seqOne });
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'sent' });
+
+    sock.drop();
+    ctl.sendChat('offline');
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ text: 'offline', delivery: 'pending' });
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, state: 'chatting', lastSeq: seqOne }));
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'pending' });
+    const seqTwo = s2.sentOf('chat')[0]?.seq as number;
+    s2.receive({ type: 'pong', seq: ++seq, ack: seqTwo });
+    expect(ctl.getView().lines.map((l) => (l.from === 'you' ? l.delivery : ''))).toEqual(['sent', 'sent']);
+  });
+});
 });

@@ -17,9 +17,26 @@ import {
 import { Camera } from './camera';
 import { classifyMediaError } from './media';
 import { PeerLink, type SignalData } from './peer';
+import type { SignalData as WireSignalData } from '../signaling/protocol';
+
+type PresenceData = Extract<WireSignalData, { presence: unknown }>;
 import { allowedActions, enterPhase, type PhaseEntry } from './phase';
 import { Typing } from './typing';
-import { initialView, type CallView, type ChatLine } from './view';
+import { initialView, type CallView, type PartnerState } from './view';
+
+/** How often a chatting client tells its partner its presence (docs/protocol.md). */
+export const PRESENCE_INTERVAL_MS = 2000;
+/** Silence of the partner's presence after which their connection counts as lost. */
+export const PRESENCE_LOST_MS = 5000;
+
+/** The presence of the partner, if `data` is one (any other signal is the peer connection's). */
+function parsePresence(data: unknown): Omit<PartnerState, 'link'> | null {
+  if (typeof data !== 'object' || data === null || !('presence' in data)) return null;
+  const p = (data).presence;
+  if (typeof p !== 'object' || p === null) return null;
+  const o = p as Record<string, unknown>;
+  return { camera: o.camera !== false, mic: o.mic !== false };
+}
 
 /** The signaling client as the controller uses it (SignalingClient implements it). */
 export interface SignalingLike {
@@ -27,6 +44,8 @@ export interface SignalingLike {
   readonly session: string | null;
   connect(): void;
   send(msg: ClientMsg): number;
+  /** Asks the server to confirm what it has (a heartbeat ping); a no-op without the heartbeat. */
+  flush(): void;
   reconnectNow(): void;
   dispose(): void;
 }
@@ -75,6 +94,10 @@ export class CallController {
   private mediaAllowedHint: boolean | null = null;
   private reportPending = false;
   private onlineTimer: ReturnType<typeof setInterval> | null = null;
+  /** Runs while chatting: sends our presence, watches the partner's. */
+  private presenceTimer: ReturnType<typeof setInterval> | null = null;
+  /** When the partner's last presence arrived (Date.now()). */
+  private partnerHeard = 0;
   private lineId = 0;
   /** Bumped by every start/home so a late join decision of an old start is dropped. */
   private startEpoch = 0;
@@ -94,6 +117,7 @@ export class CallController {
       onWelcome: (m, lost) => this.onWelcome(m, lost),
       onMessage: (m) => this.onMessage(m),
       onStatus: (s) => this.update({ link: s }),
+      onAck: (seq) => this.onAck(seq),
     });
   }
 
@@ -134,7 +158,61 @@ export class CallController {
       this.startEpoch++;
       this.camera.stop();
     }
+    this.stopPresence();
     this.publish({ ...enterPhase(this.view, e), localStream: this.camera.stream, pcCount: this.livePeers });
+    if (e.phase === 'chatting') this.startPresence();
+  }
+
+  // ---- presence (docs/protocol.md, "Presence convention") ----
+
+  private startPresence(): void {
+    this.partnerHeard = Date.now();
+    this.sendPresence();
+    this.presenceTimer = setInterval(() => {
+      this.sendPresence();
+      this.checkPartner();
+    }, PRESENCE_INTERVAL_MS / 2);
+  }
+
+  private stopPresence(): void {
+    if (this.presenceTimer !== null) clearInterval(this.presenceTimer);
+    this.presenceTimer = null;
+  }
+
+  private lastPresenceSent = 0;
+
+  /** Tells the partner our camera and mic; at most every PRESENCE_INTERVAL_MS unless forced. */
+  private sendPresence(force = false): void {
+    if (this.view.phase !== 'chatting' || this.view.link !== 'open') return;
+    const now = Date.now();
+    if (!force && now - this.lastPresenceSent < PRESENCE_INTERVAL_MS - 50) return;
+    this.lastPresenceSent = now;
+    const video = this.view.mode === 'video';
+    this.sendSignal({ presence: { camera: video && this.view.cameraOn, mic: video && this.view.micOn } });
+  }
+
+  /** The partner went quiet: their network is gone (or they are resuming). Only judged while our own link is fine. */
+  private checkPartner(): void {
+    const p = this.view.partner;
+    if (!p || p.link === 'lost' || this.view.link !== 'open') return;
+    if (Date.now() - this.partnerHeard >= PRESENCE_LOST_MS) this.update({ partner: { ...p, link: 'lost' } });
+  }
+
+  private onPresence(pr: Omit<PartnerState, 'link'>): void {
+    this.partnerHeard = Date.now();
+    const p = this.view.partner;
+    if (p && p.camera === pr.camera && p.mic === pr.mic && p.link === 'ok') return;
+    this.update({ partner: { ...pr, link: 'ok' } });
+  }
+
+  /** The server has every frame up to seq: our lines up to it are sent. */
+  private onAck(seq: number): void {
+    if (!this.view.lines.some((l) => l.from === 'you' && l.delivery === 'pending' && l.seq <= seq)) return;
+    this.update({
+      lines: this.view.lines.map((l) =>
+        l.from === 'you' && l.delivery === 'pending' && l.seq <= seq ? { ...l, delivery: 'sent' } : l,
+      ),
+    });
   }
 
   // ---- lifecycle ----
@@ -187,6 +265,7 @@ export class CallController {
     this.typing.end();
     if (this.onlineTimer !== null) clearInterval(this.onlineTimer);
     this.onlineTimer = null;
+    this.stopPresence();
     this.signaling.dispose();
     this.disposed = true;
     this.listeners.clear();
@@ -246,16 +325,15 @@ export class CallController {
     if (mode === 'video') this.preparePeer();
   }
 
-  /** End the chat (or the search) and stay on the chat screen. */
+  /**
+   * End the chat (or the search) and go back to the landing page, which says
+   * so; the camera and microphone are released (their tracks end).
+   */
   stop(): void {
     if (!allowedActions(this.view).stop) return;
-    if (this.view.phase === 'starting') {
-      // Never joined: nothing to leave; go back rather than sit on an empty chat.
-      this.home();
-      return;
-    }
-    this.enter({ phase: 'ended', endReason: 'you-left', mediaError: null });
-    this.signaling.send({ type: 'leave' });
+    const wasChatting = this.view.phase === 'chatting';
+    this.home();
+    if (wasChatting) this.update({ notice: 'You left the chat.' });
   }
 
   /** Back to the landing screen: leaves any chat and turns the camera off. */
@@ -278,9 +356,10 @@ export class CallController {
     const t = text.trim();
     if (t === '' || !allowedActions(this.view).chat) return false;
     const clipped = codePoints(t) > MAX_CHAT_CODE_POINTS ? Array.from(t).slice(0, MAX_CHAT_CODE_POINTS).join('') : t;
-    this.signaling.send({ type: 'chat', text: clipped });
+    const seq = this.signaling.send({ type: 'chat', text: clipped });
+    this.signaling.flush();
     this.typing.lineSent();
-    this.addLine('you', clipped);
+    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from: 'you', text: clipped, seq, delivery: 'pending' }] });
     return true;
   }
 
@@ -294,6 +373,7 @@ export class CallController {
     const on = !this.view.micOn;
     this.camera.stream?.getAudioTracks().forEach((t) => (t.enabled = on));
     this.update({ micOn: on });
+    this.sendPresence(true);
   }
 
   toggleCamera(): void {
@@ -301,6 +381,7 @@ export class CallController {
     const on = !this.view.cameraOn;
     this.camera.stream?.getVideoTracks().forEach((t) => (t.enabled = on));
     this.update({ cameraOn: on });
+    this.sendPresence(true);
   }
 
   /** After a camera/mic failure: chat by text instead. */
@@ -341,6 +422,8 @@ export class CallController {
       privacy: turnAvailable && this.view.privacy,
     });
     this.peer?.setIceServers(this.iceServers);
+    // The partner heard nothing from us while we were away.
+    if (!lostSession) this.sendPresence(true);
     if (lostSession) {
       const { phase, mode } = this.view;
       if (phase === 'waiting' || phase === 'chatting') {
@@ -436,15 +519,19 @@ export class CallController {
   private onChat(m: ChatMsg): void {
     if (this.view.phase !== 'chatting') return;
     this.typing.strangerLine();
-    this.addLine('stranger', m.text);
+    // Anything from the partner shows they are there.
+    this.partnerHeard = Date.now();
+    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from: 'stranger', text: m.text }] });
   }
 
   private onSignal(m: SignalMsg): void {
     if (this.view.phase !== 'chatting' || m.room !== this.view.room) return;
-    this.peer?.receive(m.data);
+    const presence = parsePresence(m.data);
+    if (presence) this.onPresence(presence);
+    else this.peer?.receive(m.data);
   }
 
-  private sendSignal(data: SignalData): void {
+  private sendSignal(data: SignalData | PresenceData): void {
     const room = this.view.room;
     if (room === null || this.view.phase !== 'chatting') return;
     this.signaling.send({ type: 'signal', room, data });
@@ -503,11 +590,5 @@ export class CallController {
         return null;
       },
     );
-  }
-
-  // ---- helpers ----
-
-  private addLine(from: ChatLine['from'], text: string): void {
-    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from, text }] });
   }
 }

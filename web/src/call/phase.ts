@@ -32,6 +32,7 @@ const fresh = {
   room: null,
   commonInterests: [],
   strangerTyping: false,
+  partner: null,
   connection: 'none',
   remoteStream: null,
 } as const satisfies Partial<CallView>;
@@ -57,6 +58,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
         mediaError: null,
         notice: null,
         strangerTyping: false,
+        partner: null,
         phase: 'chatting',
         mode: e.mode,
         room: e.room,
@@ -69,6 +71,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
       return {
         ...view,
         strangerTyping: false,
+        partner: null,
         connection: 'none',
         remoteStream: null,
         phase: 'ended',

@@ -46,3 +46,46 @@ export function statusText(v: Pick<CallView, 'phase' | 'endReason' | 'commonInte
       }
   }
 }
+
+/**
+ * What is pinned above the composer: how the chat ended, or that a live
+ * chat is in trouble. tone: ended (the chat is over) or trouble (it may
+ * recover). null: nothing to pin.
+ */
+export interface Pinned {
+  kind: 'ended' | 'self-offline' | 'partner-lost';
+  tone: 'ended' | 'trouble';
+  text: string;
+}
+
+export function pinnedNotice(
+  v: Pick<CallView, 'phase' | 'endReason' | 'commonInterests' | 'mediaError' | 'link' | 'partner'>,
+): Pinned | null {
+  if (v.phase === 'ended') {
+    const s = statusText(v);
+    return { kind: 'ended', tone: 'ended', text: `${s.main} Press New chat to meet someone new.` };
+  }
+  if (v.phase !== 'chatting') return null;
+  if (v.link !== 'open') {
+    return { kind: 'self-offline', tone: 'trouble', text: 'Your connection is lost. Reconnecting… Messages will be sent when you are back.' };
+  }
+  if (v.partner?.link === 'lost') {
+    return { kind: 'partner-lost', tone: 'trouble', text: 'Stranger’s connection is lost. Wait, or press Next.' };
+  }
+  return null;
+}
+
+/** The chat box's placeholder: short enough for a phone's input. */
+export function composerPlaceholder(v: Pick<CallView, 'phase'>): string {
+  switch (v.phase) {
+    case 'chatting':
+      return 'Type a message…';
+    case 'ended':
+      return 'Chat ended';
+    case 'waiting':
+    case 'starting':
+      return 'Waiting for a stranger…';
+    case 'idle':
+      return '';
+  }
+}

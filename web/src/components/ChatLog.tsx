@@ -27,8 +27,13 @@ export function ChatLog(props: Props) {
           {status.sub && <p className="status-sub">{status.sub}</p>}
         </div>
         {lines.map((l) => (
-          <p key={l.id} className={`line line-${l.from}`}>
+          <p
+            key={l.id}
+            className={`line line-${l.from}${l.from === 'you' ? ` line-${l.delivery}` : ''}`}
+            data-delivery={l.from === 'you' ? l.delivery : undefined}
+          >
             <strong>{l.from === 'you' ? 'You:' : 'Stranger:'}</strong> <span>{l.text}</span>
+            {l.from === 'you' && l.delivery === 'pending' && <span className="line-pending"> (sending…)</span>}
           </p>
         ))}
         {notice && <p className="notice">{notice}</p>}

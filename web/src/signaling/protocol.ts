@@ -17,10 +17,14 @@ export type ErrorCode =
   // A server may add codes.
   | (string & {});
 
-/** The JSON value carried by `signal`: by convention an SDP or an ICE candidate. */
+/**
+ * The JSON value carried by `signal`: by convention an SDP or an ICE
+ * candidate, or the sender's presence (docs/protocol.md, "Presence convention").
+ */
 export type SignalData =
   | { sdp: RTCSessionDescriptionInit }
-  | { candidate: RTCIceCandidateInit | null };
+  | { candidate: RTCIceCandidateInit | null }
+  | { presence: { camera: boolean; mic: boolean } };
 
 export interface IceServer {
   urls: string | string[];
@@ -90,6 +94,13 @@ export interface ReportedMsg {
   seq: number;
 }
 
+/** The answer to a heartbeat ping (extension): the server processed every client frame up to `ack`. */
+export interface PongMsg {
+  type: 'pong';
+  seq: number;
+  ack: number;
+}
+
 export interface ErrorMsg {
   type: 'error';
   seq: number;
@@ -108,7 +119,7 @@ export type SequencedServerMsg =
   | ReportedMsg
   | ErrorMsg;
 
-export type ServerMsg = WelcomeMsg | SequencedServerMsg;
+export type ServerMsg = WelcomeMsg | SequencedServerMsg | PongMsg;
 
 // ---- client -> server ----
 // `seq` is added by the signaling client when the frame is sent.
@@ -200,6 +211,8 @@ export function parseServerMsg(raw: string): ServerMsg | null {
         : { type: 'peer_left', seq, reason: 'left' };
     case 'reported':
       return { type: 'reported', seq };
+    case 'pong':
+      return typeof v.ack === 'number' ? { type: 'pong', seq, ack: v.ack } : null;
     case 'error':
       return {
         type: 'error',

@@ -65,9 +65,16 @@ export class FakeSocket implements SocketLike {
     this.onclose?.({ code } as CloseEvent);
   }
 
-  /** Frames of a given type the client sent on this socket. */
+  /**
+   * Frames of a given type the client sent on this socket. 'signal' means the
+   * peer connection's signals; the presence signals (docs/protocol.md) that
+   * run beside them are 'presence'.
+   */
   sentOf(type: string): Record<string, unknown>[] {
-    return this.sent.filter((f) => f.type === type);
+    const isPresence = (f: Record<string, unknown>) =>
+      f.type === 'signal' && typeof f.data === 'object' && f.data !== null && 'presence' in f.data;
+    if (type === 'presence') return this.sent.filter(isPresence);
+    return this.sent.filter((f) => f.type === type && !isPresence(f));
   }
 
   private die(): void {
