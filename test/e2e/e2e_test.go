@@ -203,6 +203,7 @@ func TestCameraDenied(t *testing.T) {
 	if st := eval[string](a, `window.__stranger.state`); st != "ended" {
 		t.Errorf("A: state %q after the camera was denied, want ended (not in the queue)", st)
 	}
+	checkAxe(t, a, "camera denied")
 	if n := eval[int](a, `window.__e2e.pcs.filter(p => p.signalingState !== 'closed').length`); n != 0 {
 		t.Errorf("A: %d live peer connections after the camera was denied", n)
 	}

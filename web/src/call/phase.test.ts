@@ -143,11 +143,11 @@ describe('allowedActions', () => {
     expect(at('ended', { mediaError: 'denied' }).next).toBe(false);
   });
 
-  it('stop: while starting, waiting or chatting', () => {
+  it('stop: while starting, waiting, chatting, and after a chat ended (it goes home)', () => {
     expect(at('starting').stop).toBe(true);
     expect(at('waiting').stop).toBe(true);
     expect(at('chatting').stop).toBe(true);
-    expect(at('ended', { endReason: 'left' }).stop).toBe(false);
+    expect(at('ended', { endReason: 'left' }).stop).toBe(true);
     expect(at('idle').stop).toBe(false);
   });
 

@@ -85,7 +85,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
 export interface AllowedActions {
   /** Skip to the next stranger, or start a new search after a chat ended. */
   next: boolean;
-  /** End the chat or the search (or give up waiting for the camera). */
+  /** End the chat or the search (or give up waiting for the camera) and go home; after a chat ended, go home. */
   stop: boolean;
   /** Report the current stranger, or the one of the chat that just ended. */
   report: boolean;
@@ -102,7 +102,7 @@ export function allowedActions(v: Pick<CallView, 'phase' | 'mode' | 'endReason' 
   return {
     // Without the camera a video search cannot go on; the error offers the way out.
     next: (phase === 'chatting' || phase === 'ended') && mediaError === null,
-    stop: phase === 'starting' || phase === 'waiting' || phase === 'chatting',
+    stop: phase === 'starting' || phase === 'waiting' || phase === 'chatting' || phase === 'ended',
     // Only a stranger one has met: the current one, or the one of the chat
     // that just ended (however it ended, unless reported already); not while
     // waiting, where there is nobody to report.

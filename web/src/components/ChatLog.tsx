@@ -21,7 +21,8 @@ export function ChatLog(props: Props) {
 
   return (
     <>
-      <div className="log" ref={logRef} data-testid="chat-log" role="log" aria-live="polite">
+      {/* Focusable, so the log can be scrolled from the keyboard. */}
+      <div className="log" ref={logRef} data-testid="chat-log" role="log" aria-live="polite" tabIndex={0}>
         <div className="status" data-testid="status" role="status">
           <p className="status-main">{status.main}</p>
           {status.sub && <p className="status-sub">{status.sub}</p>}

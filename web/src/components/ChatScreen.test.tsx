@@ -42,7 +42,7 @@ describe('ChatScreen', () => {
     expect(input().disabled).toBe(false);
 
     rerender(<ChatScreen view={view({ phase: 'ended', room: 'r1', endReason: 'you-reported' })} actions={a} />);
-    expect([button('next').disabled, button('stop').disabled, button('report').disabled]).toEqual([false, true, true]);
+    expect([button('next').disabled, button('stop').disabled, button('report').disabled]).toEqual([false, false, true]);
   });
 
   it('Esc asks "Really?" first and skips on the second; a new chat forgets the question', () => {

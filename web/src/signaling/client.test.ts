@@ -305,4 +305,19 @@ describe('SignalingClient heartbeat', () => {
     s2.receive(welcome({ resumed: true, state: 'idle', lastSeq: 2 }));
     expect(acks).toEqual([1, 2]);
   });
+
+  it('a burst of lines costs one ping per round trip, and the last pong covers them all', () => {
+    const { client, s, acks } = hbSetup();
+    for (let i = 0; i < 5; i++) {
+      client.send({ type: 'chat', text: `line ${i}` });
+      client.flush();
+    }
+    expect(s.sentOf('ping')).toHaveLength(1);
+    s.receive({ type: 'pong', seq: 1, ack: 1 });
+    // Lines 2-5 were sent after that ping: another goes out at once.
+    expect(s.sentOf('ping')).toHaveLength(2);
+    s.receive({ type: 'pong', seq: 2, ack: 5 });
+    expect(s.sentOf('ping')).toHaveLength(2);
+    expect(acks).toEqual([1, 5]);
+  });
 });

@@ -105,6 +105,8 @@ export class SignalingClient {
   private lastHeard = 0;
   /** When the oldest unanswered ping went out; null when none is unanswered. */
   private pingOutstanding: number | null = null;
+  /** The highest client seq a pong or welcome acknowledged. */
+  private acked = 0;
   private handlers: SignalingHandlers;
   private socket: SocketLike | null = null;
   private reconnectTimer: unknown = null;
@@ -221,7 +223,9 @@ export class SignalingClient {
    * sent so far: a chat line shows as sent within a round trip.
    */
   flush(): void {
-    if (!this.opts.heartbeat || !this.ready) return;
+    // One ping in flight at a time: its pong asks for the next if frames
+    // were sent meanwhile, so a burst of lines costs one ping per round trip.
+    if (!this.opts.heartbeat || !this.ready || this.pingOutstanding !== null) return;
     this.ping();
   }
 
@@ -351,7 +355,9 @@ export class SignalingClient {
     if (msg.type === 'pong') {
       // Numbered like every server frame, but only the link cares.
       if (msg.seq > this._lastServerSeq) this._lastServerSeq = msg.seq;
+      this.acked = Math.max(this.acked, msg.ack);
       this.handlers.onAck?.(msg.ack);
+      if (this.nextSeq - 1 > this.acked) this.flush();
       return;
     }
     // Duplicates appear when a resume re-sends frames we already had.
@@ -372,12 +378,14 @@ export class SignalingClient {
     if (msg.resumed && !lostSession) {
       const last = msg.lastSeq ?? 0;
       this.kept = this.kept.filter((f) => f.seq > last);
+      this.acked = Math.max(this.acked, last);
       this.handlers.onAck?.(last);
     } else if (lostSession) {
       // A new session: frames meant for the old one are meaningless now.
       this._lastServerSeq = 0;
       this.kept = [];
       this.nextSeq = 1;
+      this.acked = 0;
     }
     // else: the first welcome; frames queued before it go out now.
     // Re-send before telling the handler, so frames keep their seq order.
