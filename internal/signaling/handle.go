@@ -57,6 +57,8 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		h.report(s, &f)
 	case protocol.TypePing:
 		s.pong()
+	case protocol.TypeWatch:
+		h.watch(s, f.Counts)
 	}
 }
 

@@ -39,6 +39,8 @@ func frameCases() []testCase {
 		{name: "typing/not_chatting", run: testTypingNotChatting},
 		{name: "ping/pong_in_every_state", run: testPingEveryState},
 		{name: "ping/ack_covers_earlier_frames", run: testPingAck},
+		{name: "watch/counts_pushed_to_watchers_only", run: testWatchCounts},
+		{name: "watch/bad_shape", run: testWatchShape},
 		{name: "report/chatting_ends_chat_pair_never_matched_again", run: testReportChatting},
 		{name: "report/idle_within_60s_reports_last_partner", run: testReportIdleRecent},
 		{name: "report/waiting_within_60s_state_unchanged", run: testReportWaitingRecent},
@@ -472,6 +474,80 @@ func testPingAck(t *testing.T, e *env) {
 	// A duplicate ping with an old seq is ignored like any duplicate.
 	a.Send(t, M{"type": "ping", "seq": 7})
 	a.ExpectNothing(t)
+}
+
+// countsOf decodes a counts frame.
+func countsOf(t *testing.T, f Frame) (online, video, text int64) {
+	t.Helper()
+	var c struct {
+		Online  *int64 `json:"online"`
+		Waiting *struct {
+			Video *int64 `json:"video"`
+			Text  *int64 `json:"text"`
+		} `json:"waiting"`
+	}
+	if err := f.Decode(&c); err != nil || c.Online == nil || c.Waiting == nil || c.Waiting.Video == nil || c.Waiting.Text == nil {
+		t.Fatalf("counts frame %s: want online and waiting.video/.text (%v)", f, err)
+	}
+	return *c.Online, *c.Waiting.Video, *c.Waiting.Text
+}
+
+// The counts extension: watch {counts: true} answers counts at once (the
+// watcher is online itself), then pushes a counts frame when the numbers
+// change (throttled to one a second); nobody else gets them, and watch
+// {counts: false} stops them.
+func testWatchCounts(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "watch", "counts": true})
+	online, video, text := countsOf(t, a.Expect(t, "counts"))
+	if online < 1 || video != 0 || text != 0 {
+		t.Fatalf("first counts: online %d, waiting video %d text %d; want online >= 1 and nobody waiting", online, video, text)
+	}
+	b := e.client(t)
+	join(t, b, "text")
+	// Pushed within two ticks of the change (more on several nodes, whose
+	// counts travel with the heartbeat).
+	deadline := time.Now().Add(5 * time.Second)
+	for text != 1 || online < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no counts with one text session waiting within 5 s (last: online %d, video %d, text %d)", online, video, text)
+		}
+		f, err := a.NextWithin(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for counts: %v", err)
+		}
+		if f.Type() != "counts" {
+			t.Fatalf("got %s, want counts", f)
+		}
+		online, video, text = countsOf(t, f)
+	}
+	b.ExpectNothingFor(t, 1500*time.Millisecond) // b never asked
+	a.Send(t, M{"type": "watch", "counts": false})
+	a.Send(t, M{"type": "ping"}) // the pong shows the watch was handled
+	for {
+		// A push of a change that was on its way (another node's count
+		// arrives with its heartbeat) may come before the pong.
+		f, err := a.NextWithin(2 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for pong: %v", err)
+		}
+		if f.Type() == "pong" {
+			break
+		}
+		if f.Type() != "counts" {
+			t.Fatalf("got %s, want counts or pong", f)
+		}
+	}
+	b.Send(t, M{"type": "leave"})
+	a.ExpectNothingFor(t, 2500*time.Millisecond)
+}
+
+func testWatchShape(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "watch"})
+	a.ExpectError(t, "bad_message")
+	a.Send(t, M{"type": "watch", "counts": "yes"})
+	a.ExpectError(t, "bad_message")
 }
 
 // Report while chatting: ack, the partner's peer_left reported, both idle,
