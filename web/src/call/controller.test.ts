@@ -80,7 +80,7 @@ describe('CallController', () => {
     const { ctl, sock } = setup();
     sock.receive(welcome());
     ctl.start('text', [' Music', 'music', 'Films']);
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['music', 'films'], seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['music', 'films'], seq: anySeq }]);
     expect(ctl.getView().phase).toBe('waiting');
     srv(sock, { type: 'waiting' });
     matched(sock, true, 'text', ['music', 'films']);
@@ -98,7 +98,7 @@ describe('CallController', () => {
     expect(FakePeerConnection.instances).toHaveLength(1); // created before the match
     await flush();
     expect(gum).toHaveBeenCalledTimes(1);
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'video', seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'video', seq: anySeq }]);
     const pc = FakePeerConnection.last();
     expect(ctl.getView().pcCount).toBe(1);
 
@@ -190,7 +190,7 @@ describe('CallController', () => {
             const s = new FakeSocket(u);
             const send = s.send.bind(s);
             s.send = (data: string) => {
-              order.push((JSON.parse(data) as { type: string }).type);
+              { const type = (JSON.parse(data) as { type: string }).type; if (type !== 'watch') order.push(type); }
               send(data);
             };
             return s;
@@ -309,7 +309,7 @@ describe('CallController', () => {
     expect(sock.sentOf('join')).toHaveLength(0);
     expect(FakePeerConnection.live).toBe(0);
     ctl.continueInText();
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['cats'], seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['cats'], seq: anySeq }]);
     expect(ctl.getView().mediaError).toBeNull();
   });
 
@@ -433,7 +433,7 @@ describe('CallController', () => {
     const views: { phase: string }[] = [];
     ctl.subscribe((v) => views.push(v));
     ctl.home();
-    expect(sock.sent.slice(-2)).toMatchObject([{ type: 'typing', typing: false }, { type: 'leave' }]);
+    expect(sock.sent.filter((f) => f.type !== 'watch').slice(-2)).toMatchObject([{ type: 'typing', typing: false }, { type: 'leave' }]);
     expect(views.map((v) => v.phase)).toEqual(['idle']); // one view, no half-reset one in between
     expect(ctl.getView()).toMatchObject({
       phase: 'idle',
@@ -569,7 +569,7 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('ended');
     expect(ctl.getView().endReason).toBe('session-lost');
     ctl.next();
-    expect(s2.sent.at(-1)).toMatchObject({ type: 'join', mode: 'text', seq: 1 });
+    expect(s2.sent.at(-1)).toMatchObject({ type: 'join', mode: 'text', seq: 2 }); // numbered from 1 again: watch, then join
   });
 
   it('dispose closes everything: socket, peer connection, camera', async () => {
@@ -684,6 +684,56 @@ describe('CallController: presence and delivery', () => {
     const seqTwo = s2.sentOf('chat')[0]?.seq as number;
     s2.receive({ type: 'pong', seq: ++seq, ack: seqTwo });
     expect(ctl.getView().lines.map((l) => (l.from === 'you' ? l.delivery : ''))).toEqual(['sent', 'sent']);
+  });
+});
+
+describe('CallController: counts, mode switch, remembered privacy', () => {
+  it('watches the counts on the landing page and while waiting, not in a chat, and shows what is pushed', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: true });
+    srv(sock, { type: 'counts', online: 5, waiting: { video: 2, text: 0 } });
+    expect(ctl.getView().online).toBe(5);
+    expect(ctl.getView().waiting).toEqual({ video: 2, text: 0 });
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: false });
+    srv(sock, { type: 'peer_left', reason: 'left' });
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: true });
+  });
+
+  it('switchMode leaves the queue and searches in the other mode', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', ['cats']);
+    ctl.switchMode();
+    expect(sock.sentOf('leave')).toHaveLength(1);
+    expect(ctl.getView().mode).toBe('video');
+  });
+
+  it('remembers Hide my IP across reloads', () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const turn = { iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }] };
+    const make = () => {
+      const ctl = new CallController({
+        createSignaling: (handlers) =>
+          new SignalingClient({ url: 'ws://node.test/ws', handlers, createSocket: (u) => new FakeSocket(u), random: () => 0 }),
+        createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+        createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
+        storage,
+      });
+      ctl.connect();
+      const s = FakeSocket.last();
+      s.open();
+      s.receive(welcome(turn));
+      return ctl;
+    };
+    const first = make();
+    expect(first.getView().privacy).toBe(false);
+    first.setPrivacy(true);
+    first.dispose();
+    expect(make().getView().privacy).toBe(true);
   });
 });
 });

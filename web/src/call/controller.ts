@@ -63,10 +63,14 @@ export interface CallDeps {
    * network, no devices), so the first peer connection of a call is quick.
    */
   warmUpWebRTC?: () => void;
-  /** GET /api/online; null when unavailable. */
+  /** GET /api/online; null when unavailable. Polled only until the server pushes counts. */
   fetchOnline?: () => Promise<number | null>;
   onlinePollMs?: number;
+  /** Where "Hide my IP" is remembered across reloads (localStorage). */
+  storage?: Pick<Storage, 'getItem' | 'setItem'>;
 }
+
+const PRIVACY_KEY = 'stranger.hideMyIP';
 
 /**
  * The call's phase machine: owns the signaling client, the peer connection
@@ -98,6 +102,9 @@ export class CallController {
   private presenceTimer: ReturnType<typeof setInterval> | null = null;
   /** When the partner's last presence arrived (Date.now()). */
   private partnerHeard = 0;
+  /** What we last asked of the counts extension (watch); pushed counts arrived at least once. */
+  private watching = false;
+  private countsSeen = false;
   private lineId = 0;
   /** Bumped by every start/home so a late join decision of an old start is dropped. */
   private startEpoch = 0;
@@ -161,6 +168,14 @@ export class CallController {
     this.stopPresence();
     this.publish({ ...enterPhase(this.view, e), localStream: this.camera.stream, pcCount: this.livePeers });
     if (e.phase === 'chatting') this.startPresence();
+    this.watchCounts(e.phase !== 'chatting');
+  }
+
+  /** Counts are pushed while someone looks at them: on the landing page and while waiting, not in a chat. */
+  private watchCounts(on: boolean, force = false): void {
+    if (this.watching === on && !force) return;
+    this.watching = on;
+    if (this.signaling.status === 'open' || !on) this.signaling.send({ type: 'watch', counts: on });
   }
 
   // ---- presence (docs/protocol.md, "Presence convention") ----
@@ -225,6 +240,7 @@ export class CallController {
     const poll = this.deps.fetchOnline;
     if (poll && this.onlineTimer === null) {
       this.onlineTimer = setInterval(() => {
+        if (this.countsSeen) return;
         poll().then(
           (n) => {
             if (n !== null) this.update({ online: n });
@@ -276,6 +292,19 @@ export class CallController {
   setPrivacy(on: boolean): void {
     if (on && !this.view.turnAvailable) return;
     this.update({ privacy: on });
+    try {
+      this.deps.storage?.setItem(PRIVACY_KEY, on ? '1' : '0');
+    } catch {
+      /* storage full or disabled: remembered for this page only */
+    }
+  }
+
+  private savedPrivacy(): boolean {
+    try {
+      return this.deps.storage?.getItem(PRIVACY_KEY) === '1';
+    } catch {
+      return false;
+    }
   }
 
   /** Start looking for a stranger from the landing screen. */
@@ -283,6 +312,7 @@ export class CallController {
     if (this.view.phase !== 'idle' && this.view.phase !== 'ended') return;
     const epoch = ++this.startEpoch;
     this.interests = normalizeInterests(interests);
+    this.update({ interests: this.interests });
     if (mode === 'text') {
       this.closePeer();
       this.camera.stop();
@@ -391,6 +421,14 @@ export class CallController {
     this.start('text', this.interests);
   }
 
+  /** While waiting: look in the other mode instead (nobody may be waiting in this one). */
+  switchMode(): void {
+    if (this.view.phase !== 'waiting') return;
+    const to: Mode = this.view.mode === 'video' ? 'text' : 'video';
+    this.home();
+    this.start(to, this.interests);
+  }
+
   /** After a camera/mic failure: ask again. */
   retryMedia(): void {
     if (!allowedActions(this.view).recoverMedia) return;
@@ -419,8 +457,11 @@ export class CallController {
       session: m.session,
       online: m.online,
       turnAvailable,
-      privacy: turnAvailable && this.view.privacy,
+      privacy: turnAvailable && (this.view.privacy || (m.resumed ? false : this.savedPrivacy())),
     });
+    // Counts for the landing page and the search; the subscription does not
+    // survive a new session or a resume on another node, so ask every time.
+    if (this.view.phase !== 'chatting') this.watchCounts(true, true);
     this.peer?.setIceServers(this.iceServers);
     // The partner heard nothing from us while we were away.
     if (!lostSession) this.sendPresence(true);
@@ -460,6 +501,10 @@ export class CallController {
           // Ready for "New chat" while the person reads that the stranger left.
           if (this.view.mode === 'video') this.preparePeer();
         }
+        return;
+      case 'counts':
+        this.countsSeen = true;
+        this.update({ online: m.online, waiting: m.waiting });
         return;
       case 'reported':
         this.reportPending = false;

@@ -36,6 +36,13 @@ export function browserDeps(): CallDeps {
       if (typeof requestIdleCallback === 'function') requestIdleCallback(warm, { timeout: 1000 });
       else setTimeout(warm, 0);
     },
+    storage: (() => {
+      try {
+        return window.localStorage;
+      } catch {
+        return undefined; // storage disabled (some private modes)
+      }
+    })(),
     fetchOnline: async () => {
       // Nobody sees the count in a background tab; spare the server the request.
       if (document.hidden) return null;
@@ -62,6 +69,7 @@ export interface CallActions {
   setPrivacy: (on: boolean) => void;
   continueInText: () => void;
   retryMedia: () => void;
+  switchMode: () => void;
 }
 
 /** Read-only facts for end-to-end tests, at window.__stranger. */
@@ -183,6 +191,7 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
       setPrivacy: (on) => ctl.current?.setPrivacy(on),
       continueInText: () => ctl.current?.continueInText(),
       retryMedia: () => ctl.current?.retryMedia(),
+      switchMode: () => ctl.current?.switchMode(),
     }),
     [],
   );

@@ -37,6 +37,10 @@ export interface CallView {
   link: LinkStatus;
   session: string | null;
   online: number | null;
+  /** Sessions waiting per mode (counts extension); null until the server told. */
+  waiting: Record<Mode, number> | null;
+  /** The interests of the current search, as sent. */
+  interests: string[];
   turnAvailable: boolean;
   privacy: boolean;
   phase: Phase;
@@ -63,6 +67,8 @@ export const initialView: CallView = {
   link: 'connecting',
   session: null,
   online: null,
+  waiting: null,
+  interests: [],
   turnAvailable: false,
   privacy: false,
   phase: 'idle',

@@ -21,6 +21,7 @@ function actions(): CallActions {
     setPrivacy: vi.fn(),
     continueInText: vi.fn(),
     retryMedia: vi.fn(),
+    switchMode: vi.fn(),
   };
 }
 
@@ -188,5 +189,41 @@ describe('ChatScreen', () => {
     render(<ChatScreen view={view({ phase: 'waiting' })} actions={a0()} />);
     expect(screen.getByRole('main')).toBeTruthy();
     expect(screen.getByRole('heading', { level: 1 })).toBeTruthy();
+  });
+
+  it('"Really?" times out after 3 s', () => {
+    vi.useFakeTimers();
+    try {
+      render(<ChatScreen view={view({ phase: 'chatting', room: 'r1' })} actions={a0()} />);
+      esc();
+      expect(button('next').textContent).toContain('Really?');
+      act(() => void vi.advanceTimersByTime(3100));
+      expect(button('next').textContent).not.toContain('Really?');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('offers the other mode after 10 s of searching, with the per-mode counts', () => {
+    vi.useFakeTimers();
+    try {
+      const a = actions();
+      render(<ChatScreen view={view({ phase: 'waiting', mode: 'text', waiting: { video: 3, text: 1 } })} actions={a} />);
+      expect(screen.getByTestId('status').textContent).toContain(
+        'Nobody else is looking for a text chat right now; 3 waiting for video.',
+      );
+      expect(screen.getByTestId('searching')).toBeTruthy();
+      expect(screen.queryByTestId('mode-offer')).toBeNull();
+      act(() => void vi.advanceTimersByTime(10_000));
+      fireEvent.click(screen.getByTestId('switch-mode'));
+      expect(a.switchMode).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says so when the match is random because nobody shared the interests', () => {
+    render(<ChatScreen view={view({ phase: 'chatting', room: 'r1', interests: ['cats'] })} actions={a0()} />);
+    expect(screen.getByTestId('status').textContent).toContain('Nobody with your interests was around');
   });
 });

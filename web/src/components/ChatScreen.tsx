@@ -3,6 +3,7 @@ import type { CallActions } from '../call/useStrangerCall';
 import { allowedActions } from '../call/phase';
 import { composerPlaceholder, pinnedNotice } from '../call/status';
 import type { CallView } from '../call/view';
+import type { Mode } from '../signaling/protocol';
 import { ChatLog } from './ChatLog';
 import { Composer } from './Composer';
 import { Controls } from './Controls';
@@ -15,6 +16,9 @@ interface Props {
   view: CallView;
   actions: CallActions;
 }
+
+/** How long a search goes on before the other mode is offered. */
+export const MODE_OFFER_AFTER_MS = 10_000;
 
 /** The history entry the chat screen pushes, so Back stays on the site. */
 const CHAT_ENTRY = 'stranger-chat';
@@ -100,6 +104,9 @@ export function ChatScreen({ view, actions }: Props) {
             lines={view.lines}
             notice={view.notice}
             strangerTyping={view.strangerTyping}
+            interests={view.interests}
+            waiting={view.waiting}
+            mode={mode}
           />
           {/* Always in the page, so screen readers announce what appears in it. */}
           <div
@@ -111,6 +118,7 @@ export function ChatScreen({ view, actions }: Props) {
           >
             {pinned?.text}
           </div>
+          {phase === 'waiting' && <ModeOffer key={`${mode}`} mode={mode} onSwitch={actions.switchMode} />}
           <Controls
             phase={phase}
             room={view.room}
@@ -163,4 +171,23 @@ function useVisualViewportHeight(): void {
       root.style.removeProperty('--app-height');
     };
   }, []);
+}
+
+/** After MODE_OFFER_AFTER_MS of searching, the other mode, where someone may be waiting. */
+function ModeOffer({ mode, onSwitch }: { mode: Mode; onSwitch: () => void }) {
+  const [shown, setShown] = useState(false);
+  useEffect(() => {
+    const t = setTimeout(() => setShown(true), MODE_OFFER_AFTER_MS);
+    return () => clearTimeout(t);
+  }, []);
+  if (!shown) return null;
+  const other = mode === 'video' ? 'text' : 'video';
+  return (
+    <div className="mode-offer" data-testid="mode-offer">
+      <span>Still looking. Try {other} chat instead?</span>
+      <button type="button" className="btn btn-secondary" data-testid="switch-mode" onClick={onSwitch}>
+        Switch to {other}
+      </button>
+    </div>
+  );
 }

@@ -101,6 +101,14 @@ export interface PongMsg {
   ack: number;
 }
 
+/** The counts extension: sessions online and waiting per mode, deployment-wide. */
+export interface CountsMsg {
+  type: 'counts';
+  seq: number;
+  online: number;
+  waiting: Record<Mode, number>;
+}
+
 export interface ErrorMsg {
   type: 'error';
   seq: number;
@@ -117,6 +125,7 @@ export type SequencedServerMsg =
   | TypingMsg
   | PeerLeftMsg
   | ReportedMsg
+  | CountsMsg
   | ErrorMsg;
 
 export type ServerMsg = WelcomeMsg | SequencedServerMsg | PongMsg;
@@ -131,7 +140,8 @@ export type ClientMsg =
   | { type: 'signal'; data: SignalData; room: string }
   | { type: 'chat'; text: string }
   | { type: 'typing'; typing: boolean }
-  | { type: 'report'; reason?: string };
+  | { type: 'report'; reason?: string }
+  | { type: 'watch'; counts: boolean };
 
 export type ClientFrame = ClientMsg & { seq: number };
 
@@ -211,6 +221,11 @@ export function parseServerMsg(raw: string): ServerMsg | null {
         : { type: 'peer_left', seq, reason: 'left' };
     case 'reported':
       return { type: 'reported', seq };
+    case 'counts': {
+      const w = isObject(v.waiting) ? v.waiting : null;
+      if (typeof v.online !== 'number' || !w || typeof w.video !== 'number' || typeof w.text !== 'number') return null;
+      return { type: 'counts', seq, online: v.online, waiting: { video: w.video, text: w.text } };
+    }
     case 'pong':
       return typeof v.ack === 'number' ? { type: 'pong', seq, ack: v.ack } : null;
     case 'error':
