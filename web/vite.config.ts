@@ -1,8 +1,10 @@
 /// <reference types="vitest/config" />
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { nsfwModel } from './plugins/nsfw-model.ts';
 
 // The Go package internal/web embeds this directory with //go:embed all:dist,
 // which fails to compile when the directory is missing or empty. The repository
@@ -24,11 +26,34 @@ function keepPlaceholder(): Plugin {
   };
 }
 
+// The node serves assets/ gzipped; compressing the guard's megabytes (worker,
+// model, WASM) here rather than in the node spares every server start and
+// first request that work. internal/web serves NAME.gz in place of NAME, and
+// keeps only those that save at least a tenth.
+function gzipAssets(): Plugin {
+  return {
+    name: 'stranger-gzip-assets',
+    apply: 'build',
+    writeBundle(options, bundle) {
+      const dir = options.dir ?? outDir;
+      for (const name of Object.keys(bundle)) {
+        if (!name.startsWith('assets/')) continue;
+        const body = readFileSync(resolve(dir, name));
+        if (body.length < 1024) continue;
+        const gz = gzipSync(body, { level: 9 });
+        if (gz.length < body.length - body.length / 10) writeFileSync(resolve(dir, name + '.gz'), gz);
+      }
+    },
+  };
+}
+
 // The node the dev server forwards to; override with STRANGER_NODE.
 const node = process.env.STRANGER_NODE ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
-  plugins: [react(), keepPlaceholder()],
+  plugins: [react(), keepPlaceholder(), nsfwModel(), gzipAssets()],
+  // The nudity guard's worker (src/guard/worker.ts) is an ES module worker.
+  worker: { format: 'es' },
   build: {
     outDir,
     emptyOutDir: true,

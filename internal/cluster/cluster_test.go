@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/redistest"
 )
 
@@ -45,7 +46,9 @@ type local struct {
 	fenced atomic.Int64
 }
 
-func (l *local) Deliver(session string, payload []byte) { l.in.add(session + "=" + string(payload)) }
+func (l *local) Deliver(session ids.SessionID, payload []byte) {
+	l.in.add(string(session) + "=" + string(payload))
+}
 
 // Answer echoes the request with its kind.
 func (l *local) Answer(_ context.Context, kind byte, body []byte) []byte {
@@ -99,7 +102,7 @@ func TestRelayFollowsTheSession(t *testing.T) {
 		}
 	}
 	rdb := a.Client()
-	if err := rdb.HSet(ctx, cluster.SessionKey("p:", "s1"), cluster.SessionNodeField, b.ID()).Err(); err != nil {
+	if err := rdb.HSet(ctx, cluster.SessionKey("p:", "s1"), cluster.SessionNodeField, string(b.ID())).Err(); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
@@ -116,7 +119,7 @@ func TestRelayFollowsTheSession(t *testing.T) {
 		}
 	}
 	// The session moves to a: messages follow it.
-	rdb.HSet(ctx, cluster.SessionKey("p:", "s1"), cluster.SessionNodeField, a.ID())
+	rdb.HSet(ctx, cluster.SessionKey("p:", "s1"), cluster.SessionNodeField, string(a.ID()))
 	if _, err := ra.Relay(ctx, "s1", []byte("here\nwith newline")); err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +284,8 @@ func TestRelayFromRecordsInSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := a.Client()
-	rdb.HSet(ctx, cluster.SessionKey("p:", "to"), cluster.SessionNodeField, a.ID())
-	rdb.HSet(ctx, cluster.SessionKey("p:", "from"), cluster.SessionNodeField, a.ID())
+	rdb.HSet(ctx, cluster.SessionKey("p:", "to"), cluster.SessionNodeField, string(a.ID()))
+	rdb.HSet(ctx, cluster.SessionKey("p:", "from"), cluster.SessionNodeField, string(a.ID()))
 	for _, seq := range []int64{5, 7, 6} {
 		if _, err := r.RelayFrom(ctx, "from", seq, "to", fmt.Appendf(nil, "m%d", seq)); err != nil {
 			t.Fatal(err)

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // Message kinds: the first byte of every message on a node channel.
@@ -45,17 +47,17 @@ const (
 // deployment starts with the prefix.
 
 // ChannelName is the pub/sub channel of node.
-func ChannelName(prefix, node string) string { return prefix + "n:" + node }
+func ChannelName(prefix string, node ids.NodeID) string { return prefix + "n:" + string(node) }
 
 // HeartbeatKey holds node's live-connection count while the node lives (TTL).
-func HeartbeatKey(prefix, node string) string { return prefix + "hb:" + node }
+func HeartbeatKey(prefix string, node ids.NodeID) string { return prefix + "hb:" + string(node) }
 
 // NodesKey is the set of nodes that have not been declared dead.
 func NodesKey(prefix string) string { return prefix + "nodes" }
 
 // SessionKey is the engine's hash of a session; its field SessionNodeField
 // names the node that holds the session's connection.
-func SessionKey(prefix, session string) string { return prefix + "s:" + session }
+func SessionKey(prefix string, session ids.SessionID) string { return prefix + "s:" + string(session) }
 
 // SessionNodeField is the field of SessionKey naming the session's node.
 const SessionNodeField = "nd"
@@ -66,7 +68,7 @@ type Config struct {
 	Prefix string // default "st:"
 	// ID names the node; default a random id. It must be unique in the
 	// deployment: a restarted process takes a new one.
-	ID  string
+	ID  ids.NodeID
 	Log *slog.Logger
 	// HeartbeatEvery is how often the heartbeat key is refreshed and
 	// HeartbeatTTL its lifetime: a node silent for HeartbeatTTL is dead.
@@ -88,7 +90,7 @@ type Local interface {
 	// Deliver hands a message relayed to session (Router.Relay) to it. It
 	// runs on the node's single receiving goroutine, in channel order, so
 	// it must not block for long.
-	Deliver(session string, payload []byte)
+	Deliver(session ids.SessionID, payload []byte)
 	// Answer answers a request of kind sent by another node (Request). It
 	// runs in a goroutine of its own per request; ctx bounds it.
 	Answer(ctx context.Context, kind byte, body []byte) []byte
@@ -110,7 +112,7 @@ type Local interface {
 // noLocal is the Local of a node without one (Config.Local nil).
 type noLocal struct{}
 
-func (noLocal) Deliver(string, []byte)                      {}
+func (noLocal) Deliver(ids.SessionID, []byte)               {}
 func (noLocal) Answer(context.Context, byte, []byte) []byte { return nil }
 func (noLocal) Resubscribed()                               {}
 func (noLocal) Fenced()                                     {}
@@ -122,7 +124,7 @@ type Node struct {
 	rdb    *redis.Client
 	log    *slog.Logger
 	prefix string
-	id     string
+	id     ids.NodeID
 	ch     string
 
 	handlers [256]func(body []byte)
@@ -159,7 +161,7 @@ func NewNode(cfg Config) *Node {
 		cfg.Prefix = DefaultPrefix
 	}
 	if cfg.ID == "" {
-		cfg.ID = RandomID()
+		cfg.ID = ids.NodeID(RandomID())
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -174,7 +176,7 @@ func NewNode(cfg Config) *Node {
 		cfg.Local = noLocal{}
 	}
 	n := &Node{
-		cfg: cfg, rdb: cfg.Client, log: cfg.Log.With("node", cfg.ID), prefix: cfg.Prefix, id: cfg.ID,
+		cfg: cfg, rdb: cfg.Client, log: cfg.Log.With("node", string(cfg.ID)), prefix: cfg.Prefix, id: cfg.ID,
 		ch:      ChannelName(cfg.Prefix, cfg.ID),
 		local:   cfg.Local,
 		pending: map[string]chan []byte{},
@@ -198,7 +200,7 @@ func RandomID() string {
 }
 
 // ID is the node's id.
-func (n *Node) ID() string { return n.id }
+func (n *Node) ID() ids.NodeID { return n.id }
 
 // Prefix is the key prefix of the deployment.
 func (n *Node) Prefix() string { return n.prefix }
@@ -404,7 +406,7 @@ return {was, others}`
 func (n *Node) beat(ctx context.Context) error {
 	res, err := n.hbScript.Run(ctx, n.rdb,
 		[]string{HeartbeatKey(n.prefix, n.id), NodesKey(n.prefix)},
-		n.id, n.local.Online(), n.cfg.HeartbeatTTL.Milliseconds(), HeartbeatKey(n.prefix, "")).Int64Slice()
+		string(n.id), n.local.Online(), n.cfg.HeartbeatTTL.Milliseconds(), HeartbeatKey(n.prefix, "")).Int64Slice()
 	if err != nil {
 		return err
 	}
@@ -454,7 +456,7 @@ func (n *Node) Ready(ctx context.Context) error {
 }
 
 // Publish sends a message of kind to node's channel.
-func (n *Node) Publish(ctx context.Context, node string, kind byte, body []byte) error {
+func (n *Node) Publish(ctx context.Context, node ids.NodeID, kind byte, body []byte) error {
 	msg := make([]byte, 0, 1+len(body))
 	msg = append(append(msg, kind), body...)
 	return n.rdb.Publish(ctx, ChannelName(n.prefix, node), msg).Err()
@@ -469,7 +471,7 @@ func (n *Node) Online() int { return n.local.Online() + int(n.others.Load()) }
 // Request sends body to node as a request of kind and waits for the answer
 // (nil answer allowed). A dead node never answers: the caller's ctx decides
 // how long to wait.
-func (n *Node) Request(ctx context.Context, node string, kind byte, body []byte) ([]byte, error) {
+func (n *Node) Request(ctx context.Context, node ids.NodeID, kind byte, body []byte) ([]byte, error) {
 	n.reqMu.Lock()
 	n.reqSeq++
 	id := strconv.FormatUint(n.reqSeq, 10)
@@ -509,7 +511,7 @@ func (n *Node) onRequest(b []byte) {
 	if len(parts) != 3 {
 		return
 	}
-	from, id, body := parts[0], parts[1], []byte(parts[2])
+	from, id, body := ids.NodeID(parts[0]), parts[1], []byte(parts[2])
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -517,7 +519,7 @@ func (n *Node) onRequest(b []byte) {
 		out := make([]byte, 0, len(id)+1+len(ans))
 		out = append(append(append(out, id...), '\n'), ans...)
 		if err := n.Publish(ctx, from, KindResponse, out); err != nil {
-			n.log.Warn("cluster: answer lost", "to", from, "err", err)
+			n.log.Warn("cluster: answer lost", "to", string(from), "err", err)
 		}
 	}()
 }
@@ -528,7 +530,7 @@ func (n *Node) onRelay(b []byte) {
 	if i < 0 {
 		return
 	}
-	n.local.Deliver(string(b[:i]), b[i+1:])
+	n.local.Deliver(ids.SessionID(b[:i]), b[i+1:])
 }
 
 func (n *Node) onResponse(b []byte) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // ErrNoRoute: the session has no node in Redis (gone, or never had a chat).
@@ -51,7 +53,7 @@ func NewRouter(n *Node) *Router {
 // Relay sends payload to session on the node that holds it. Messages from
 // one sender to one session arrive in the order of the Relay calls that
 // returned. It returns the node it went to, or ErrNoRoute.
-func (r *Router) Relay(ctx context.Context, session string, payload []byte) (string, error) {
+func (r *Router) Relay(ctx context.Context, session ids.SessionID, payload []byte) (ids.NodeID, error) {
 	msg := make([]byte, 0, 2+len(session)+len(payload))
 	msg = append(msg, KindRelay)
 	msg = append(msg, session...)
@@ -64,7 +66,7 @@ func (r *Router) Relay(ctx context.Context, session string, payload []byte) (str
 // client frame inSeq of session from was processed (the engine's record of
 // from keeps it; match.Snapshot.InSeq returns it on a resume after from's
 // node died, so the client re-sends exactly the frames that were lost).
-func (r *Router) RelayFrom(ctx context.Context, from string, inSeq int64, session string, payload []byte) (string, error) {
+func (r *Router) RelayFrom(ctx context.Context, from ids.SessionID, inSeq int64, session ids.SessionID, payload []byte) (ids.NodeID, error) {
 	msg := make([]byte, 0, 2+len(session)+len(payload))
 	msg = append(msg, KindRelay)
 	msg = append(msg, session...)
@@ -74,7 +76,7 @@ func (r *Router) RelayFrom(ctx context.Context, from string, inSeq int64, sessio
 		r.n.prefix+"n:", msg, inSeq)
 }
 
-func (r *Router) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (string, error) {
+func (r *Router) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (ids.NodeID, error) {
 	node, err := sc.Run(ctx, r.n.rdb, keys, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrNoRoute
@@ -82,5 +84,5 @@ func (r *Router) run(ctx context.Context, sc *redis.Script, keys []string, args 
 	if err != nil {
 		return "", fmt.Errorf("cluster: relay: %w", err)
 	}
-	return node, nil
+	return ids.NodeID(node), nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // ErrUnknownToken: the resume token is unknown, used or expired.
@@ -26,8 +28,8 @@ func (n *Node) tokenKey(token string) string {
 }
 
 // PutToken records that token resumes session, held by this node, for ttl.
-func (n *Node) PutToken(ctx context.Context, token, session string, ttl time.Duration) error {
-	if err := n.rdb.Set(ctx, n.tokenKey(token), session+"\n"+n.id, ttl).Err(); err != nil {
+func (n *Node) PutToken(ctx context.Context, token string, session ids.SessionID, ttl time.Duration) error {
+	if err := n.rdb.Set(ctx, n.tokenKey(token), string(session)+"\n"+string(n.id), ttl).Err(); err != nil {
 		return fmt.Errorf("cluster: put token: %w", err)
 	}
 	return nil
@@ -35,7 +37,7 @@ func (n *Node) PutToken(ctx context.Context, token, session string, ttl time.Dur
 
 // TakeToken consumes token (a token works once) and returns its session and
 // the node that issued it; ErrUnknownToken if there is none.
-func (n *Node) TakeToken(ctx context.Context, token string) (session, node string, err error) {
+func (n *Node) TakeToken(ctx context.Context, token string) (session ids.SessionID, node ids.NodeID, err error) {
 	v, err := n.rdb.GetDel(ctx, n.tokenKey(token)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", "", ErrUnknownToken
@@ -43,8 +45,8 @@ func (n *Node) TakeToken(ctx context.Context, token string) (session, node strin
 	if err != nil {
 		return "", "", fmt.Errorf("cluster: take token: %w", err)
 	}
-	session, node, _ = strings.Cut(v, "\n")
-	return session, node, nil
+	s, nd, _ := strings.Cut(v, "\n")
+	return ids.SessionID(s), ids.NodeID(nd), nil
 }
 
 // DropToken forgets token (the session ended, or its token was rotated).
@@ -57,7 +59,7 @@ func (n *Node) DropToken(ctx context.Context, token string) error {
 
 // Alive reports whether node's heartbeat is alive (a handover request to a
 // dead node would only time out).
-func (n *Node) Alive(ctx context.Context, node string) (bool, error) {
+func (n *Node) Alive(ctx context.Context, node ids.NodeID) (bool, error) {
 	c, err := n.rdb.Exists(ctx, HeartbeatKey(n.prefix, node)).Result()
 	if err != nil {
 		return false, fmt.Errorf("cluster: alive: %w", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -17,14 +18,14 @@ import (
 // per-session queues.
 type countNotifier struct{ n atomic.Int64 }
 
-func (c *countNotifier) Notify(string, match.Event) { c.n.Add(1) }
+func (c *countNotifier) Notify(ids.SessionID, match.Event) { c.n.Add(1) }
 
-func sessionIDs(prefix string, n int) []string {
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%s%06d", prefix, i)
+func sessionIDs(prefix string, n int) []ids.SessionID {
+	sids := make([]ids.SessionID, n)
+	for i := range sids {
+		sids[i] = ids.SessionID(fmt.Sprintf("%s%06d", prefix, i))
 	}
-	return ids
+	return sids
 }
 
 func reportMatches(b *testing.B, m *match.Memory, before uint64) {
@@ -40,14 +41,14 @@ func reportMatches(b *testing.B, m *match.Memory, before uint64) {
 // interests join, then one leaves (its partner hears peer_left). Partners
 // vary from one round to the next.
 func pairsLoop(b *testing.B, m interface {
-	Join(context.Context, string, match.Prefs) error
-	Leave(context.Context, string) error
-}, ids []string) {
-	n := len(ids)
+	Join(context.Context, ids.SessionID, match.Prefs) error
+	Leave(context.Context, ids.SessionID) error
+}, sids []ids.SessionID) {
+	n := len(sids)
 	p := match.Prefs{Mode: protocol.ModeVideo}
 	for k := 0; b.Loop(); k++ {
-		x := ids[k%n]
-		y := ids[(k+1+(k/n)%(n-1))%n]
+		x := sids[k%n]
+		y := sids[(k+1+(k/n)%(n-1))%n]
 		if err := m.Join(ctx, x, p); err != nil {
 			b.Fatal(err)
 		}
@@ -78,13 +79,13 @@ func BenchmarkPairsParallel(b *testing.B) {
 	var g atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		ids := sessionIDs(fmt.Sprintf("g%d-", g.Add(1)), 512)
+		sids := sessionIDs(fmt.Sprintf("g%d-", g.Add(1)), 512)
 		p := match.Prefs{Mode: protocol.ModeText}
 		for k := 0; pb.Next(); k++ {
 			// Another goroutine may take x or y first: count only what the
 			// engine did (matches/s), not what this goroutine intended.
-			x := ids[k%len(ids)]
-			y := ids[(k+1+(k/len(ids))%(len(ids)-1))%len(ids)]
+			x := sids[k%len(sids)]
+			y := sids[(k+1+(k/len(sids))%(len(sids)-1))%len(sids)]
 			_ = m.Join(ctx, x, p)
 			_ = m.Join(ctx, y, p)
 			_ = m.Leave(ctx, x)
@@ -106,8 +107,8 @@ func BenchmarkInterestMix(b *testing.B) {
 	for i := range topics {
 		topics[i] = fmt.Sprintf("topic%d", i)
 	}
-	ids := sessionIDs("s", 4096)
-	prefs := make([]match.Prefs, len(ids))
+	sids := sessionIDs("s", 4096)
+	prefs := make([]match.Prefs, len(sids))
 	for i := range prefs {
 		prefs[i].Mode = protocol.Modes[rng.IntN(len(protocol.Modes))]
 		// Popularity falls off: low-numbered topics are common.
@@ -124,11 +125,11 @@ func BenchmarkInterestMix(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for k := 0; b.Loop(); k++ {
-		i := k % len(ids)
-		if err := m.Leave(ctx, ids[i]); err != nil {
+		i := k % len(sids)
+		if err := m.Leave(ctx, sids[i]); err != nil {
 			b.Fatal(err)
 		}
-		if err := m.Join(ctx, ids[i], prefs[i]); err != nil {
+		if err := m.Join(ctx, sids[i], prefs[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -171,13 +172,13 @@ func BenchmarkInterestJoinLargeQueue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ids := sessionIDs("s", 1024)
-	n := len(ids)
+	sids := sessionIDs("s", 1024)
+	n := len(sids)
 	p := match.Prefs{Mode: protocol.ModeText, Interests: []string{"music", "movies"}}
 	b.ReportAllocs()
 	for k := 0; b.Loop(); k++ {
-		x := ids[k%n]
-		y := ids[(k+1+(k/n)%(n-1))%n]
+		x := sids[k%n]
+		y := sids[(k+1+(k/n)%(n-1))%n]
 		if err := m.Join(ctx, x, p); err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
 
@@ -24,6 +25,11 @@ var (
 	// ErrOverloaded: the queue is full or the backend is unreachable.
 	ErrOverloaded = errors.New("match: overloaded")
 )
+
+// RoomID names one chat (one match of two sessions). It lives here, not in
+// package ids, because rooms are created by the engines of this package and
+// only this package and the layers above it use them.
+type RoomID string
 
 // State of a session's chat.
 type State uint8
@@ -82,8 +88,8 @@ const (
 // Event is one consequence of a state change, addressed to one session.
 type Event struct {
 	Kind      EventKind
-	Room      string
-	Partner   string
+	Room      RoomID
+	Partner   ids.SessionID
 	Initiator bool
 	Mode      protocol.Mode
 	Common    []string // interests both share, possibly empty (never nil when matched)
@@ -96,5 +102,5 @@ type Event struct {
 // happened, possibly while holding their own locks: it must not block and
 // must not call back into the engine.
 type Notifier interface {
-	Notify(session string, ev Event)
+	Notify(session ids.SessionID, ev Event)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
 
@@ -36,7 +37,7 @@ type MemoryConfig struct {
 	ReportBlock time.Duration
 	// NewRoomID names a new chat. Default: "r_" and 16 random base32
 	// characters from crypto/rand.
-	NewRoomID func() string
+	NewRoomID func() RoomID
 }
 
 // Memory is the single-node engine: every session's chat state, the waiting
@@ -73,11 +74,11 @@ type Memory struct {
 	maxWaiting      int
 	recentPartner   time.Duration
 	reportBlock     time.Duration
-	newRoomID       func() string
+	newRoomID       func() RoomID
 
 	mu       sync.Mutex
 	closed   bool
-	sessions map[string]*session
+	sessions map[ids.SessionID]*session
 	queues   [len(protocol.Modes) + 1]modeQueue // indexed by protocol.Mode
 	waiting  int                                // over all modes
 	chats    int
@@ -97,7 +98,7 @@ type Memory struct {
 // something to remember: a queue place, a chat, a last partner or a dropped
 // connection. A session that never joined costs nothing.
 type session struct {
-	id        string
+	id        ids.SessionID
 	state     State
 	connected bool
 	gone      bool // ended; a pending timer must not touch it
@@ -116,11 +117,11 @@ type session struct {
 
 	// Chat (state Chatting).
 	partner *session
-	room    string
+	room    RoomID
 
 	// Last partner (rule 5 and report), set when a chat ends and forgotten
 	// at the next match.
-	last      string
+	last      ids.SessionID
 	lastEnded time.Time
 }
 
@@ -184,9 +185,9 @@ func (l *qlist) remove(n *qnode) {
 	n.prev, n.next, n.list = nil, nil, nil
 }
 
-type pairKey struct{ a, b string }
+type pairKey struct{ a, b ids.SessionID }
 
-func makePair(x, y string) pairKey {
+func makePair(x, y ids.SessionID) pairKey {
 	if x > y {
 		x, y = y, x
 	}
@@ -231,7 +232,7 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 		recentPartner:   cfg.RecentPartner,
 		reportBlock:     cfg.ReportBlock,
 		newRoomID:       cfg.NewRoomID,
-		sessions:        make(map[string]*session),
+		sessions:        make(map[ids.SessionID]*session),
 		blocks:          make(map[pairKey]*blockEntry),
 	}
 	for i := range m.queues {
@@ -242,18 +243,18 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 
 type discard struct{}
 
-func (discard) Notify(string, Event) {}
+func (discard) Notify(ids.SessionID, Event) {}
 
 var roomEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // randomRoomID returns "r_" and 16 base32 characters (80 random bits).
-func randomRoomID() string {
+func randomRoomID() RoomID {
 	var raw [10]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never returns an error (Go 1.24+)
 	var out [18]byte
 	out[0], out[1] = 'r', '_'
 	roomEncoding.Encode(out[2:], raw[:])
-	return string(out[:])
+	return RoomID(out[:])
 }
 
 // Stats returns the current counters.
@@ -289,7 +290,7 @@ func validMode(mode protocol.Mode) bool {
 }
 
 // Join puts an idle session in the queue.
-func (m *Memory) Join(_ context.Context, id string, prefs Prefs) error {
+func (m *Memory) Join(_ context.Context, id ids.SessionID, prefs Prefs) error {
 	if !validMode(prefs.Mode) {
 		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
 	}
@@ -311,7 +312,7 @@ func (m *Memory) Join(_ context.Context, id string, prefs Prefs) error {
 
 // Next ends the current chat, if any, and queues the session with prefs.
 // While waiting it does nothing.
-func (m *Memory) Next(_ context.Context, id string, prefs Prefs) error {
+func (m *Memory) Next(_ context.Context, id ids.SessionID, prefs Prefs) error {
 	if !validMode(prefs.Mode) {
 		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
 	}
@@ -336,7 +337,7 @@ func (m *Memory) Next(_ context.Context, id string, prefs Prefs) error {
 }
 
 // Leave ends the chat or leaves the queue; the session becomes idle.
-func (m *Memory) Leave(_ context.Context, id string) error {
+func (m *Memory) Leave(_ context.Context, id ids.SessionID) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
@@ -356,7 +357,7 @@ func (m *Memory) Leave(_ context.Context, id string) error {
 
 // Report reports the current partner, or the last one if that chat ended
 // within RecentPartner, and blocks the pair for ReportBlock.
-func (m *Memory) Report(_ context.Context, id string) (string, error) {
+func (m *Memory) Report(_ context.Context, id ids.SessionID) (ids.SessionID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
@@ -364,7 +365,7 @@ func (m *Memory) Report(_ context.Context, id string) (string, error) {
 		return "", ErrNotChatting
 	}
 	now := m.clk.Now()
-	var reported string
+	var reported ids.SessionID
 	switch {
 	case s.state == Chatting:
 		reported = s.partner.id
@@ -381,7 +382,7 @@ func (m *Memory) Report(_ context.Context, id string) (string, error) {
 // SetConnected marks the session's connection as dropped or back. A waiting
 // session leaves the match indexes while dropped, keeping its seq (its place)
 // and its interest clock, and is matched at once when it comes back.
-func (m *Memory) SetConnected(_ context.Context, id string, connected bool) error {
+func (m *Memory) SetConnected(_ context.Context, id ids.SessionID, connected bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
@@ -412,7 +413,7 @@ func (m *Memory) SetConnected(_ context.Context, id string, connected bool) erro
 
 // End removes the session; its partner, if any, gets EventPeerLeft with
 // reason.
-func (m *Memory) End(_ context.Context, id string, reason Reason) error {
+func (m *Memory) End(_ context.Context, id ids.SessionID, reason Reason) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
@@ -432,7 +433,7 @@ func (m *Memory) End(_ context.Context, id string, reason Reason) error {
 }
 
 // State returns the session's state; Idle for unknown sessions.
-func (m *Memory) State(_ context.Context, id string) (State, error) {
+func (m *Memory) State(_ context.Context, id ids.SessionID) (State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s := m.sessions[id]; s != nil {
@@ -448,7 +449,7 @@ func (m *Memory) admit() error {
 	return nil
 }
 
-func (m *Memory) newSession(id string) *session {
+func (m *Memory) newSession(id ids.SessionID) *session {
 	s := &session{id: id, connected: true}
 	m.sessions[id] = s
 	return s
@@ -666,7 +667,7 @@ func (m *Memory) endChat(s *session, reason Reason, now time.Time) {
 // blocked reports whether x and y must not be matched. A block lasts until
 // its timer removes it (at its expiry on any sane clock), so that every
 // observer, CheckInvariants included, sees the same answer at any moment.
-func (m *Memory) blocked(x, y string) bool {
+func (m *Memory) blocked(x, y ids.SessionID) bool {
 	if len(m.blocks) == 0 {
 		return false
 	}
@@ -674,7 +675,7 @@ func (m *Memory) blocked(x, y string) bool {
 	return ok
 }
 
-func (m *Memory) block(x, y string, now time.Time) {
+func (m *Memory) block(x, y ids.SessionID, now time.Time) {
 	k := makePair(x, y)
 	if old := m.blocks[k]; old != nil {
 		old.timer.Stop()
@@ -702,7 +703,7 @@ func (m *Memory) blockExpired(k pairKey, b *blockEntry) {
 	}
 	delete(m.blocks, k)
 	now := m.clk.Now()
-	for _, id := range [2]string{k.a, k.b} {
+	for _, id := range [2]ids.SessionID{k.a, k.b} {
 		if s := m.sessions[id]; s != nil && s.state == Waiting && s.connected {
 			m.tryMatch(s, now)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -24,7 +25,7 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // rec is one Notify call.
 type rec struct {
-	Session string
+	Session ids.SessionID
 	Ev      match.Event
 }
 
@@ -32,7 +33,7 @@ func (r rec) String() string {
 	e := r.Ev
 	switch e.Kind {
 	case match.EventWaiting:
-		return r.Session + ":waiting"
+		return string(r.Session) + ":waiting"
 	case match.EventMatched:
 		return fmt.Sprintf("%s:matched(%s with %s init=%v %v common=%#v waited=%v)",
 			r.Session, e.Room, e.Partner, e.Initiator, e.Mode, e.Common, e.Waited)
@@ -48,7 +49,7 @@ type recorder struct {
 	evs []rec
 }
 
-func (r *recorder) Notify(s string, ev match.Event) {
+func (r *recorder) Notify(s ids.SessionID, ev match.Event) {
 	r.mu.Lock()
 	r.evs = append(r.evs, rec{s, ev})
 	r.mu.Unlock()
@@ -75,13 +76,13 @@ type harness struct {
 type engine interface {
 	// signaling.Engine, spelled out so these tests build while signaling
 	// is being edited (engine_test.go checks the real interface).
-	Join(ctx context.Context, session string, prefs match.Prefs) error
-	Next(ctx context.Context, session string, prefs match.Prefs) error
-	Leave(ctx context.Context, session string) error
-	Report(ctx context.Context, session string) (string, error)
-	SetConnected(ctx context.Context, session string, connected bool) error
-	End(ctx context.Context, session string, reason match.Reason) error
-	State(ctx context.Context, session string) (match.State, error)
+	Join(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
+	Next(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
+	Leave(ctx context.Context, session ids.SessionID) error
+	Report(ctx context.Context, session ids.SessionID) (ids.SessionID, error)
+	SetConnected(ctx context.Context, session ids.SessionID, connected bool) error
+	End(ctx context.Context, session ids.SessionID, reason match.Reason) error
+	State(ctx context.Context, session ids.SessionID) (match.State, error)
 	Stats() match.Stats
 	Close()
 }
@@ -132,7 +133,7 @@ func newMemoryHarness(t *testing.T, cfg match.MemoryConfig) *harness {
 	cfg.Clock = h.clk
 	if cfg.NewRoomID == nil {
 		n := 0
-		cfg.NewRoomID = func() string { n++; return fmt.Sprintf("room%d", n) }
+		cfg.NewRoomID = func() match.RoomID { n++; return match.RoomID(fmt.Sprintf("room%d", n)) }
 	}
 	m := match.NewMemory(cfg, h.rec)
 	h.m = m
@@ -148,7 +149,7 @@ func newMemoryHarness(t *testing.T, cfg match.MemoryConfig) *harness {
 
 var ctx = context.Background()
 
-func (h *harness) join(id string, mode protocol.Mode, interests ...string) {
+func (h *harness) join(id ids.SessionID, mode protocol.Mode, interests ...string) {
 	h.t.Helper()
 	if err := h.m.Join(ctx, id, match.Prefs{Mode: mode, Interests: interests}); err != nil {
 		h.t.Fatalf("Join(%s): %v", id, err)
@@ -156,7 +157,7 @@ func (h *harness) join(id string, mode protocol.Mode, interests ...string) {
 	h.check()
 }
 
-func (h *harness) next(id string, mode protocol.Mode, interests ...string) {
+func (h *harness) next(id ids.SessionID, mode protocol.Mode, interests ...string) {
 	h.t.Helper()
 	if err := h.m.Next(ctx, id, match.Prefs{Mode: mode, Interests: interests}); err != nil {
 		h.t.Fatalf("Next(%s): %v", id, err)
@@ -164,7 +165,7 @@ func (h *harness) next(id string, mode protocol.Mode, interests ...string) {
 	h.check()
 }
 
-func (h *harness) leave(id string) {
+func (h *harness) leave(id ids.SessionID) {
 	h.t.Helper()
 	if err := h.m.Leave(ctx, id); err != nil {
 		h.t.Fatalf("Leave(%s): %v", id, err)
@@ -172,7 +173,7 @@ func (h *harness) leave(id string) {
 	h.check()
 }
 
-func (h *harness) end(id string, reason match.Reason) {
+func (h *harness) end(id ids.SessionID, reason match.Reason) {
 	h.t.Helper()
 	if err := h.m.End(ctx, id, reason); err != nil {
 		h.t.Fatalf("End(%s): %v", id, err)
@@ -180,7 +181,7 @@ func (h *harness) end(id string, reason match.Reason) {
 	h.check()
 }
 
-func (h *harness) setConnected(id string, c bool) {
+func (h *harness) setConnected(id ids.SessionID, c bool) {
 	h.t.Helper()
 	if err := h.m.SetConnected(ctx, id, c); err != nil {
 		h.t.Fatalf("SetConnected(%s, %v): %v", id, c, err)
@@ -188,7 +189,7 @@ func (h *harness) setConnected(id string, c bool) {
 	h.check()
 }
 
-func (h *harness) report(id, want string, wantErr error) {
+func (h *harness) report(id, want ids.SessionID, wantErr error) {
 	h.t.Helper()
 	got, err := h.m.Report(ctx, id)
 	if !errors.Is(err, wantErr) || got != want {
@@ -210,7 +211,7 @@ func (h *harness) check() {
 	}
 }
 
-func (h *harness) state(id string, want match.State) {
+func (h *harness) state(id ids.SessionID, want match.State) {
 	h.t.Helper()
 	got, err := h.m.State(ctx, id)
 	if err != nil || got != want {
@@ -230,9 +231,9 @@ func (h *harness) expect(want ...rec) {
 	}
 }
 
-func waiting(s string) rec { return rec{s, match.Event{Kind: match.EventWaiting}} }
+func waiting(s ids.SessionID) rec { return rec{s, match.Event{Kind: match.EventWaiting}} }
 
-func matched(s, room, partner string, initiator bool, mode protocol.Mode, waited time.Duration, common ...string) rec {
+func matched(s ids.SessionID, room match.RoomID, partner ids.SessionID, initiator bool, mode protocol.Mode, waited time.Duration, common ...string) rec {
 	if common == nil {
 		common = []string{}
 	}
@@ -240,12 +241,12 @@ func matched(s, room, partner string, initiator bool, mode protocol.Mode, waited
 		Initiator: initiator, Mode: mode, Common: common, Waited: waited}}
 }
 
-func peerLeft(s, room string, reason match.Reason) rec {
+func peerLeft(s ids.SessionID, room match.RoomID, reason match.Reason) rec {
 	return rec{s, match.Event{Kind: match.EventPeerLeft, Room: room, Reason: reason}}
 }
 
 // pair makes a and b chat in room (no interests, video) and drops the events.
-func (h *harness) pair(a, b string) {
+func (h *harness) pair(a, b ids.SessionID) {
 	h.t.Helper()
 	h.join(a, video)
 	h.join(b, video)
@@ -772,9 +773,9 @@ func TestDefaultRoomID(t *testing.T) {
 	rec := &recorder{}
 	m := match.NewMemory(match.MemoryConfig{Clock: clock.NewFake(t0)}, rec)
 	defer m.Close()
-	seen := map[string]bool{}
+	seen := map[match.RoomID]bool{}
 	for i := range 50 {
-		a, b := fmt.Sprint("a", i), fmt.Sprint("b", i)
+		a, b := ids.SessionID(fmt.Sprint("a", i)), ids.SessionID(fmt.Sprint("b", i))
 		if err := m.Join(ctx, a, match.Prefs{Mode: text}); err != nil {
 			t.Fatal(err)
 		}
@@ -787,7 +788,7 @@ func TestDefaultRoomID(t *testing.T) {
 		if r.Ev.Kind != match.EventMatched || !r.Ev.Initiator {
 			continue
 		}
-		if !re.MatchString(r.Ev.Room) || seen[r.Ev.Room] {
+		if !re.MatchString(string(r.Ev.Room)) || seen[r.Ev.Room] {
 			t.Fatalf("room id %q: bad or repeated", r.Ev.Room)
 		}
 		seen[r.Ev.Room] = true

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -23,8 +24,8 @@ type model struct {
 	now                       time.Time
 	timeout, recent, blockFor time.Duration
 	maxWaiting                int
-	sessions                  map[string]*mSession
-	blocks                    map[[2]string]mBlock
+	sessions                  map[ids.SessionID]*mSession
+	blocks                    map[[2]ids.SessionID]mBlock
 	seq, blockSeq, rooms      int
 	matches                   uint64
 	evs                       []rec
@@ -38,9 +39,9 @@ type mSession struct {
 	seq       int
 	enq       time.Time
 	timedOut  bool
-	partner   string
-	room      string
-	last      string
+	partner   ids.SessionID
+	room      match.RoomID
+	last      ids.SessionID
 	lastEnded time.Time
 }
 
@@ -49,14 +50,14 @@ type mBlock struct {
 	seq     int
 }
 
-func pairOf(x, y string) [2]string {
+func pairOf(x, y ids.SessionID) [2]ids.SessionID {
 	if x > y {
 		x, y = y, x
 	}
-	return [2]string{x, y}
+	return [2]ids.SessionID{x, y}
 }
 
-func (md *model) get(id string) *mSession {
+func (md *model) get(id ids.SessionID) *mSession {
 	s := md.sessions[id]
 	if s == nil {
 		s = &mSession{connected: true}
@@ -77,9 +78,9 @@ func (md *model) waitingCount() int {
 
 func (md *model) full() bool { return md.maxWaiting > 0 && md.waitingCount() >= md.maxWaiting }
 
-func (md *model) notify(id string, ev match.Event) { md.evs = append(md.evs, rec{id, ev}) }
+func (md *model) notify(id ids.SessionID, ev match.Event) { md.evs = append(md.evs, rec{id, ev}) }
 
-func (md *model) join(id string, p match.Prefs) error {
+func (md *model) join(id ids.SessionID, p match.Prefs) error {
 	if s := md.sessions[id]; s != nil && s.state != match.Idle {
 		return match.ErrBadState
 	}
@@ -90,7 +91,7 @@ func (md *model) join(id string, p match.Prefs) error {
 	return nil
 }
 
-func (md *model) next(id string, p match.Prefs) error {
+func (md *model) next(id ids.SessionID, p match.Prefs) error {
 	s := md.sessions[id]
 	if s != nil && s.state == match.Waiting {
 		return nil
@@ -105,7 +106,7 @@ func (md *model) next(id string, p match.Prefs) error {
 	return nil
 }
 
-func (md *model) leave(id string) {
+func (md *model) leave(id ids.SessionID) {
 	s := md.sessions[id]
 	if s == nil {
 		return
@@ -118,12 +119,12 @@ func (md *model) leave(id string) {
 	}
 }
 
-func (md *model) report(id string) (string, error) {
+func (md *model) report(id ids.SessionID) (ids.SessionID, error) {
 	s := md.sessions[id]
 	if s == nil {
 		return "", match.ErrNotChatting
 	}
-	var r string
+	var r ids.SessionID
 	switch {
 	case s.state == match.Chatting:
 		r = s.partner
@@ -138,7 +139,7 @@ func (md *model) report(id string) (string, error) {
 	return r, nil
 }
 
-func (md *model) setConnected(id string, c bool) {
+func (md *model) setConnected(id ids.SessionID, c bool) {
 	s := md.sessions[id]
 	if s == nil && !c {
 		s = md.get(id)
@@ -152,7 +153,7 @@ func (md *model) setConnected(id string, c bool) {
 	}
 }
 
-func (md *model) end(id string, reason match.Reason) {
+func (md *model) end(id ids.SessionID, reason match.Reason) {
 	s := md.sessions[id]
 	if s == nil {
 		return
@@ -163,7 +164,7 @@ func (md *model) end(id string, reason match.Reason) {
 	delete(md.sessions, id)
 }
 
-func (md *model) enqueue(id string, p match.Prefs) {
+func (md *model) enqueue(id ids.SessionID, p match.Prefs) {
 	s := md.get(id)
 	md.seq++
 	s.state, s.mode, s.interests = match.Waiting, p.Mode, slices.Clone(p.Interests)
@@ -174,7 +175,7 @@ func (md *model) enqueue(id string, p match.Prefs) {
 	}
 }
 
-func (md *model) endChat(id string, reason match.Reason) {
+func (md *model) endChat(id ids.SessionID, reason match.Reason) {
 	s := md.sessions[id]
 	p := md.sessions[s.partner]
 	room := s.room
@@ -199,9 +200,9 @@ func mAccepts(a, b *mSession) bool {
 	return false
 }
 
-func (md *model) tryMatch(id string) {
+func (md *model) tryMatch(id ids.SessionID) {
 	s := md.sessions[id]
-	var best, recent string
+	var best, recent ids.SessionID
 	for cid, c := range md.sessions {
 		if cid == id || c.state != match.Waiting || !c.connected || c.mode != s.mode {
 			continue
@@ -238,7 +239,7 @@ func (md *model) tryMatch(id string) {
 		}
 	}
 	md.rooms++
-	room := fmt.Sprintf("room%d", md.rooms)
+	room := match.RoomID(fmt.Sprintf("room%d", md.rooms))
 	md.matches++
 	for _, x := range []*mSession{sa, sb} {
 		x.state, x.room, x.last = match.Chatting, room, ""
@@ -255,8 +256,8 @@ func (md *model) advance(d time.Duration) {
 	end := md.now.Add(d)
 	for {
 		var at time.Time
-		var who string
-		var blk [2]string
+		var who ids.SessionID
+		var blk [2]ids.SessionID
 		isBlock, found, tie := false, false, 0
 		for id, s := range md.sessions {
 			if s.state != match.Waiting || len(s.interests) == 0 || s.timedOut {
@@ -319,7 +320,7 @@ func TestMatchesNaiveModel(t *testing.T) {
 
 // runNaiveModel runs seeds first, first+1, ... first+seeds-1.
 func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
-	ids := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}
+	sids := []ids.SessionID{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}
 	topics := []string{"a", "b", "c", "d"}
 	for seed := uint64(first); seed < uint64(first+seeds); seed++ {
 		if testing.Short() && seed >= uint64(first+max(1, seeds/10)) {
@@ -338,11 +339,11 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 			ReportBlock:   60*time.Second + time.Nanosecond,
 			RecentPartner: 10 * time.Second,
 			MaxWaiting:    int(seed % 8), // 0 (unlimited) to 7
-			NewRoomID:     func() string { rooms++; return fmt.Sprintf("room%d", rooms) },
+			NewRoomID:     func() match.RoomID { rooms++; return match.RoomID(fmt.Sprintf("room%d", rooms)) },
 		}
 		m, invariants, closeEngine := newEngine(t, cfg, rec)
 		md := &model{now: t0, timeout: cfg.InterestTimeout, recent: cfg.RecentPartner, blockFor: cfg.ReportBlock,
-			maxWaiting: cfg.MaxWaiting, sessions: map[string]*mSession{}, blocks: map[[2]string]mBlock{}}
+			maxWaiting: cfg.MaxWaiting, sessions: map[ids.SessionID]*mSession{}, blocks: map[[2]ids.SessionID]mBlock{}}
 		var log []string
 		fail := func(format string, args ...any) {
 			t.Helper()
@@ -356,7 +357,7 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 			return p
 		}
 		for range ops {
-			id := ids[rng.IntN(len(ids))]
+			id := sids[rng.IntN(len(sids))]
 			var err, merr error
 			var op string
 			switch k := rng.IntN(100); {
@@ -369,7 +370,7 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 				op = fmt.Sprintf("next %s %v %v", id, p.Mode, p.Interests)
 				err, merr = m.Next(ctx, id, p), md.next(id, p)
 			case k < 50:
-				op = "leave " + id
+				op = "leave " + string(id)
 				err = m.Leave(ctx, id)
 				md.leave(id)
 			case k < 58:
@@ -386,7 +387,7 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 				err = m.SetConnected(ctx, id, c)
 				md.setConnected(id, c)
 			case k < 75:
-				op = "end " + id
+				op = "end " + string(id)
 				err = m.End(ctx, id, match.ReasonDisconnected)
 				md.end(id, match.ReasonDisconnected)
 			default:
@@ -409,7 +410,7 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 			if err := invariants(); err != nil {
 				fail("%s: %v", op, err)
 			}
-			for _, id := range ids {
+			for _, id := range sids {
 				st, _ := m.State(ctx, id)
 				want := match.Idle
 				if s := md.sessions[id]; s != nil {
@@ -443,14 +444,14 @@ func joinLast(log []string, n int) string {
 // peer_left always concerns the session's current chat.
 type pairChecker struct {
 	mu       sync.Mutex
-	rooms    map[string][]rec
-	current  map[string]string // session -> room of its last EventMatched
+	rooms    map[match.RoomID][]rec
+	current  map[ids.SessionID]match.RoomID // session -> room of its last EventMatched
 	errs     []string
 	matched  atomic.Int64
 	peerLeft atomic.Int64
 }
 
-func (p *pairChecker) Notify(s string, ev match.Event) {
+func (p *pairChecker) Notify(s ids.SessionID, ev match.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch ev.Kind {
@@ -492,7 +493,7 @@ func TestConcurrentRandomOps(t *testing.T) {
 		nIDs     = 64
 	)
 	clk := clock.NewFake(t0)
-	pc := &pairChecker{rooms: map[string][]rec{}, current: map[string]string{}}
+	pc := &pairChecker{rooms: map[match.RoomID][]rec{}, current: map[ids.SessionID]match.RoomID{}}
 	m := match.NewMemory(match.MemoryConfig{Clock: clk, InterestTimeout: 5 * time.Second,
 		ReportBlock: 20 * time.Second, MaxWaiting: 40}, pc)
 	defer m.Close()
@@ -511,7 +512,7 @@ func TestConcurrentRandomOps(t *testing.T) {
 				if i%256 == 0 && time.Now().After(deadline) {
 					return
 				}
-				id := fmt.Sprintf("s%d", rng.IntN(nIDs))
+				id := ids.SessionID(fmt.Sprintf("s%d", rng.IntN(nIDs)))
 				p := match.Prefs{Mode: protocol.Modes[rng.IntN(2)]}
 				for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
 					p.Interests = append(p.Interests, topics[j])

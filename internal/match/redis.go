@@ -16,6 +16,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
 
@@ -71,7 +72,7 @@ type RedisConfig struct {
 	// death is noticed, unless resumed on another node. Default 15 s.
 	ResumeGrace time.Duration
 	// NewRoomID names a new chat (default: like MemoryConfig's).
-	NewRoomID func() string
+	NewRoomID func() RoomID
 	// SequentialRooms names chats "room1", "room2", ... from a counter in
 	// Redis, for tests that compare events with the in-memory engine's.
 	SequentialRooms bool
@@ -119,7 +120,7 @@ type Redis struct {
 	recentPartner   time.Duration
 	reportBlock     time.Duration
 	grace           time.Duration
-	newRoomID       func() string
+	newRoomID       func() RoomID
 	sequential      bool
 	opTimeout       time.Duration
 	sweepEvery      time.Duration
@@ -131,8 +132,8 @@ type Redis struct {
 
 	tmu    sync.Mutex
 	closed bool
-	timers map[string]*interestTimer // by session
-	blocks map[string]clock.Timer    // by pair
+	timers map[ids.SessionID]*interestTimer
+	blocks map[string]clock.Timer // by pair
 
 	down      atomic.Bool
 	stop      chan struct{}
@@ -186,7 +187,7 @@ func NewRedis(cfg RedisConfig, n Notifier) (*Redis, error) {
 	}
 	r := &Redis{
 		node: cfg.Node, rdb: cfg.Node.Client(), sc: loadScripts(), clk: cfg.Clock, n: n,
-		log:             cfg.Log.With("node", cfg.Node.ID()),
+		log:             cfg.Log.With("node", string(cfg.Node.ID())),
 		interestTimeout: cfg.InterestTimeout,
 		maxWaiting:      cfg.MaxWaiting,
 		recentPartner:   cfg.RecentPartner,
@@ -198,7 +199,7 @@ func NewRedis(cfg RedisConfig, n Notifier) (*Redis, error) {
 		sweepEvery:      cfg.SweepEvery,
 		retryEvery:      cfg.RetryEvery,
 		waiters:         map[string]chan struct{}{},
-		timers:          map[string]*interestTimer{},
+		timers:          map[ids.SessionID]*interestTimer{},
 		blocks:          map[string]clock.Timer{},
 		stop:            make(chan struct{}),
 	}
@@ -322,7 +323,7 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 	if !r.sequential {
 		room1, room2 = "", ""
 		if mayMatch[what] {
-			room1, room2 = r.newRoomID(), r.newRoomID()
+			room1, room2 = string(r.newRoomID()), string(r.newRoomID())
 		}
 	}
 	inSeq := ""
@@ -330,7 +331,7 @@ func (r *Redis) run(ctx context.Context, what string, sc *redis.Script, mark boo
 		inSeq = strconv.FormatInt(v, 10)
 	}
 	argv := make([]any, 0, 13+len(args))
-	argv = append(argv, r.node.Prefix(), r.node.ID(), op, ms, rem,
+	argv = append(argv, r.node.Prefix(), string(r.node.ID()), op, ms, rem,
 		r.interestTimeout.Nanoseconds(), r.recentPartner.Nanoseconds(), r.reportBlock.Milliseconds(),
 		r.maxWaiting, room1, room2, r.grace.Milliseconds(), inSeq)
 	argv = append(argv, args...)
@@ -388,9 +389,9 @@ func codeErr(code string) error {
 	return fmt.Errorf("match: unexpected script result %q", code)
 }
 
-func prefsArgs(id string, p Prefs) []any {
+func prefsArgs(id ids.SessionID, p Prefs) []any {
 	a := make([]any, 0, 2+len(p.Interests))
-	a = append(a, id, int(p.Mode))
+	a = append(a, string(id), int(p.Mode))
 	for _, x := range p.Interests {
 		a = append(a, x)
 	}
@@ -398,7 +399,7 @@ func prefsArgs(id string, p Prefs) []any {
 }
 
 // Join puts an idle session in the queue.
-func (r *Redis) Join(ctx context.Context, id string, prefs Prefs) error {
+func (r *Redis) Join(ctx context.Context, id ids.SessionID, prefs Prefs) error {
 	if !validMode(prefs.Mode) {
 		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
 	}
@@ -414,7 +415,7 @@ func (r *Redis) Join(ctx context.Context, id string, prefs Prefs) error {
 }
 
 // Next ends the current chat, if any, and queues the session with prefs.
-func (r *Redis) Next(ctx context.Context, id string, prefs Prefs) error {
+func (r *Redis) Next(ctx context.Context, id ids.SessionID, prefs Prefs) error {
 	if !validMode(prefs.Mode) {
 		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
 	}
@@ -430,8 +431,8 @@ func (r *Redis) Next(ctx context.Context, id string, prefs Prefs) error {
 }
 
 // Leave ends the chat or leaves the queue.
-func (r *Redis) Leave(ctx context.Context, id string) error {
-	res, err := r.run(ctx, "leave", r.sc.leave, true, id)
+func (r *Redis) Leave(ctx context.Context, id ids.SessionID) error {
+	res, err := r.run(ctx, "leave", r.sc.leave, true, string(id))
 	if err != nil {
 		return err
 	}
@@ -440,9 +441,9 @@ func (r *Redis) Leave(ctx context.Context, id string) error {
 }
 
 // Report reports the current or recent partner and blocks the pair.
-func (r *Redis) Report(ctx context.Context, id string) (string, error) {
+func (r *Redis) Report(ctx context.Context, id ids.SessionID) (ids.SessionID, error) {
 	token := cluster.RandomID()
-	res, err := r.run(ctx, "report", r.sc.report, true, id, token)
+	res, err := r.run(ctx, "report", r.sc.report, true, string(id), token)
 	if err != nil {
 		return "", err
 	}
@@ -450,17 +451,17 @@ func (r *Redis) Report(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	r.armBlock(res[5], res[6])
-	return res[1], nil
+	return ids.SessionID(res[1]), nil
 }
 
 // SetConnected marks the session's connection as dropped or back; the
 // caller's node becomes the session's node.
-func (r *Redis) SetConnected(ctx context.Context, id string, connected bool) error {
+func (r *Redis) SetConnected(ctx context.Context, id ids.SessionID, connected bool) error {
 	c := "0"
 	if connected {
 		c = "1"
 	}
-	res, err := r.run(ctx, "connected", r.sc.connected, true, id, c)
+	res, err := r.run(ctx, "connected", r.sc.connected, true, string(id), c)
 	if err != nil {
 		return err
 	}
@@ -469,8 +470,8 @@ func (r *Redis) SetConnected(ctx context.Context, id string, connected bool) err
 }
 
 // End removes the session; its partner, if any, gets EventPeerLeft.
-func (r *Redis) End(ctx context.Context, id string, reason Reason) error {
-	res, err := r.run(ctx, "end", r.sc.end, true, id, string(reason))
+func (r *Redis) End(ctx context.Context, id ids.SessionID, reason Reason) error {
+	res, err := r.run(ctx, "end", r.sc.end, true, string(id), string(reason))
 	if err != nil {
 		return err
 	}
@@ -479,7 +480,7 @@ func (r *Redis) End(ctx context.Context, id string, reason Reason) error {
 }
 
 // State returns the session's state; Idle for unknown sessions.
-func (r *Redis) State(ctx context.Context, id string) (State, error) {
+func (r *Redis) State(ctx context.Context, id ids.SessionID) (State, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opTimeout)
 	defer cancel()
 	r.trips.Add(1)
@@ -498,15 +499,15 @@ func (r *Redis) State(ctx context.Context, id string) (State, error) {
 type Snapshot struct {
 	State     State
 	Connected bool
-	Node      string // the node the session belongs to (after the call)
-	Room      string
-	Partner   string
+	Node      ids.NodeID // the node the session belongs to (after the call)
+	Room      RoomID
+	Partner   ids.SessionID
 	Initiator bool
 	Common    []string // never nil while chatting
 	// Prefs of the last join or next (Mode 0 if none is recorded).
 	Prefs     Prefs
-	Last      string    // last partner, if remembered
-	LastEnded time.Time // when the chat with Last ended
+	Last      ids.SessionID // last partner, if remembered
+	LastEnded time.Time     // when the chat with Last ended
 	// InSeq is the highest client seq recorded as processed (WithInSeq,
 	// cluster.Router.RelayFrom); 0 if none.
 	InSeq int64
@@ -519,7 +520,7 @@ type Snapshot struct {
 // registered with the Notifier first (buffering its events until the
 // snapshot is applied). Its connection state is unchanged: call
 // SetConnected(true) once the session is set up.
-func (r *Redis) Adopt(ctx context.Context, id string) (Snapshot, bool, error) {
+func (r *Redis) Adopt(ctx context.Context, id ids.SessionID) (Snapshot, bool, error) {
 	return r.adopt(ctx, id, "", false)
 }
 
@@ -528,7 +529,7 @@ func (r *Redis) Adopt(ctx context.Context, id string) (Snapshot, bool, error) {
 // node's Notifier. The node that holds a session calls it when another node
 // asks for the session (a resume there): it then snapshots the session's
 // frames, which are complete, and answers; later events go to the new node.
-func (r *Redis) HandOver(ctx context.Context, id, node string) (Snapshot, bool, error) {
+func (r *Redis) HandOver(ctx context.Context, id ids.SessionID, node ids.NodeID) (Snapshot, bool, error) {
 	return r.adopt(ctx, id, node, false)
 }
 
@@ -536,16 +537,16 @@ func (r *Redis) HandOver(ctx context.Context, id, node string) (Snapshot, bool, 
 // anything, after every event published before it for this node's sessions
 // has been delivered (to resynchronise a session's view after messages
 // were lost, see cluster.Local.Resubscribed).
-func (r *Redis) Snapshot(ctx context.Context, id string) (Snapshot, bool, error) {
+func (r *Redis) Snapshot(ctx context.Context, id ids.SessionID) (Snapshot, bool, error) {
 	return r.adopt(ctx, id, "", true)
 }
 
-func (r *Redis) adopt(ctx context.Context, id, node string, readOnly bool) (snap Snapshot, ok bool, err error) {
+func (r *Redis) adopt(ctx context.Context, id ids.SessionID, node ids.NodeID, readOnly bool) (snap Snapshot, ok bool, err error) {
 	ro := "0"
 	if readOnly {
 		ro = "1"
 	}
-	res, err := r.run(ctx, "adopt", r.sc.adopt, true, id, node, ro)
+	res, err := r.run(ctx, "adopt", r.sc.adopt, true, string(id), string(node), ro)
 	if err != nil {
 		return snap, false, err
 	}
@@ -562,8 +563,8 @@ func (r *Redis) adopt(ctx context.Context, id, node string, readOnly bool) (snap
 	}
 	st, _ := strconv.Atoi(f["st"])
 	md, _ := strconv.Atoi(f["md"])
-	snap = Snapshot{State: State(st), Connected: f["cn"] == "1", Node: f["nd"], Room: f["rm"], Partner: f["pt"],
-		Initiator: f["ini"] == "1", Last: f["lt"]}
+	snap = Snapshot{State: State(st), Connected: f["cn"] == "1", Node: ids.NodeID(f["nd"]), Room: RoomID(f["rm"]),
+		Partner: ids.SessionID(f["pt"]), Initiator: f["ini"] == "1", Last: ids.SessionID(f["lt"])}
 	snap.Prefs.Mode = protocol.Mode(md)
 	snap.Prefs.Interests = decodeList(f["in"])
 	if snap.State == Chatting {
@@ -629,7 +630,7 @@ func (r *Redis) Stats() Stats {
 
 // armFrom arms the interest timer a script asked for.
 func (r *Redis) armFrom(res result) {
-	id, seq := res[2], res[3]
+	id, seq := ids.SessionID(res[2]), res[3]
 	if id == "" {
 		return
 	}
@@ -650,7 +651,7 @@ func (r *Redis) armFrom(res result) {
 	r.timers[id] = it
 }
 
-func (r *Redis) stopTimer(id string) {
+func (r *Redis) stopTimer(id ids.SessionID) {
 	r.tmu.Lock()
 	defer r.tmu.Unlock()
 	if t := r.timers[id]; t != nil {
@@ -659,7 +660,7 @@ func (r *Redis) stopTimer(id string) {
 	}
 }
 
-func (r *Redis) interestTimeoutPassed(id string, it *interestTimer) {
+func (r *Redis) interestTimeoutPassed(id ids.SessionID, it *interestTimer) {
 	r.tmu.Lock()
 	if r.closed || r.timers[id] != it {
 		r.tmu.Unlock()
@@ -667,13 +668,13 @@ func (r *Redis) interestTimeoutPassed(id string, it *interestTimer) {
 	}
 	delete(r.timers, id)
 	r.tmu.Unlock()
-	_, err := r.run(context.Background(), "timeout", r.sc.timeout, true, id, it.seq)
+	_, err := r.run(context.Background(), "timeout", r.sc.timeout, true, string(id), it.seq)
 	if err != nil {
 		r.retry(func() { r.interestTimeoutPassedRetry(id, it) })
 	}
 }
 
-func (r *Redis) interestTimeoutPassedRetry(id string, it *interestTimer) {
+func (r *Redis) interestTimeoutPassedRetry(id ids.SessionID, it *interestTimer) {
 	r.tmu.Lock()
 	if r.closed || r.timers[id] != nil {
 		r.tmu.Unlock()
@@ -737,15 +738,15 @@ type wireMsg struct {
 }
 
 type wireEv struct {
-	S string `json:"s"`
-	K int    `json:"k"`
-	R string `json:"r"`
-	P string `json:"p"`
-	I int    `json:"i"`
-	M int    `json:"m"`
-	C string `json:"c"`
-	X string `json:"x"`
-	W string `json:"w"`
+	S ids.SessionID `json:"s"`
+	K int           `json:"k"`
+	R RoomID        `json:"r"`
+	P ids.SessionID `json:"p"`
+	I int           `json:"i"`
+	M int           `json:"m"`
+	C string        `json:"c"`
+	X string        `json:"x"`
+	W string        `json:"w"`
 }
 
 // onMessage runs on the node's receiving goroutine: the events of one

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/redistest"
@@ -278,8 +279,9 @@ func TestRedisInterestTimeoutsOutOfOrder(t *testing.T) {
 	A := startNode(t, nodeOpts{prefix: prefix, cfg: cfg(clkA), n: ra})
 	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg(clkB), n: rb})
 	for _, j := range []struct {
-		tn       *testNode
-		id, like string
+		tn   *testNode
+		id   ids.SessionID
+		like string
 	}{{A, "x", "p"}, {B, "y", "q"}, {B, "z", "r"}} {
 		if err := j.tn.eng.Join(ctx, j.id, match.Prefs{Mode: video, Interests: []string{j.like}}); err != nil {
 			t.Fatal(err)
@@ -302,14 +304,14 @@ func TestRedisDefaultRoomID(t *testing.T) {
 	r := &recorder{}
 	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: match.RedisConfig{Clock: clock.NewFake(t0)}, n: r})
 	for i := range 10 {
-		if err := tn.eng.Join(ctx, fmt.Sprint("a", i), match.Prefs{Mode: text}); err != nil {
+		if err := tn.eng.Join(ctx, ids.SessionID(fmt.Sprint("a", i)), match.Prefs{Mode: text}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tn.eng.Join(ctx, fmt.Sprint("b", i), match.Prefs{Mode: text}); err != nil {
+		if err := tn.eng.Join(ctx, ids.SessionID(fmt.Sprint("b", i)), match.Prefs{Mode: text}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[match.RoomID]bool{}
 	for _, e := range r.take() {
 		if e.Ev.Kind == match.EventMatched && e.Ev.Initiator {
 			if len(e.Ev.Room) != 18 || e.Ev.Room[:2] != "r_" || seen[e.Ev.Room] {
@@ -335,7 +337,7 @@ func TestRedisConcurrentThreeNodes(t *testing.T) {
 		nIDs     = 60
 	)
 	clk := clock.NewFake(t0)
-	pc := &pairChecker{rooms: map[string][]rec{}, current: map[string]string{}}
+	pc := &pairChecker{rooms: map[match.RoomID][]rec{}, current: map[ids.SessionID]match.RoomID{}}
 	prefix := newPrefix()
 	var tns []*testNode
 	for range nodes {
@@ -358,7 +360,7 @@ func TestRedisConcurrentThreeNodes(t *testing.T) {
 		rng := newRand(uint64(node*100 + w))
 		for i := 0; i < maxOps && !stop.Load() && time.Now().Before(deadline); i++ {
 			// Sessions of this node: ids ≡ node (mod nodes).
-			id := fmt.Sprintf("s%d", rng.IntN(nIDs/nodes)*nodes+node)
+			id := ids.SessionID(fmt.Sprintf("s%d", rng.IntN(nIDs/nodes)*nodes+node))
 			p := match.Prefs{Mode: protocolModes[rng.IntN(2)]}
 			for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
 				p.Interests = append(p.Interests, topics[j])
@@ -531,7 +533,7 @@ func TestRedisNodeDeath(t *testing.T) {
 	}
 	barrier(t, A)
 	expectEvents(t, ra, peerLeft("a", "room1", match.ReasonDisconnected))
-	for id, want := range map[string]match.State{"a": match.Idle, "b": match.Idle, "x": match.Idle, "z": match.Chatting} {
+	for id, want := range map[ids.SessionID]match.State{"a": match.Idle, "b": match.Idle, "x": match.Idle, "z": match.Chatting} {
 		if got, err := A.eng.State(ctx, id); err != nil || got != want {
 			t.Fatalf("state of %s: %v %v, want %v", id, got, err, want)
 		}
@@ -544,7 +546,7 @@ func TestRedisNodeDeath(t *testing.T) {
 // lost messages.
 type lossCounter struct{ resub, fenced atomic.Int64 }
 
-func (*lossCounter) Deliver(string, []byte)                      {}
+func (*lossCounter) Deliver(ids.SessionID, []byte)               {}
 func (*lossCounter) Answer(context.Context, byte, []byte) []byte { return nil }
 func (c *lossCounter) Resubscribed()                             { c.resub.Add(1) }
 func (c *lossCounter) Fenced()                                   { c.fenced.Add(1) }
@@ -645,7 +647,7 @@ func TestRedisHandOver(t *testing.T) {
 	B := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: rb})
 	for _, j := range []struct {
 		n  *testNode
-		id string
+		id ids.SessionID
 	}{{A, "a"}, {B, "b"}} {
 		if err := j.n.eng.Join(ctx, j.id, match.Prefs{Mode: video}); err != nil {
 			t.Fatal(err)

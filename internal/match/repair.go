@@ -4,7 +4,7 @@ package match
 // while chatting, its room.
 type View struct {
 	State State
-	Room  string
+	Room  RoomID
 }
 
 // Repair tells how to bring a session's view in line with the engine's

@@ -11,7 +11,7 @@ func TestRepair(t *testing.T) {
 	chat := match.Snapshot{State: match.Chatting, Room: "r2", Partner: "p", Initiator: true,
 		Prefs: match.Prefs{Mode: text}, Common: []string{"x"}}
 	matchedR2 := match.Event{Kind: match.EventMatched, Room: "r2", Partner: "p", Initiator: true, Mode: text, Common: []string{"x"}}
-	left := func(room string) match.Event {
+	left := func(room match.RoomID) match.Event {
 		return match.Event{Kind: match.EventPeerLeft, Room: room, Reason: match.ReasonDisconnected}
 	}
 	wait := match.Event{Kind: match.EventWaiting}

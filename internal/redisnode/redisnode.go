@@ -16,6 +16,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/signaling"
 )
@@ -36,9 +37,9 @@ type Options struct {
 type Sessions interface {
 	match.Notifier
 	Online() int
-	DeliverRemote(session string, payload []byte)
-	AnswerHandover(ctx context.Context, session, token string, move func(context.Context) error) (signaling.Transfer, error)
-	Resync(ctx context.Context, fenced bool, snapshot func(context.Context, string) (match.Snapshot, bool, error))
+	DeliverRemote(session ids.SessionID, payload []byte)
+	AnswerHandover(ctx context.Context, session ids.SessionID, token string, move func(context.Context) error) (signaling.Transfer, error)
+	Resync(ctx context.Context, fenced bool, snapshot func(context.Context, ids.SessionID) (match.Snapshot, bool, error))
 }
 
 // Backend is a node's Redis backend.
@@ -126,7 +127,7 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // notifier hands the engine's events to the sessions.
 type notifier struct{ b *Backend }
 
-func (n notifier) Notify(session string, ev match.Event) { n.b.sessions.Notify(session, ev) }
+func (n notifier) Notify(session ids.SessionID, ev match.Event) { n.b.sessions.Notify(session, ev) }
 
 // local is the node's cluster.Local: what other nodes ask of this one goes
 // to the sessions, with the engine where a call needs it.
@@ -134,7 +135,9 @@ type local struct{ b *Backend }
 
 var _ cluster.Local = local{}
 
-func (l local) Deliver(session string, payload []byte) { l.b.sessions.DeliverRemote(session, payload) }
+func (l local) Deliver(session ids.SessionID, payload []byte) {
+	l.b.sessions.DeliverRemote(session, payload)
+}
 
 func (l local) Online() int { return l.b.sessions.Online() }
 
@@ -156,7 +159,7 @@ func (l local) Answer(ctx context.Context, kind byte, body []byte) []byte {
 		return err
 	})
 	if err != nil {
-		l.b.log.Warn("handover", "session", req.Session, "err", err)
+		l.b.log.Warn("handover", "session", string(req.Session), "err", err)
 		return signaling.EncodeTransfer(signaling.Transfer{})
 	}
 	return signaling.EncodeTransfer(t)
@@ -188,7 +191,7 @@ type seam struct {
 
 var _ signaling.Cluster = (*seam)(nil)
 
-func (c *seam) Relay(ctx context.Context, from string, inSeq int64, to string, payload []byte) error {
+func (c *seam) Relay(ctx context.Context, from ids.SessionID, inSeq int64, to ids.SessionID, payload []byte) error {
 	_, err := c.router.RelayFrom(ctx, from, inSeq, to, payload)
 	if errors.Is(err, cluster.ErrNoRoute) {
 		return signaling.ErrNoRoute
@@ -203,11 +206,11 @@ func (c *seam) Relay(ctx context.Context, from string, inSeq int64, to string, p
 // node's exact, the others' as of the last heartbeat).
 func (c *seam) Online() int { return c.node.Online() }
 
-func (c *seam) PutToken(ctx context.Context, token, session string) error {
+func (c *seam) PutToken(ctx context.Context, token string, session ids.SessionID) error {
 	return c.node.PutToken(ctx, token, session, tokenTTL)
 }
 
-func (c *seam) TakeToken(ctx context.Context, token string) (string, string, error) {
+func (c *seam) TakeToken(ctx context.Context, token string) (ids.SessionID, ids.NodeID, error) {
 	s, n, err := c.node.TakeToken(ctx, token)
 	if errors.Is(err, cluster.ErrUnknownToken) {
 		return "", "", signaling.ErrUnknownToken
@@ -224,14 +227,14 @@ func (c *seam) DropToken(ctx context.Context, token string) {
 // Fetch asks the live owner to hand the session over; if the owner is dead
 // (or does not answer in time) the session is adopted from the engine's
 // record, without the frames the owner held.
-func (c *seam) Fetch(ctx context.Context, session, owner, token string) (signaling.Transfer, error) {
+func (c *seam) Fetch(ctx context.Context, session ids.SessionID, owner ids.NodeID, token string) (signaling.Transfer, error) {
 	if owner != c.node.ID() {
 		if alive, err := c.node.Alive(ctx, owner); err == nil && alive {
 			ans, err := c.handover(ctx, session, owner, token)
 			if err == nil {
 				return signaling.DecodeTransfer(ans)
 			}
-			c.log.Warn("handover: owner did not answer; adopting the session", "session", session, "owner", owner, "err", err)
+			c.log.Warn("handover: owner did not answer; adopting the session", "session", string(session), "owner", string(owner), "err", err)
 		}
 	}
 	snap, ok, err := c.eng.Adopt(ctx, session)
@@ -247,7 +250,7 @@ func (c *seam) Fetch(ctx context.Context, session, owner, token string) (signali
 
 // handover is the request to the live owner, answered by its local.Answer
 // with an encoded signaling.Transfer.
-func (c *seam) handover(ctx context.Context, session, owner, token string) ([]byte, error) {
+func (c *seam) handover(ctx context.Context, session ids.SessionID, owner ids.NodeID, token string) ([]byte, error) {
 	body, err := encodeHandover(handoverRequest{Session: session, Token: token, Requester: c.node.ID()})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -133,7 +134,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		Metrics:    metrics,
 		Moderation: signaling.NewModeration(opt.Clock, log, cfg.BanThreshold, cfg.BanDuration),
 		// Read at every welcome: Start fills in the embedded relay URLs.
-		ICEServers:     func(id string, now time.Time) []protocol.ICEServer { return s.creds.ICEServers(id, now) },
+		ICEServers:     func(id ids.SessionID, now time.Time) []protocol.ICEServer { return s.creds.ICEServers(string(id), now) },
 		ResumeGrace:    cfg.ResumeGrace,
 		PingInterval:   cfg.PingInterval,
 		PongTimeout:    cfg.PongTimeout,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -17,19 +18,19 @@ type Cluster interface {
 	// Relay hands payload to session to, wherever it is connected, and
 	// records that from's client frame inSeq was processed. ErrNoRoute if
 	// the session is nowhere. Calls from one goroutine arrive in order.
-	Relay(ctx context.Context, from string, inSeq int64, to string, payload []byte) error
+	Relay(ctx context.Context, from ids.SessionID, inSeq int64, to ids.SessionID, payload []byte) error
 	// Online counts live connections across the deployment.
 	Online() int
 	// PutToken makes token resume session on any node; TakeToken consumes
 	// it (ErrUnknownToken if unknown, used or expired) and names the node
 	// that issued it; DropToken forgets it.
-	PutToken(ctx context.Context, token, session string) error
-	TakeToken(ctx context.Context, token string) (session, owner string, err error)
+	PutToken(ctx context.Context, token string, session ids.SessionID) error
+	TakeToken(ctx context.Context, token string) (session ids.SessionID, owner ids.NodeID, err error)
 	DropToken(ctx context.Context, token string)
 	// Fetch moves session to this node: from its live owner (which hands
 	// over its frames too), or from the engine's record if the owner died.
 	// Found is false when the session no longer exists.
-	Fetch(ctx context.Context, session, owner, token string) (Transfer, error)
+	Fetch(ctx context.Context, session ids.SessionID, owner ids.NodeID, token string) (Transfer, error)
 }
 
 // Errors a Cluster returns.
@@ -46,8 +47,8 @@ type Transfer struct {
 	// held are lost and seq continues from the client's `last`.
 	Live      bool          `json:"live"`
 	State     match.State   `json:"state"`
-	Room      string        `json:"room,omitempty"`
-	Partner   string        `json:"partner,omitempty"`
+	Room      match.RoomID  `json:"room,omitempty"`
+	Partner   ids.SessionID `json:"partner,omitempty"`
 	Initiator bool          `json:"initiator,omitempty"`
 	Mode      protocol.Mode `json:"mode,omitempty"`
 	Common    []string      `json:"common,omitempty"`

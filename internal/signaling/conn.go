@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/websocket"
 )
 
@@ -23,9 +24,12 @@ var (
 )
 
 // conn is the glue between one WebSocket connection and its session: it
-// hands the messages read to the hub, feeds the writer from the session's
-// held frames and keeps what the protocol needs per connection (what was
-// written, the ping in flight). The transport itself is package websocket.
+// takes each message read through the checks every client frame passes
+// (handleFrame) to the handler of its type, feeds the writer from the
+// session's held frames (Next) and keeps what the protocol needs per
+// connection (what was written, the ping in flight). The transport itself
+// is package websocket; the handlers of the frame types are in handle.go
+// and relay.go.
 type conn struct {
 	ws *websocket.Conn
 	s  *session
@@ -44,8 +48,101 @@ var (
 	_ websocket.Source  = (*conn)(nil)
 )
 
-// OnMessage handles a client frame (on the connection's reader).
+// OnMessage handles a client frame (on the connection's reader): see
+// handleFrame below.
 func (c *conn) OnMessage(msg []byte) { c.s.hub.handleFrame(c, msg) }
+
+// handleFrame checks one client frame in the order of protocol.md ("Checking
+// a client frame") and carries it out. It runs on the connection's reader
+// goroutine, so frames of one connection are handled in order.
+//
+// Every step below follows one pattern: read what it needs from the
+// session under s.mu (and answer a refusal there), call the engine with no
+// lock held, then apply the result under s.mu. No lock is held across a
+// function boundary.
+func (h *Hub) handleFrame(c *conn, b []byte) {
+	s := c.s
+	s.frameMu.Lock() // one frame at a time per session, across connections
+	defer s.frameMu.Unlock()
+
+	// 1. Rate budget, before parsing anything.
+	switch s.spend(c, h.clock.Now(), h.opts.MsgRate, h.opts.MsgBurst) {
+	case budgetAbused:
+		h.log.Info("closing connection for rate abuse", "session", string(s.id), "ip", c.ip)
+		c.closeWith(closePolicy, "far over the message rate")
+		return
+	case budgetRefused, budgetStale:
+		return
+	}
+	// 2. Duplicate, 3. shape.
+	var f protocol.Frame
+	if !s.accept(&f, protocol.Decode(b, &f)) {
+		return
+	}
+	// 4. State and 5. limits, per type.
+	switch f.Type {
+	case protocol.TypeSignal, protocol.TypeChat, protocol.TypeTyping:
+		h.relay(s, &f)
+	case protocol.TypeJoin:
+		h.join(s, &f)
+	case protocol.TypeNext:
+		h.next(s, &f)
+	case protocol.TypeLeave:
+		h.leave(s, &f)
+	case protocol.TypeReport:
+		h.report(s, &f)
+	case protocol.TypePing:
+		s.pong()
+	case protocol.TypeWatch:
+		h.watch(s, f.Counts)
+	}
+}
+
+// budgetVerdict is the outcome of step 1 for one frame.
+type budgetVerdict uint8
+
+const (
+	budgetOK      budgetVerdict = iota
+	budgetRefused               // answered with rate_limited
+	budgetAbused                // far over the rate: the connection is closed
+	budgetStale                 // c is no longer the session's connection
+)
+
+// spend takes a frame's token from the rate budget (step 1).
+func (s *session) spend(c *conn, now time.Time, rate float64, burst int) budgetVerdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase != phaseConnected || s.conn != c {
+		return budgetStale
+	}
+	if s.budget.take(now, rate, burst) {
+		return budgetOK
+	}
+	if s.abuse.add(now, rate) > float64(2*burst) {
+		return budgetAbused
+	}
+	s.errorLocked(protocol.CodeRateLimited, "too many messages; slow down")
+	return budgetRefused
+}
+
+// accept runs steps 2 and 3 on a decoded frame: a seq already processed is
+// ignored, and a decode error is answered. It records f's seq as processed
+// either way (a refused frame was processed too).
+func (s *session) accept(f *protocol.Frame, decodeErr *protocol.Error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.HasSeq {
+		if f.Seq <= s.inSeq {
+			return false // re-sent after a resume: already processed
+		}
+		s.inSeq = f.Seq
+	}
+	if decodeErr != nil {
+		s.errorLocked(decodeErr.Code, decodeErr.Message)
+		return false
+	}
+	return true
+}
 
 // OnPong records a pong; its payload is the seq the ping acknowledged.
 func (c *conn) OnPong(p []byte) {
@@ -112,7 +209,7 @@ func (c *conn) kickLocked() { c.ws.Kick() }
 // enters its grace period when the reader notices).
 func (c *conn) failLocked(err error) {
 	if c.ws.Drop(err) {
-		c.s.hub.log.Debug("connection dropped", "session", c.s.id, "err", err)
+		c.s.hub.log.Debug("connection dropped", "session", string(c.s.id), "err", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -21,7 +22,7 @@ type connEngine struct {
 	holdOnce sync.Once
 }
 
-func (e *connEngine) SetConnected(_ context.Context, _ string, connected bool) error {
+func (e *connEngine) SetConnected(_ context.Context, _ ids.SessionID, connected bool) error {
 	if !connected {
 		held := false
 		e.holdOnce.Do(func() { held = true })
@@ -45,14 +46,14 @@ func (e *connEngine) last() (bool, int) {
 	return e.calls[len(e.calls)-1], len(e.calls)
 }
 
-func (*connEngine) Join(context.Context, string, match.Prefs) error { return nil }
-func (*connEngine) Next(context.Context, string, match.Prefs) error { return nil }
-func (*connEngine) Leave(context.Context, string) error             { return nil }
-func (*connEngine) Report(context.Context, string) (string, error) {
+func (*connEngine) Join(context.Context, ids.SessionID, match.Prefs) error { return nil }
+func (*connEngine) Next(context.Context, ids.SessionID, match.Prefs) error { return nil }
+func (*connEngine) Leave(context.Context, ids.SessionID) error             { return nil }
+func (*connEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
 	return "", match.ErrNotChatting
 }
-func (*connEngine) End(context.Context, string, match.Reason) error { return nil }
-func (*connEngine) State(context.Context, string) (match.State, error) {
+func (*connEngine) End(context.Context, ids.SessionID, match.Reason) error { return nil }
+func (*connEngine) State(context.Context, ids.SessionID) (match.State, error) {
 	return match.Idle, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -24,27 +25,27 @@ func (e *joinHoldEngine) record(c string) {
 	e.mu.Unlock()
 }
 
-func (e *joinHoldEngine) Join(context.Context, string, match.Prefs) error {
+func (e *joinHoldEngine) Join(context.Context, ids.SessionID, match.Prefs) error {
 	close(e.entered)
 	<-e.release
 	e.record("join")
 	return nil
 }
 
-func (e *joinHoldEngine) End(context.Context, string, match.Reason) error {
+func (e *joinHoldEngine) End(context.Context, ids.SessionID, match.Reason) error {
 	e.record("end")
 	return nil
 }
 
-func (*joinHoldEngine) Next(context.Context, string, match.Prefs) error { return nil }
-func (*joinHoldEngine) Leave(context.Context, string) error             { return nil }
-func (*joinHoldEngine) SetConnected(context.Context, string, bool) error {
+func (*joinHoldEngine) Next(context.Context, ids.SessionID, match.Prefs) error { return nil }
+func (*joinHoldEngine) Leave(context.Context, ids.SessionID) error             { return nil }
+func (*joinHoldEngine) SetConnected(context.Context, ids.SessionID, bool) error {
 	return nil
 }
-func (*joinHoldEngine) Report(context.Context, string) (string, error) {
+func (*joinHoldEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
 	return "", match.ErrNotChatting
 }
-func (*joinHoldEngine) State(context.Context, string) (match.State, error) {
+func (*joinHoldEngine) State(context.Context, ids.SessionID) (match.State, error) {
 	return match.Idle, nil
 }
 
@@ -63,7 +64,7 @@ func TestJoinRacingEndLeavesNoSession(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("join never reached the engine")
 	}
-	h.end(h.lookup(id), match.ReasonDisconnected, "test") // while the join is held
+	h.end(h.lookup(ids.SessionID(id)), match.ReasonDisconnected, "test") // while the join is held
 	close(eng.release)
 
 	deadline := time.Now().Add(2 * time.Second)

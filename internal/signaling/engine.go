@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -23,26 +24,26 @@ type Engine interface {
 	// Join puts an idle session in the queue with prefs (EventWaiting, then
 	// EventMatched to both when a partner is found). match.ErrBadState if the
 	// session is not idle; match.ErrOverloaded if the queue is full.
-	Join(ctx context.Context, session string, prefs match.Prefs) error
+	Join(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
 	// Next ends the current chat if any (partner: EventPeerLeft "next") and
 	// queues the session again with the prefs of its last Join. While waiting
 	// it does nothing.
-	Next(ctx context.Context, session string, prefs match.Prefs) error
+	Next(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
 	// Leave ends the chat (partner: EventPeerLeft "left") or leaves the
 	// queue; the session becomes idle. While idle it does nothing.
-	Leave(ctx context.Context, session string) error
+	Leave(ctx context.Context, session ids.SessionID) error
 	// Report reports the current partner (chat ends, partner: EventPeerLeft
 	// "reported", the pair is never matched again) or, while idle or waiting,
 	// the last partner if that chat ended within 60 s (state unchanged).
 	// It returns the reported session; match.ErrNotChatting if there is none.
-	Report(ctx context.Context, session string) (reported string, err error)
+	Report(ctx context.Context, session ids.SessionID) (reported ids.SessionID, err error)
 	// SetConnected marks the session's connection as dropped (false) or back
 	// (true). A disconnected session is never matched; on reconnect a waiting
 	// session keeps its place and its interest-timeout clock.
-	SetConnected(ctx context.Context, session string, connected bool) error
+	SetConnected(ctx context.Context, session ids.SessionID, connected bool) error
 	// End removes the session for good (grace period over, client close, rate
 	// abuse). Its partner, if any, gets EventPeerLeft with reason.
-	End(ctx context.Context, session string, reason match.Reason) error
+	End(ctx context.Context, session ids.SessionID, reason match.Reason) error
 	// State returns the session's current state (Idle for unknown sessions).
-	State(ctx context.Context, session string) (match.State, error)
+	State(ctx context.Context, session ids.SessionID) (match.State, error)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -20,7 +21,7 @@ type holdLeave struct {
 	once             sync.Once
 }
 
-func (e *holdLeave) Leave(ctx context.Context, id string) error {
+func (e *holdLeave) Leave(ctx context.Context, id ids.SessionID) error {
 	err := e.Memory.Leave(ctx, id)
 	e.once.Do(func() {
 		close(e.entered)

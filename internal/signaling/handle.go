@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -16,109 +17,11 @@ const engineTimeout = 3 * time.Second
 // reported: the engine remembers the last partner that long (protocol.md).
 const reportMemory = 60 * time.Second
 
-// handleFrame checks one client frame in the order of protocol.md ("Checking
-// a client frame") and carries it out. It runs on the connection's reader
-// goroutine, so frames of one connection are handled in order.
-//
-// Every step below follows one pattern: read what it needs from the
-// session under s.mu (and answer a refusal there), call the engine with no
-// lock held, then apply the result under s.mu. No lock is held across a
-// function boundary.
-func (h *Hub) handleFrame(c *conn, b []byte) {
-	s := c.s
-	s.frameMu.Lock() // one frame at a time per session, across connections
-	defer s.frameMu.Unlock()
-
-	// 1. Rate budget, before parsing anything.
-	switch s.spend(c, h.clock.Now(), h.opts.MsgRate, h.opts.MsgBurst) {
-	case budgetAbused:
-		h.log.Info("closing connection for rate abuse", "session", s.id, "ip", c.ip)
-		c.closeWith(closePolicy, "far over the message rate")
-		return
-	case budgetRefused, budgetStale:
-		return
-	}
-	// 2. Duplicate, 3. shape.
-	var f protocol.Frame
-	if !s.accept(&f, protocol.Decode(b, &f)) {
-		return
-	}
-	// 4. State and 5. limits, per type.
-	switch f.Type {
-	case protocol.TypeSignal, protocol.TypeChat, protocol.TypeTyping:
-		h.relay(s, &f)
-	case protocol.TypeJoin:
-		h.join(s, &f)
-	case protocol.TypeNext:
-		h.next(s, &f)
-	case protocol.TypeLeave:
-		h.leave(s, &f)
-	case protocol.TypeReport:
-		h.report(s, &f)
-	case protocol.TypePing:
-		s.pong()
-	case protocol.TypeWatch:
-		h.watch(s, f.Counts)
-	}
-}
-
-// pong answers a heartbeat ping in any state. Its ack is the highest client
-// seq processed, which includes every frame this connection read before the
-// ping: frames are handled in order.
-func (s *session) pong() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ack := s.inSeq
-	s.emitLocked(func(dst []byte, seq int64) []byte {
-		return protocol.AppendPong(dst, seq, ack)
-	}, 48)
-}
-
-// budgetVerdict is the outcome of step 1 for one frame.
-type budgetVerdict uint8
-
-const (
-	budgetOK      budgetVerdict = iota
-	budgetRefused               // answered with rate_limited
-	budgetAbused                // far over the rate: the connection is closed
-	budgetStale                 // c is no longer the session's connection
-)
-
-// spend takes a frame's token from the rate budget (step 1).
-func (s *session) spend(c *conn, now time.Time, rate float64, burst int) budgetVerdict {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.phase != phaseConnected || s.conn != c {
-		return budgetStale
-	}
-	if s.budget.take(now, rate, burst) {
-		return budgetOK
-	}
-	if s.abuse.add(now, rate) > float64(2*burst) {
-		return budgetAbused
-	}
-	s.errorLocked(protocol.CodeRateLimited, "too many messages; slow down")
-	return budgetRefused
-}
-
-// accept runs steps 2 and 3 on a decoded frame: a seq already processed is
-// ignored, and a decode error is answered. It records f's seq as processed
-// either way (a refused frame was processed too).
-func (s *session) accept(f *protocol.Frame, decodeErr *protocol.Error) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.HasSeq {
-		if f.Seq <= s.inSeq {
-			return false // re-sent after a resume: already processed
-		}
-		s.inSeq = f.Seq
-	}
-	if decodeErr != nil {
-		s.errorLocked(decodeErr.Code, decodeErr.Message)
-		return false
-	}
-	return true
-}
+// The handlers of the frame types that change the chat state: join, next,
+// leave and report (relay.go has signal, chat and typing). handleFrame in
+// conn.go calls them after the checks every frame passes; each reads what it
+// needs under s.mu, calls the engine with no lock held, then applies the
+// result under s.mu.
 
 // join puts an idle session in the queue.
 func (h *Hub) join(s *session, f *protocol.Frame) {
@@ -202,7 +105,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 	if !ok {
 		return
 	}
-	var reported string
+	var reported ids.SessionID
 	err := h.callFor(f, func(ctx context.Context) (err error) {
 		reported, err = h.engine.Report(ctx, s.id)
 		return err
@@ -227,7 +130,7 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 // reportable is report's state check — a current chat, or one that ended
 // within the engine's memory — then its limit. It returns the chat being
 // reported.
-func (s *session) reportable(f *protocol.Frame, now time.Time) (room string, chatting, ok bool) {
+func (s *session) reportable(f *protocol.Frame, now time.Time) (room match.RoomID, chatting, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	chatting = s.state == match.Chatting
@@ -245,7 +148,7 @@ func (s *session) reportable(f *protocol.Frame, now time.Time) (room string, cha
 // reportedPartner applies a report the engine carried out: the reported
 // chat, if it is still the current one, has ended. It returns the
 // reporter's IP for moderation.
-func (s *session) reportedPartner(room string, wasChatting bool) (ip string) {
+func (s *session) reportedPartner(room match.RoomID, wasChatting bool) (ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if wasChatting && s.state == match.Chatting && s.chat.room == room {
@@ -317,9 +220,21 @@ func (h *Hub) engineError(s *session, err error) {
 		code, msg = protocol.CodeNotChatting, "no current or recent partner"
 	case errors.Is(err, match.ErrOverloaded):
 	default:
-		h.log.Warn("engine error", "session", s.id, "err", err)
+		h.log.Warn("engine error", "session", string(s.id), "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.errorLocked(code, msg)
+}
+
+// pong answers a heartbeat ping (docs/protocol.md, "Heartbeat") in any
+// state. Its ack is the highest client seq processed, which includes every
+// frame this connection read before the ping: frames are handled in order.
+func (s *session) pong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ack := s.inSeq
+	s.emitLocked(func(dst []byte, seq int64) []byte {
+		return protocol.AppendPong(dst, seq, ack)
+	}, 48)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -18,7 +19,7 @@ import (
 // the token, lets move (which makes the requester the session's node and
 // returns once every earlier event for it was applied here) and hands over
 // the session's frames and counters. The old connection is closed with 4001.
-func (h *Hub) AnswerHandover(ctx context.Context, session, token string, move func(context.Context) error) (Transfer, error) {
+func (h *Hub) AnswerHandover(ctx context.Context, session ids.SessionID, token string, move func(context.Context) error) (Transfer, error) {
 	s := h.lookup(session)
 	if s == nil {
 		return Transfer{}, nil
@@ -38,7 +39,7 @@ func (h *Hub) AnswerHandover(ctx context.Context, session, token string, move fu
 		return Transfer{}, nil
 	}
 	h.forget(s, d, closeTakenOver, "session resumed on another node")
-	h.log.Debug("session handed over", "session", session)
+	h.log.Debug("session handed over", "session", string(session))
 	return t, nil
 }
 
@@ -84,7 +85,8 @@ func (s *session) transferLocked() Transfer {
 // token from the deployment's directory, registers the session (buffering
 // what arrives for it) and fetches it from its node or the engine.
 func (h *Hub) resumeRemote(c *conn, token, lastParam string, hasLast bool) *session {
-	var id, owner string
+	var id ids.SessionID
+	var owner ids.NodeID
 	err := h.call(func(ctx context.Context) (err error) {
 		id, owner, err = h.cluster.TakeToken(ctx, token)
 		return err
@@ -109,7 +111,7 @@ func (h *Hub) resumeRemote(c *conn, token, lastParam string, hasLast bool) *sess
 	})
 	if err != nil || !t.Found {
 		if err != nil {
-			h.log.Warn("resume: fetch session", "session", id, "err", err)
+			h.log.Warn("resume: fetch session", "session", string(id), "err", err)
 		}
 		h.unregister(s, "")
 		h.countResume("unknown")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -34,7 +35,7 @@ type Options struct {
 	Moderation *Moderation
 	// ICEServers returns welcome.iceServers for a session (fresh TURN
 	// credentials on every welcome). Nil: none.
-	ICEServers func(session string, now time.Time) []protocol.ICEServer
+	ICEServers func(session ids.SessionID, now time.Time) []protocol.ICEServer
 
 	ResumeGrace    time.Duration // default 15 s
 	PingInterval   time.Duration // default 10 s
@@ -67,7 +68,7 @@ type Hub struct {
 	// mu guards the registry (registry.go). Lock order: a session's
 	// frameMu, engineMu, mu, then this; nothing else is locked under it.
 	mu       sync.RWMutex
-	sessions map[string]*session
+	sessions map[ids.SessionID]*session
 	tokens   map[string]*session
 	perIP    map[string]int
 
@@ -114,7 +115,7 @@ func New(o Options) *Hub {
 		metrics:    o.Metrics,
 		moderation: o.Moderation,
 		cluster:    o.Cluster,
-		sessions:   map[string]*session{},
+		sessions:   map[ids.SessionID]*session{},
 		tokens:     map[string]*session{},
 		perIP:      map[string]int{},
 		stop:       make(chan struct{}),
@@ -169,7 +170,7 @@ func (h *Hub) pingAll() {
 }
 
 // Notify delivers an engine event to a session of this node.
-func (h *Hub) Notify(id string, ev match.Event) {
+func (h *Hub) Notify(id ids.SessionID, ev match.Event) {
 	s := h.lookup(id)
 	if ev.Kind == match.EventMatched {
 		h.metrics.MatchWait.Observe(ev.Waited.Seconds())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/websocket"
@@ -110,7 +111,7 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 			return
 		}
 	}
-	s := &session{id: "s_" + randomID(), hub: h}
+	s := &session{id: ids.SessionID("s_" + randomID()), hub: h}
 	tok := randomID() + randomID()
 	h.putToken(tok, s.id)
 	s.mu.Lock()
@@ -120,7 +121,7 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	h.register(s, tok)
 	h.addOnline(1)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
-		Session: s.id, ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
+		Session: string(s.id), ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
 	})
 	c.kickLocked()
 }
@@ -171,7 +172,7 @@ func (h *Hub) resumeLocal(c *conn, token, lastParam string, hasLast bool) *sessi
 		h.syncConnected(s)
 	}
 	h.countResume("resumed")
-	h.log.Debug("resumed", "session", s.id, "last", n)
+	h.log.Debug("resumed", "session", string(s.id), "last", n)
 	return s
 }
 
@@ -213,7 +214,7 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	c.written = n
 	s.ip = c.ip
 	w := protocol.Welcome{
-		Session: s.id, ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
+		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
 		State: s.state.String(), LastSeq: new(s.inSeq),
 	}
 	if s.state == match.Chatting {
@@ -221,7 +222,7 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 		if common == nil {
 			common = []string{}
 		}
-		w.Chat = &protocol.ChatInfo{Room: s.chat.room, Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common}
+		w.Chat = &protocol.ChatInfo{Room: string(s.chat.room), Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common}
 	}
 	h.registerToken(tok, s)
 	if old == nil {
@@ -256,7 +257,7 @@ func (h *Hub) connEnded(c *conn, e websocket.End) {
 	// Counted offline once the engine knows, so a client that sees the count
 	// drop can rely on the session no longer being matched (rule 6).
 	h.addOnline(-1)
-	h.log.Debug("connection dropped; grace period", "session", s.id, "err", err)
+	h.log.Debug("connection dropped; grace period", "session", string(s.id), "err", err)
 }
 
 // drop records that c ended as e says (the websocket package has closed
@@ -302,7 +303,7 @@ func (h *Hub) drop(s *session, c *conn, e websocket.End) (ended bool, cause stri
 func (h *Hub) syncConnected(s *session) {
 	err := h.call(func(ctx context.Context) error { return h.trySyncConnected(ctx, s) })
 	if err != nil {
-		h.log.Warn("engine: set connected; retrying", "session", s.id, "err", err)
+		h.log.Warn("engine: set connected; retrying", "session", string(s.id), "err", err)
 		h.syncConnectedLater(s)
 	}
 }
@@ -334,7 +335,7 @@ func (h *Hub) endIf(s *session, cond func() bool, reason match.Reason, cause str
 	h.dropToken(d.token)
 	h.endEngine(s.id, reason)
 	h.metrics.Ended.WithLabelValues(cause).Inc()
-	h.log.Debug("session ended", "session", s.id, "cause", cause)
+	h.log.Debug("session ended", "session", string(s.id), "cause", cause)
 }
 
 // leave is leaveLocked if the session has not left already and cond
@@ -359,7 +360,7 @@ func (h *Hub) endAsync(s *session, reason match.Reason, cause string) {
 	go h.end(s, reason, cause)
 }
 
-func (h *Hub) iceServers(id string) []protocol.ICEServer {
+func (h *Hub) iceServers(id ids.SessionID) []protocol.ICEServer {
 	if h.opts.ICEServers == nil {
 		return nil
 	}

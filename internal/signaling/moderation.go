@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
+	"github.com/strangerchat/stranger/internal/match"
 )
 
 // Moderation records reports and bans client IPs that several distinct
@@ -24,9 +26,9 @@ type Moderation struct {
 
 // Report is one report as recorded.
 type Report struct {
-	Reporter, Reported     string // session ids
+	Reporter, Reported     ids.SessionID
 	ReporterIP, ReportedIP string
-	Room                   string
+	Room                   match.RoomID
 	Reason                 string
 }
 
@@ -40,7 +42,7 @@ func NewModeration(c clock.Clock, log *slog.Logger, threshold int, window time.D
 // reporters (by IP) reported it within the window. A reporter cannot ban
 // itself by reporting from the same address.
 func (m *Moderation) Record(r Report) {
-	m.log.Info("report", "reporter", r.Reporter, "reported", r.Reported, "reporter_ip", r.ReporterIP,
+	m.log.Info("report", "reporter", string(r.Reporter), "reported", string(r.Reported), "reporter_ip", r.ReporterIP,
 		"reported_ip", r.ReportedIP, "reason", r.Reason)
 	if m.threshold == 0 || r.ReportedIP == "" || r.ReporterIP == r.ReportedIP {
 		return

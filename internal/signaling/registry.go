@@ -3,6 +3,8 @@ package signaling
 import (
 	"context"
 	"net/http"
+
+	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // The hub's registry: which sessions this node holds, which resume token
@@ -103,7 +105,7 @@ func (h *Hub) snapshot() []*session {
 }
 
 // lookup returns the local session id, or nil.
-func (h *Hub) lookup(id string) *session {
+func (h *Hub) lookup(id ids.SessionID) *session {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.sessions[id]
@@ -112,12 +114,12 @@ func (h *Hub) lookup(id string) *session {
 // putToken publishes a resume token to the deployment (no-op on one node).
 // It is written before the welcome that carries it, so a client can resume
 // on any node as soon as it knows its token.
-func (h *Hub) putToken(tok, id string) {
+func (h *Hub) putToken(tok string, id ids.SessionID) {
 	if h.cluster == nil {
 		return
 	}
 	if err := h.call(func(ctx context.Context) error { return h.cluster.PutToken(ctx, tok, id) }); err != nil {
-		h.log.Warn("resume token not shared; a resume on another node will fail", "session", id, "err", err)
+		h.log.Warn("resume token not shared; a resume on another node will fail", "session", string(id), "err", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -62,14 +63,14 @@ func (h *Hub) relay(s *session, f *protocol.Frame) {
 // relayTarget checks a relayed frame against the sender's chat (step 4 of
 // "Checking a client frame", then the limits) and returns where it goes.
 // A refusal is answered with an error frame and ok false.
-func (s *session) relayTarget(f *protocol.Frame) (room, partner string, ok bool) {
+func (s *session) relayTarget(f *protocol.Frame) (room match.RoomID, partner ids.SessionID, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != match.Chatting {
 		s.errorLocked(protocol.CodeNotChatting, f.Type.String()+" is only valid while chatting")
 		return "", "", false
 	}
-	if f.Type == protocol.TypeSignal && f.HasRoom && f.Room != s.chat.room {
+	if f.Type == protocol.TypeSignal && f.HasRoom && match.RoomID(f.Room) != s.chat.room {
 		s.errorLocked(protocol.CodeNotChatting, "signal for a room that is not your current chat")
 		return "", "", false
 	}
@@ -85,7 +86,7 @@ func (s *session) relayTarget(f *protocol.Frame) (room, partner string, ok bool)
 // as the frame has been handled: anything kept past the call must copy it.
 type relayMsg struct {
 	typ    protocol.Type
-	room   string
+	room   match.RoomID
 	data   []byte // signal
 	text   string // chat
 	typing bool   // typing
@@ -94,7 +95,7 @@ type relayMsg struct {
 func (m *relayMsg) appendFrame(dst []byte, seq int64) []byte {
 	switch m.typ {
 	case protocol.TypeSignal:
-		return protocol.AppendSignal(dst, seq, m.room, m.data)
+		return protocol.AppendSignal(dst, seq, string(m.room), m.data)
 	case protocol.TypeChat:
 		return protocol.AppendChat(dst, seq, m.text)
 	default:
@@ -110,7 +111,7 @@ func (m *relayMsg) size() int {
 // chat with that partner; a message of an old chat is dropped, so a late
 // candidate never reaches a new partner. moved: the session was handed
 // over to another node, where the message must follow it.
-func (s *session) deliver(from string, m relayMsg) (ok, moved bool) {
+func (s *session) deliver(from ids.SessionID, m relayMsg) (ok, moved bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.phase {
@@ -128,7 +129,7 @@ func (s *session) deliver(from string, m relayMsg) (ok, moved bool) {
 	return s.deliverLocked(from, &m), false
 }
 
-func (s *session) deliverLocked(from string, m *relayMsg) bool {
+func (s *session) deliverLocked(from ids.SessionID, m *relayMsg) bool {
 	if s.state != match.Chatting || s.chat.room != m.room || s.chat.partner != from {
 		return false
 	}
@@ -144,7 +145,7 @@ const (
 )
 
 // encodeRelay: kind, from, '\n', room, '\n', body.
-func encodeRelay(kind byte, from, room string, body []byte) []byte {
+func encodeRelay(kind byte, from ids.SessionID, room match.RoomID, body []byte) []byte {
 	b := make([]byte, 0, 3+len(from)+len(room)+len(body))
 	b = append(b, kind)
 	b = append(b, from...)
@@ -155,7 +156,7 @@ func encodeRelay(kind byte, from, room string, body []byte) []byte {
 }
 
 // relayRemote sends a relay to a partner that is not on this node.
-func (h *Hub) relayRemote(s *session, f *protocol.Frame, room, partner string) {
+func (h *Hub) relayRemote(s *session, f *protocol.Frame, room match.RoomID, partner ids.SessionID) {
 	var kind byte
 	var body []byte
 	switch f.Type {
@@ -182,7 +183,7 @@ func (h *Hub) relayRemote(s *session, f *protocol.Frame, room, partner string) {
 
 // DeliverRemote delivers a message relayed from another node to a session
 // of this node. It runs on the node's receiving goroutine, in order.
-func (h *Hub) DeliverRemote(to string, payload []byte) {
+func (h *Hub) DeliverRemote(to ids.SessionID, payload []byte) {
 	if len(payload) < 3 {
 		return
 	}
@@ -191,12 +192,12 @@ func (h *Hub) DeliverRemote(to string, payload []byte) {
 	if i < 0 {
 		return
 	}
-	from, rest := string(rest[:i]), rest[i+1:]
+	from, rest := ids.SessionID(rest[:i]), rest[i+1:]
 	j := bytes.IndexByte(rest, '\n')
 	if j < 0 {
 		return
 	}
-	room, body := string(rest[:j]), rest[j+1:]
+	room, body := match.RoomID(rest[:j]), rest[j+1:]
 	p := h.lookup(to)
 	if p == nil {
 		return

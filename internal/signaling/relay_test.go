@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -20,10 +21,10 @@ type slowMatchEngine struct {
 	pause time.Duration
 
 	mu      sync.Mutex
-	waiting string
+	waiting ids.SessionID
 }
 
-func (e *slowMatchEngine) Join(_ context.Context, id string, prefs match.Prefs) error {
+func (e *slowMatchEngine) Join(_ context.Context, id ids.SessionID, prefs match.Prefs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.waiting == "" {
@@ -39,17 +40,17 @@ func (e *slowMatchEngine) Join(_ context.Context, id string, prefs match.Prefs) 
 	return nil
 }
 
-func (e *slowMatchEngine) State(context.Context, string) (match.State, error) {
+func (e *slowMatchEngine) State(context.Context, ids.SessionID) (match.State, error) {
 	e.mu.Lock() // an engine call sees every change made before it
 	defer e.mu.Unlock()
 	return match.Chatting, nil
 }
 
-func (*slowMatchEngine) Next(context.Context, string, match.Prefs) error  { return nil }
-func (*slowMatchEngine) Leave(context.Context, string) error              { return nil }
-func (*slowMatchEngine) SetConnected(context.Context, string, bool) error { return nil }
-func (*slowMatchEngine) End(context.Context, string, match.Reason) error  { return nil }
-func (*slowMatchEngine) Report(context.Context, string) (string, error) {
+func (*slowMatchEngine) Next(context.Context, ids.SessionID, match.Prefs) error  { return nil }
+func (*slowMatchEngine) Leave(context.Context, ids.SessionID) error              { return nil }
+func (*slowMatchEngine) SetConnected(context.Context, ids.SessionID, bool) error { return nil }
+func (*slowMatchEngine) End(context.Context, ids.SessionID, match.Reason) error  { return nil }
+func (*slowMatchEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
 	return "", match.ErrNotChatting
 }
 

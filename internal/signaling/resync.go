@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -14,7 +15,7 @@ import (
 // peer_left "disconnected", a missed match is announced, and a session that
 // lost its queue place joins again with its last preferences. When fenced,
 // each session first tells the engine again that it is here.
-func (h *Hub) Resync(ctx context.Context, fenced bool, snapshot func(context.Context, string) (match.Snapshot, bool, error)) {
+func (h *Hub) Resync(ctx context.Context, fenced bool, snapshot func(context.Context, ids.SessionID) (match.Snapshot, bool, error)) {
 	n := 0
 	for _, s := range h.snapshot() {
 		if s.notHere() {
@@ -45,7 +46,7 @@ func (s *session) notHere() bool {
 
 // resyncOne brings s's view in line with the engine's record (see Resync)
 // and reports whether anything had to change.
-func (h *Hub) resyncOne(ctx context.Context, s *session, snapshot func(context.Context, string) (match.Snapshot, bool, error)) (repaired bool, err error) {
+func (h *Hub) resyncOne(ctx context.Context, s *session, snapshot func(context.Context, ids.SessionID) (match.Snapshot, bool, error)) (repaired bool, err error) {
 	if s.notHere() {
 		return false, nil
 	}
@@ -59,7 +60,7 @@ func (h *Hub) resyncOne(ctx context.Context, s *session, snapshot func(context.C
 			prefs.Mode = protocol.ModeVideo
 		}
 		if err := h.engine.Join(ctx, s.id, prefs); err != nil {
-			h.log.Warn("resync: rejoin", "session", s.id, "err", err)
+			h.log.Warn("resync: rejoin", "session", string(s.id), "err", err)
 		}
 	}
 	return len(evs) > 0 || rejoin, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -57,12 +58,12 @@ func (h *Hub) RetriesPending() int { return int(h.retriesPending.Load()) }
 
 // endEngine removes an ended session from the engine, retrying until it
 // is done: a lost End leaves a ghost in the engine.
-func (h *Hub) endEngine(id string, reason match.Reason) {
+func (h *Hub) endEngine(id ids.SessionID, reason match.Reason) {
 	err := h.call(func(ctx context.Context) error { return h.engine.End(ctx, id, reason) })
 	if err == nil {
 		return
 	}
-	h.log.Warn("engine: end; retrying", "session", id, "err", err)
+	h.log.Warn("engine: end; retrying", "session", string(id), "err", err)
 	h.retry(func(ctx context.Context) bool {
 		return h.engine.End(ctx, id, reason) == nil
 	})
@@ -82,7 +83,7 @@ func (h *Hub) syncConnectedLater(s *session) {
 // snapshotter is an engine that can tell a session's whole record (the
 // Redis engine): what repairViewLater needs.
 type snapshotter interface {
-	Snapshot(ctx context.Context, id string) (match.Snapshot, bool, error)
+	Snapshot(ctx context.Context, id ids.SessionID) (match.Snapshot, bool, error)
 }
 
 // repairViewLater brings s's view in line with the engine's record after

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -31,14 +32,14 @@ func (e *flakyEngine) fail(op string) error {
 	return nil
 }
 
-func (e *flakyEngine) End(ctx context.Context, id string, r match.Reason) error {
+func (e *flakyEngine) End(ctx context.Context, id ids.SessionID, r match.Reason) error {
 	if err := e.fail("end"); err != nil {
 		return err
 	}
 	return e.Memory.End(ctx, id, r)
 }
 
-func (e *flakyEngine) SetConnected(ctx context.Context, id string, c bool) error {
+func (e *flakyEngine) SetConnected(ctx context.Context, id ids.SessionID, c bool) error {
 	if err := e.fail("connected"); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -25,8 +26,8 @@ const earlyPingBytes = 32 << 10
 // chatView is the session's own view of its chat, kept in step with the
 // engine by the events it receives and by its own actions.
 type chatView struct {
-	room      string
-	partner   string
+	room      match.RoomID
+	partner   ids.SessionID
 	initiator bool
 	mode      protocol.Mode
 	common    []string
@@ -40,7 +41,7 @@ type heldFrame struct {
 // session is one client's session on this node. Its fields are guarded by mu
 // except where noted; mu is never held while calling the engine.
 type session struct {
-	id  string
+	id  ids.SessionID
 	hub *Hub
 
 	// frameMu is held for the whole of one client frame (engine calls
@@ -163,7 +164,7 @@ func (s *session) applyEventLocked(ev match.Event) {
 		s.state = match.Chatting
 		s.chat = chatView{room: ev.Room, partner: ev.Partner, initiator: ev.Initiator, mode: ev.Mode, common: ev.Common}
 		s.emitLocked(func(dst []byte, seq int64) []byte {
-			return protocol.AppendMatched(dst, seq, ev.Room, ev.Initiator, ev.Mode, ev.Common)
+			return protocol.AppendMatched(dst, seq, string(ev.Room), ev.Initiator, ev.Mode, ev.Common)
 		}, 128)
 	case match.EventPeerLeft:
 		if s.state != match.Chatting || (ev.Room != "" && ev.Room != s.chat.room) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,15 +34,19 @@ func Handler() http.Handler {
 	return NewHandler(sub)
 }
 
-// file is one asset, read once at start-up: the build is a few hundred KiB and
-// never changes while the process runs.
+// file is one asset, read once at start-up: the build never changes while the
+// process runs.
 type file struct {
 	body        []byte
 	contentType string
 	etag        string
-	// gzipped holds the body gzip-compressed when that saves at least a tenth
-	// (scripts and styles shrink about 3x), nil otherwise.
-	gzipped []byte
+
+	// The gzip encoding comes from the build (NAME.gz) or is made on the
+	// first request for the file, never at start-up: the nudity guard's
+	// worker and model are megabytes that most visitors never fetch, and
+	// every server start (each test's too) would pay for compressing them.
+	gzOnce  sync.Once
+	gzipped []byte // the compressed body when that saves at least a tenth, else nil
 	gzEtag  string
 }
 
@@ -55,7 +60,11 @@ const (
 	cacheRevalidate = "no-cache"
 	// The app talks only to its own origin (the /ws socket and /api); media
 	// elements play MediaStreams. frame-ancestors stops clickjacking of a page
-	// that holds camera permission.
+	// that holds camera permission. The nudity guard needs nothing more: its
+	// module worker is a script of this origin (worker-src falls back to
+	// script-src 'self'), and a worker is governed by the headers of its own
+	// script, which carry no policy, so tfjs compiles its WebAssembly there
+	// without 'wasm-unsafe-eval' on the page.
 	htmlCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; " +
 		"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -79,7 +88,8 @@ var contentTypes = map[string]string{
 	".woff":        "font/woff",
 	".txt":         "text/plain; charset=utf-8",
 	".webmanifest": "application/manifest+json",
-	".wasm":        "application/wasm",
+	".wasm":        "application/wasm", // compileStreaming refuses any other type
+	".bin":         "application/octet-stream",
 }
 
 // notBuilt is served instead of the app by a binary built without `make web`.
@@ -120,6 +130,19 @@ func NewHandler(fsys fs.FS) http.Handler {
 		h.files[p] = newFile(p, body)
 		return nil
 	})
+	// The build writes NAME.gz beside each asset worth compressing: that is
+	// NAME's gzip encoding, not a file of the site.
+	for name, gz := range h.files {
+		plain, ok := h.files[strings.TrimSuffix(name, ".gz")]
+		if !strings.HasSuffix(name, ".gz") || !ok {
+			continue
+		}
+		delete(h.files, name)
+		plain.gzOnce.Do(func() {
+			plain.gzipped = gz.body
+			plain.gzEtag = strings.TrimSuffix(plain.etag, `"`) + `-gz"`
+		})
+	}
 	if idx, ok := h.files["index.html"]; ok {
 		h.index = idx
 	} else {
@@ -137,16 +160,24 @@ func newFile(name string, body []byte) *file {
 	if ct == "" {
 		ct = http.DetectContentType(body)
 	}
-	f := &file{
+	return &file{
 		body:        body,
 		contentType: ct,
 		etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 	}
-	if gz := gzipBytes(body); gz != nil && len(gz) < len(body)-len(body)/10 {
-		f.gzipped = gz
-		f.gzEtag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
-	}
-	return f
+}
+
+// gzip returns the gzip encoding of the body and its ETag, or nil when
+// compression saves less than a tenth (scripts and styles shrink about 3x,
+// the model's quantized weights by a fifth, images not at all).
+func (f *file) gzip() ([]byte, string) {
+	f.gzOnce.Do(func() {
+		if gz := gzipBytes(f.body); gz != nil && len(gz) < len(f.body)-len(f.body)/10 {
+			f.gzipped = gz
+			f.gzEtag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
+		}
+	})
+	return f.gzipped, f.gzEtag
 }
 
 func gzipBytes(b []byte) []byte {
@@ -213,10 +244,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func serve(w http.ResponseWriter, r *http.Request, f *file) {
 	w.Header().Set("Content-Type", f.contentType)
 	body, etag := f.body, f.etag
-	if f.gzipped != nil {
+	if gz, gzEtag := f.gzip(); gz != nil {
 		w.Header().Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r) {
-			body, etag = f.gzipped, f.gzEtag
+			body, etag = gz, gzEtag
 			w.Header().Set("Content-Encoding", "gzip")
 		}
 	}

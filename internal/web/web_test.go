@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 )
@@ -220,5 +223,98 @@ func TestGzip(t *testing.T) {
 	res = get(t, h, http.MethodGet, "/assets/index-abc123.js", map[string]string{"Accept-Encoding": "gzip"})
 	if res.Header.Get("Content-Encoding") != "" {
 		t.Error("a 17-byte file was gzipped")
+	}
+}
+
+// The nudity guard's worker, model and WASM runtime are served by the node
+// itself, cached for a year, with the types the browser insists on.
+func TestEmbeddedGuardAssets(t *testing.T) {
+	if _, err := fs.Stat(dist, "dist/index.html"); err != nil {
+		t.Skip("web client not built (make web)")
+	}
+	want := map[string]string{ // name pattern under assets/ -> Content-Type
+		"worker-*.js":                    "text/javascript; charset=utf-8",
+		"nsfw-mobilenet-v2-*.model.json": "application/json",
+		"nsfw-mobilenet-v2-*.bin":        "application/octet-stream",
+		"tfjs-backend-wasm-*.wasm":       "application/wasm",
+	}
+	entries, err := fs.ReadDir(dist, "dist/assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Handler()
+	for pattern, ctype := range want {
+		found := false
+		for _, e := range entries {
+			if ok, _ := path.Match(pattern, e.Name()); !ok {
+				continue
+			}
+			found = true
+			res := get(t, h, http.MethodGet, "/assets/"+e.Name(), map[string]string{"Accept-Encoding": "gzip"})
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("%s: status %d", e.Name(), res.StatusCode)
+			}
+			if got := res.Header.Get("Content-Type"); got != ctype {
+				t.Errorf("%s: Content-Type %q, want %q", e.Name(), got, ctype)
+			}
+			if got := res.Header.Get("Cache-Control"); got != cacheImmutable {
+				t.Errorf("%s: Cache-Control %q", e.Name(), got)
+			}
+		}
+		if !found {
+			t.Errorf("no assets/%s in the build", pattern)
+		}
+	}
+}
+
+func TestGzipIsMadeOnceUnderConcurrentRequests(t *testing.T) {
+	big := bytes.Repeat([]byte("var guard = 'worker';\n"), 5000)
+	fsys := testFS()
+	fsys["assets/worker-1234.js"] = &fstest.MapFile{Data: big}
+	h := NewHandler(fsys)
+	var wg sync.WaitGroup
+	tags := make([]string, 8)
+	for i := range tags {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := get(t, h, http.MethodGet, "/assets/worker-1234.js", map[string]string{"Accept-Encoding": "gzip"})
+			tags[i] = res.Header.Get("Content-Encoding") + " " + res.Header.Get("ETag")
+		}()
+	}
+	wg.Wait()
+	for _, tag := range tags {
+		if tag != tags[0] || !strings.HasPrefix(tag, "gzip ") {
+			t.Fatalf("responses differ or are not gzipped: %q", tags)
+		}
+	}
+}
+
+// A NAME.gz from the build is served as NAME's gzip encoding, and not as a
+// file of its own.
+func TestPrecompressedFromTheBuild(t *testing.T) {
+	plain := bytes.Repeat([]byte("tensor "), 1000)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	fsys := testFS()
+	fsys["assets/model-77aa.bin"] = &fstest.MapFile{Data: plain}
+	fsys["assets/model-77aa.bin.gz"] = &fstest.MapFile{Data: gz.Bytes()}
+	h := NewHandler(fsys)
+
+	res := get(t, h, http.MethodGet, "/assets/model-77aa.bin", map[string]string{"Accept-Encoding": "gzip"})
+	if res.Header.Get("Content-Encoding") != "gzip" || body(t, res) != gz.String() {
+		t.Errorf("Content-Encoding %q: want the build's gzip file as the body", res.Header.Get("Content-Encoding"))
+	}
+	if got := res.Header.Get("Content-Type"); got != "application/octet-stream" {
+		t.Errorf("Content-Type %q", got)
+	}
+	res = get(t, h, http.MethodGet, "/assets/model-77aa.bin", nil)
+	if res.Header.Get("Content-Encoding") != "" || body(t, res) != string(plain) {
+		t.Error("without Accept-Encoding the plain file must be served")
+	}
+	if res := get(t, h, http.MethodGet, "/assets/model-77aa.bin.gz", nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the .gz itself: status %d, want 404", res.StatusCode)
 	}
 }

@@ -206,7 +206,7 @@ func (c *client) write(frames ...ws.Frame) {
 func (c *client) read() ws.Frame {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
-	f, err := ws.ReadFrame(c.r)
+	f, err := readFrame(c.r)
 	if err != nil {
 		c.t.Fatalf("reading a frame: %v", err)
 	}
@@ -356,7 +356,7 @@ func TestCloseCodes(t *testing.T) {
 				t.Fatal("Drop should act once")
 			}
 			_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
-			if f, err := ws.ReadFrame(c.r); err == nil {
+			if f, err := readFrame(c.r); err == nil {
 				t.Fatalf("read %v after a drop, want the socket closed", f.Header.OpCode)
 			}
 			if e := p.waitEnd(t); e.Sent != 0 || !errors.Is(e.Err, cause) {
@@ -676,4 +676,19 @@ func TestEarlyData(t *testing.T) {
 	if code, _ := c.closeCode(); code != CloseProtocolError {
 		t.Fatalf("close code %d, want 1002", code)
 	}
+}
+
+// readFrame reads one whole frame as a client sees it (server frames are
+// not masked), with the header and payload reads gobwas/ws recommends over
+// its deprecated ReadFrame.
+func readFrame(r io.Reader) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return ws.Frame{}, err
+	}
+	return ws.Frame{Header: h, Payload: p}, nil
 }

@@ -47,6 +47,8 @@ type appTiming struct {
 	GumAt          float64 `json:"gumAt"`
 	GumDoneAt      float64 `json:"gumDoneAt"`
 	FirstFrameAt   float64 `json:"firstFrameAt"`
+	// ShownAt: when the nudity guard showed the video (0 while blurred).
+	ShownAt float64 `json:"shownAt"`
 }
 
 const appTimingJS = `(() => {
@@ -56,6 +58,7 @@ const appTimingJS = `(() => {
 		clickAt: e.clickAt, matchedAt: e.matchedAt, iceConnectedAt: e.iceConnectedAt,
 		gumAt: e.gum[0]?.at ?? 0, gumDoneAt: e.gum[0]?.doneAt ?? 0,
 		firstFrameAt: f ? f.firstFrameAt : 0,
+		shownAt: window.__strangerGuard?.shownAt ?? 0,
 	};
 })()`
 
@@ -132,19 +135,38 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("STRANGER_BENCH_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
+	// STRANGER_BENCH_GUARD=off turns the nudity guard off in both pages (the
+	// landing page's switch), to see what it costs the call's set-up.
+	guardOn := os.Getenv("STRANGER_BENCH_GUARD") != "off"
 	n := startNode(t, nodeOptions{})
 	blank := serveBlank(t)
 	br := startBrowser(t, browserOptions{})
 
-	var app, appSideA, appSideB, floor, bare []float64
+	var app, appSideA, appSideB, floor, bare, shown, frameToShown []float64
 	var gum, matched, ice, floorGum, floorOfferToFrame, floorOfferToConnected []float64
 	for i := -1; i < runs; i++ { // i == -1: warm-up, not counted
 		// Fresh windows per call, as for two people who just opened the site.
 		a, b := br.landedPair(t, n.url, n.url)
+		if !guardOn {
+			for _, p := range []*page{a, b} {
+				p.click("guard-toggle") // read when the chat screen opens
+			}
+		}
 		startAll(t, "start-video", a, b)
 		for _, p := range []*page{a, b} {
 			if _, err := evalIn[bool](p.ctx, `window.__e2e.firstFrameShown`, 60*time.Second); err != nil {
 				t.Fatalf("%s: waiting for the first remote frame: %v\n%s", p.name, err, p.describe())
+			}
+		}
+		// With the guard on (the default), wait until it showed the video too
+		// (judged safe, or shown with the notice on a device found too slow).
+		for _, p := range []*page{a, b} {
+			if !guardOn {
+				break
+			}
+			p.waitFor("the guard to show the video", `window.__strangerGuard?.shownAt > 0`, 30*time.Second)
+			if s := eval[string](p, guardStateJS); s != "shown" {
+				t.Logf("%s: guard %s (%s)", p.name, s, p.text("guard-notice"))
 			}
 		}
 		ta, tb := eval[appTiming](a, appTimingJS), eval[appTiming](b, appTimingJS)
@@ -192,6 +214,10 @@ func TestConnectTimeBenchmark(t *testing.T) {
 			continue
 		}
 		app = append(app, total)
+		if guardOn {
+			shown = append(shown, max(ta.ShownAt, tb.ShownAt)-start)
+			frameToShown = append(frameToShown, ta.ShownAt-ta.FirstFrameAt, tb.ShownAt-tb.FirstFrameAt)
+		}
 		appSideA = append(appSideA, ta.FirstFrameAt-ta.ClickAt)
 		appSideB = append(appSideB, tb.FirstFrameAt-tb.ClickAt)
 		gum = append(gum, max(ta.GumDoneAt-ta.ClickAt, tb.GumDoneAt-tb.ClickAt))
@@ -205,6 +231,12 @@ func TestConnectTimeBenchmark(t *testing.T) {
 	}
 	ma, mf := median(app), median(floor)
 	t.Logf("connect time, median of %d: web client %.0f ms, floor %.0f ms, ratio %.2f", runs, ma, mf, ma/mf)
+	if guardOn {
+		t.Logf("nudity guard on: both videos shown %.0f ms after both clicks (median); first remote frame → shown median %.0f ms, p95 %.0f ms per side",
+			median(shown), median(frameToShown), percentile(frameToShown, 95))
+	} else {
+		t.Log("nudity guard off (STRANGER_BENCH_GUARD=off)")
+	}
 	t.Logf("bare client through the same server (two pages, no UI): %.0f ms, %.2f× the floor; the web client is %.2f× the bare client",
 		median(bare), median(bare)/mf, ma/median(bare))
 	t.Logf("medians: app camera %.0f, matched %.0f, ICE connected %.0f ms after both clicks; per side A %.0f B %.0f | floor camera %.0f, offer→connected %.0f, offer→frame %.0f",

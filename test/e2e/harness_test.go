@@ -392,6 +392,8 @@ func (p *page) describe() string {
 			initiator: st.initiator, pcCount: st.pcCount,
 			gum: window.__e2e?.gum, frames: window.__e2e?.frames,
 			alert: document.querySelector('[role=alert]')?.textContent ?? null,
+			guard: q('guard')?.dataset.guard ?? null,
+			guardBackend: window.__strangerGuard?.backend, guardClassified: window.__strangerGuard?.classified,
 		};
 	})())`, 5*time.Second)
 	if err != nil {

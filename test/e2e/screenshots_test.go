@@ -111,6 +111,11 @@ func TestScreens(t *testing.T) {
 	b.waitChatting()
 	a.waitVideoPlays()
 	b.waitVideoPlays()
+	// The nudity guard shows the test pattern once it judged it (or, on a
+	// machine too busy to judge a frame a second, with its notice).
+	for _, p := range []*page{a, b} {
+		p.waitFor("the guard to show the video", `window.__strangerGuard?.shownAt > 0`, 30*time.Second)
+	}
 	b.waitText("status", "You both like music and films.", 5*time.Second)
 	b.typeInto("chat-input", "hey! where are you from?\n")
 	a.waitText("chat-log", "Stranger: hey! where are you from?", 5*time.Second)

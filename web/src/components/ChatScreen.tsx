@@ -92,6 +92,8 @@ export function ChatScreen({ view, actions }: Props) {
             mediaError={view.mediaError}
             onContinueInText={actions.continueInText}
             onRetryMedia={actions.retryMedia}
+            onNext={actions.next}
+            onReport={actions.report}
           />
         )}
 

@@ -1,6 +1,7 @@
 import { useId, useState } from 'react';
 import type { LinkStatus } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
+import { GuardSetting } from '../guard/GuardSetting';
 import { InterestsInput } from './InterestsInput';
 import { OnlineCount } from './OnlineCount';
 import { ShieldIcon, TextIcon, VideoIcon } from './Icons';
@@ -66,6 +67,8 @@ export function Landing({ online, link, turnAvailable, privacy, notice, onPrivac
             onChange={(e) => onPrivacy(e.target.checked)}
           />
         </div>
+
+        <GuardSetting />
 
         <label htmlFor={termsId} className="terms">
           <input

@@ -1,6 +1,7 @@
 import { mediaErrorText, type MediaErrorKind } from '../call/media';
 import type { LinkStatus } from '../signaling/client';
 import type { Connection, PartnerState, Phase } from '../call/view';
+import { GuardedVideo } from '../guard/GuardedVideo';
 import { VideoView } from './VideoView';
 
 interface Props {
@@ -15,6 +16,9 @@ interface Props {
   mediaError: MediaErrorKind | null;
   onContinueInText: () => void;
   onRetryMedia: () => void;
+  /** The nudity guard's buttons on a blurred video. */
+  onNext: () => void;
+  onReport: () => void;
 }
 
 const connectionLabel: Record<Connection, string> = {
@@ -42,6 +46,8 @@ export function Stage({
   mediaError,
   onContinueInText,
   onRetryMedia,
+  onNext,
+  onReport,
 }: Props) {
   // A green "Direct" over a frozen picture is the one thing the badge must
   // never show: without our own link, or with the partner silent, the media
@@ -51,7 +57,7 @@ export function Stage({
   return (
     <section className="stage" aria-label="Video">
       <div className="remote">
-        <VideoView stream={remoteStream} className="remote-video" label="Stranger’s video" testId="remote-video" />
+        <GuardedVideo stream={remoteStream} onNext={onNext} onReport={onReport} />
         {!remoteStream && !mediaError && (
           <div className="stage-overlay" aria-hidden="true">
             {phase === 'waiting' || phase === 'starting' ? (
