@@ -142,12 +142,17 @@ var layoutScreens = []screen{
 	{name: "1280x800", width: 1280, height: 800, scale: 1},
 }
 
+// settle waits until a resize has reached the layout (the next frames).
+func (p *page) settle() {
+	p.t.Helper()
+	eval[bool](p, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+}
+
 // checkChatFits fails unless the chat log shows at least four lines of
 // text and the message box and its Send button are entirely in view.
 func (p *page) checkChatFits(s screen, where string) {
 	p.t.Helper()
-	// A resize reaches the layout on the next frame.
-	eval[bool](p, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+	p.settle()
 	m := eval[struct{ Log, Line float64 }](p, `(() => {
 		const log = `+jsTestID("chat-log")+`;
 		return {log: log.clientHeight, line: parseFloat(getComputedStyle(log).lineHeight)};
@@ -230,6 +235,7 @@ func TestLayouts(t *testing.T) {
 	each("ended", true)
 	for _, s := range layoutScreens {
 		a.emulate(s)
+		a.settle()
 		if !eval[bool](a, inViewport("pinned")) {
 			t.Errorf("A (%s): the ending is not in view", s.name)
 		}
