@@ -540,6 +540,30 @@ describe('CallController', () => {
     expect(ctl.getView().connection).toBe('direct');
   });
 
+  it('the badge says stalled when no frame was decoded for 2 s, and reconnecting when ICE lost its path', async () => {
+    const { ctl, pc } = await videoCall(false);
+    pc.selectPair('host');
+    pc.decoded(10);
+    pc.setIceState('connected');
+    await flush();
+    expect(ctl.getView().connection).toBe('direct');
+    const poll = async (frames: number) => {
+      pc.decoded(frames);
+      vi.advanceTimersByTime(1000);
+      await flush();
+    };
+    await poll(20);
+    expect(ctl.getView().connection).toBe('direct');
+    await poll(20);
+    expect(ctl.getView().connection).toBe('direct'); // one quiet second is no stall
+    await poll(20);
+    expect(ctl.getView().connection).toBe('stalled');
+    await poll(25);
+    expect(ctl.getView().connection).toBe('direct');
+    pc.setIceState('disconnected');
+    expect(ctl.getView().connection).toBe('reconnecting');
+  });
+
   it('a dropped socket keeps the call: same peer connection, chat continues after resume', async () => {
     const { ctl, sock, pc } = await videoCall(true);
     sock.drop();

@@ -244,6 +244,10 @@ export class FakePeerConnection {
     this.iceConnectionState = s;
     this.oniceconnectionstatechange?.();
   }
+  /** The inbound video stream's framesDecoded, next to the selected pair. */
+  decoded(frames: number): void {
+    this.stats.set('IV', { id: 'IV', type: 'inbound-rtp', kind: 'video', framesDecoded: frames });
+  }
   /** Stats whose selected pair has a local candidate of the given type. */
   selectPair(localType: 'host' | 'srflx' | 'prflx' | 'relay'): void {
     this.stats = new Map<string, Record<string, unknown>>([
