@@ -674,13 +674,18 @@ describe('CallController: presence and delivery', () => {
     expect(ctl.getView().partner).toEqual({ camera: true, mic: true, link: 'ok' });
   });
 
-  it('does not blame the partner while its own link is down', async () => {
+  it('does not blame the partner while its own link is down, nor right after it is back', async () => {
     const { ctl, sock } = await videoCall(false);
     presence(sock, true, true);
     sock.drop();
     vi.advanceTimersByTime(60); // the resume attempt never opens
     vi.advanceTimersByTime(8000);
     expect(ctl.getView().link).toBe('reconnecting');
+    expect(ctl.getView().partner?.link).toBe('ok');
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, state: 'chatting', lastSeq: 0 }));
+    vi.advanceTimersByTime(2000);
     expect(ctl.getView().partner?.link).toBe('ok');
   });
 

@@ -102,6 +102,8 @@ export class CallController {
   private presenceTimer: ReturnType<typeof setInterval> | null = null;
   /** When the partner's last presence arrived (Date.now()). */
   private partnerHeard = 0;
+  /** When we last told the partner our presence. */
+  private lastPresenceSent = 0;
   /** What we last asked of the counts extension (watch); pushed counts arrived at least once. */
   private watching = false;
   private countsSeen = false;
@@ -193,8 +195,6 @@ export class CallController {
     if (this.presenceTimer !== null) clearInterval(this.presenceTimer);
     this.presenceTimer = null;
   }
-
-  private lastPresenceSent = 0;
 
   /** Tells the partner our camera and mic; at most every PRESENCE_INTERVAL_MS unless forced. */
   private sendPresence(force = false): void {
@@ -463,7 +463,9 @@ export class CallController {
     // survive a new session or a resume on another node, so ask every time.
     if (this.view.phase !== 'chatting') this.watchCounts(true, true);
     this.peer?.setIceServers(this.iceServers);
-    // The partner heard nothing from us while we were away.
+    // The partner heard nothing from us while we were away, and we nothing
+    // from them: their silence so far is ours, not theirs.
+    this.partnerHeard = Date.now();
     if (!lostSession) this.sendPresence(true);
     if (lostSession) {
       const { phase, mode } = this.view;
