@@ -3,11 +3,12 @@ import type { CallActions } from '../call/useStrangerCall';
 import { allowedActions } from '../call/phase';
 import { composerPlaceholder, pinnedNotice } from '../call/status';
 import type { CallView } from '../call/view';
-import type { Mode } from '../signaling/protocol';
 import { ChatLog } from './ChatLog';
 import { Composer } from './Composer';
 import { Controls } from './Controls';
 import { LeaveDialog } from './LeaveDialog';
+import { ModeOffer } from './ModeOffer';
+import { useVisualViewportHeight } from './useVisualViewportHeight';
 import { Logo } from './Logo';
 import { OnlineCount } from './OnlineCount';
 import { Stage } from './Stage';
@@ -16,9 +17,6 @@ interface Props {
   view: CallView;
   actions: CallActions;
 }
-
-/** How long a search goes on before the other mode is offered. */
-export const MODE_OFFER_AFTER_MS = 10_000;
 
 /** The history entry the chat screen pushes, so Back stays on the site. */
 const CHAT_ENTRY = 'stranger-chat';
@@ -151,45 +149,6 @@ export function ChatScreen({ view, actions }: Props) {
           onStay={stay}
         />
       )}
-    </div>
-  );
-}
-
-/**
- * Keeps --app-height at the visual viewport's height: on phones an open
- * keyboard shrinks the visual viewport but not the layout one, and the chat
- * must fit above the keyboard.
- */
-function useVisualViewportHeight(): void {
-  useEffect(() => {
-    const vv = window.visualViewport;
-    if (!vv) return;
-    const root = document.documentElement;
-    const apply = () => root.style.setProperty('--app-height', `${Math.round(vv.height)}px`);
-    apply();
-    vv.addEventListener('resize', apply);
-    return () => {
-      vv.removeEventListener('resize', apply);
-      root.style.removeProperty('--app-height');
-    };
-  }, []);
-}
-
-/** After MODE_OFFER_AFTER_MS of searching, the other mode, where someone may be waiting. */
-function ModeOffer({ mode, onSwitch }: { mode: Mode; onSwitch: () => void }) {
-  const [shown, setShown] = useState(false);
-  useEffect(() => {
-    const t = setTimeout(() => setShown(true), MODE_OFFER_AFTER_MS);
-    return () => clearTimeout(t);
-  }, []);
-  if (!shown) return null;
-  const other = mode === 'video' ? 'text' : 'video';
-  return (
-    <div className="mode-offer" data-testid="mode-offer">
-      <span>Still looking. Try {other} chat instead?</span>
-      <button type="button" className="btn btn-secondary" data-testid="switch-mode" onClick={onSwitch}>
-        Switch to {other}
-      </button>
     </div>
   );
 }
