@@ -17,26 +17,10 @@ import {
 import { Camera } from './camera';
 import { classifyMediaError } from './media';
 import { PeerLink, type SignalData } from './peer';
-import type { SignalData as WireSignalData } from '../signaling/protocol';
-
-type PresenceData = Extract<WireSignalData, { presence: unknown }>;
+import { parsePresence, Presence, type PresenceInfo } from './presence';
 import { allowedActions, enterPhase, type PhaseEntry } from './phase';
 import { Typing } from './typing';
-import { initialView, type CallView, type PartnerState } from './view';
-
-/** How often a chatting client tells its partner its presence (docs/protocol.md). */
-export const PRESENCE_INTERVAL_MS = 2000;
-/** Silence of the partner's presence after which their connection counts as lost. */
-export const PRESENCE_LOST_MS = 5000;
-
-/** The presence of the partner, if `data` is one (any other signal is the peer connection's). */
-function parsePresence(data: unknown): Omit<PartnerState, 'link'> | null {
-  if (typeof data !== 'object' || data === null || !('presence' in data)) return null;
-  const p = (data).presence;
-  if (typeof p !== 'object' || p === null) return null;
-  const o = p as Record<string, unknown>;
-  return { camera: o.camera !== false, mic: o.mic !== false };
-}
+import { initialView, type CallView } from './view';
 
 /** The signaling client as the controller uses it (SignalingClient implements it). */
 export interface SignalingLike {
@@ -98,12 +82,7 @@ export class CallController {
   private mediaAllowedHint: boolean | null = null;
   private reportPending = false;
   private onlineTimer: ReturnType<typeof setInterval> | null = null;
-  /** Runs while chatting: sends our presence, watches the partner's. */
-  private presenceTimer: ReturnType<typeof setInterval> | null = null;
-  /** When the partner's last presence arrived (Date.now()). */
-  private partnerHeard = 0;
-  /** When we last told the partner our presence. */
-  private lastPresenceSent = 0;
+  private readonly presence: Presence;
   /** What we last asked of the counts extension (watch); pushed counts arrived at least once. */
   private watching = false;
   private countsSeen = false;
@@ -122,6 +101,17 @@ export class CallController {
       },
       (typing) => this.update({ strangerTyping: typing }),
     );
+    this.presence = new Presence({
+      local: () => {
+        const { phase, link, mode, cameraOn, micOn } = this.view;
+        if (phase !== 'chatting' || link !== 'open') return null;
+        return { camera: mode === 'video' && cameraOn, mic: mode === 'video' && micOn };
+      },
+      send: (p) => this.sendSignal({ presence: p }),
+      partner: () => this.view.partner,
+      showPartner: (p) => this.update({ partner: p }),
+      selfOk: () => this.view.link === 'open',
+    });
     this.signaling = deps.createSignaling({
       onWelcome: (m, lost) => this.onWelcome(m, lost),
       onMessage: (m) => this.onMessage(m),
@@ -167,9 +157,9 @@ export class CallController {
       this.startEpoch++;
       this.camera.stop();
     }
-    this.stopPresence();
+    this.presence.stop();
     this.publish({ ...enterPhase(this.view, e), localStream: this.camera.stream, pcCount: this.livePeers });
-    if (e.phase === 'chatting') this.startPresence();
+    if (e.phase === 'chatting') this.presence.start();
     this.watchCounts(e.phase !== 'chatting');
   }
 
@@ -178,46 +168,6 @@ export class CallController {
     if (this.watching === on && !force) return;
     this.watching = on;
     if (this.signaling.status === 'open' || !on) this.signaling.send({ type: 'watch', counts: on });
-  }
-
-  // ---- presence (docs/protocol.md, "Presence convention") ----
-
-  private startPresence(): void {
-    this.partnerHeard = Date.now();
-    this.sendPresence();
-    this.presenceTimer = setInterval(() => {
-      this.sendPresence();
-      this.checkPartner();
-    }, PRESENCE_INTERVAL_MS / 2);
-  }
-
-  private stopPresence(): void {
-    if (this.presenceTimer !== null) clearInterval(this.presenceTimer);
-    this.presenceTimer = null;
-  }
-
-  /** Tells the partner our camera and mic; at most every PRESENCE_INTERVAL_MS unless forced. */
-  private sendPresence(force = false): void {
-    if (this.view.phase !== 'chatting' || this.view.link !== 'open') return;
-    const now = Date.now();
-    if (!force && now - this.lastPresenceSent < PRESENCE_INTERVAL_MS - 50) return;
-    this.lastPresenceSent = now;
-    const video = this.view.mode === 'video';
-    this.sendSignal({ presence: { camera: video && this.view.cameraOn, mic: video && this.view.micOn } });
-  }
-
-  /** The partner went quiet: their network is gone (or they are resuming). Only judged while our own link is fine. */
-  private checkPartner(): void {
-    const p = this.view.partner;
-    if (!p || p.link === 'lost' || this.view.link !== 'open') return;
-    if (Date.now() - this.partnerHeard >= PRESENCE_LOST_MS) this.update({ partner: { ...p, link: 'lost' } });
-  }
-
-  private onPresence(pr: Omit<PartnerState, 'link'>): void {
-    this.partnerHeard = Date.now();
-    const p = this.view.partner;
-    if (p && p.camera === pr.camera && p.mic === pr.mic && p.link === 'ok') return;
-    this.update({ partner: { ...pr, link: 'ok' } });
   }
 
   /** The server has every frame up to seq: our lines up to it are sent. */
@@ -281,7 +231,7 @@ export class CallController {
     this.typing.end();
     if (this.onlineTimer !== null) clearInterval(this.onlineTimer);
     this.onlineTimer = null;
-    this.stopPresence();
+    this.presence.stop();
     this.signaling.dispose();
     this.disposed = true;
     this.listeners.clear();
@@ -403,7 +353,7 @@ export class CallController {
     const on = !this.view.micOn;
     this.camera.stream?.getAudioTracks().forEach((t) => (t.enabled = on));
     this.update({ micOn: on });
-    this.sendPresence(true);
+    this.presence.tell(true);
   }
 
   toggleCamera(): void {
@@ -411,7 +361,7 @@ export class CallController {
     const on = !this.view.cameraOn;
     this.camera.stream?.getVideoTracks().forEach((t) => (t.enabled = on));
     this.update({ cameraOn: on });
-    this.sendPresence(true);
+    this.presence.tell(true);
   }
 
   /** After a camera/mic failure: chat by text instead. */
@@ -465,8 +415,8 @@ export class CallController {
     this.peer?.setIceServers(this.iceServers);
     // The partner heard nothing from us while we were away, and we nothing
     // from them: their silence so far is ours, not theirs.
-    this.partnerHeard = Date.now();
-    if (!lostSession) this.sendPresence(true);
+    this.presence.heardNow();
+    if (!lostSession) this.presence.tell(true);
     if (lostSession) {
       const { phase, mode } = this.view;
       if (phase === 'waiting' || phase === 'chatting') {
@@ -567,18 +517,18 @@ export class CallController {
     if (this.view.phase !== 'chatting') return;
     this.typing.strangerLine();
     // Anything from the partner shows they are there.
-    this.partnerHeard = Date.now();
+    this.presence.heardNow();
     this.update({ lines: [...this.view.lines, { id: ++this.lineId, from: 'stranger', text: m.text }] });
   }
 
   private onSignal(m: SignalMsg): void {
     if (this.view.phase !== 'chatting' || m.room !== this.view.room) return;
     const presence = parsePresence(m.data);
-    if (presence) this.onPresence(presence);
+    if (presence) this.presence.receive(presence);
     else this.peer?.receive(m.data);
   }
 
-  private sendSignal(data: SignalData | PresenceData): void {
+  private sendSignal(data: SignalData | { presence: PresenceInfo }): void {
     const room = this.view.room;
     if (room === null || this.view.phase !== 'chatting') return;
     this.signaling.send({ type: 'signal', room, data });
