@@ -2,7 +2,8 @@
 # Installs what the test suite needs from Debian's packages, if missing:
 # redis-server (Redis backend tests), coturn (TURN tests), nginx (load-balancer
 # test), chromium (browser end-to-end tests), iproute2 + util-linux (the
-# loopback-only network namespace the browser tests run in).
+# loopback-only network namespace the browser tests run in), postgresql (the
+# moderation store's PostgreSQL backend tests; they start their own server).
 # Usage: scripts/deps.sh [--check]   (--check only reports what is missing)
 set -euo pipefail
 
@@ -15,6 +16,7 @@ have chromium || need+=(chromium)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have node || need+=(nodejs npm)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -35,6 +37,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts these services on install; the tests start their own.
-for svc in redis-server coturn nginx; do
+for svc in redis-server coturn nginx postgresql; do
   $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -107,9 +107,9 @@ type Frame struct {
 	Data      []byte   // signal: the raw JSON value, exactly as received
 	Room      string   // signal: valid when HasRoom
 	HasRoom   bool
-	Text      string // chat: trimmed
+	Text      string // chat: after text hygiene (hygiene.go), trimmed
 	Typing    bool   // typing
-	Reason    string // report
+	Reason    string // report: after text hygiene
 	Counts    bool   // watch
 }
 
@@ -283,7 +283,7 @@ func Decode(b []byte, f *Frame) *Error {
 		if isNull(textV) || !ok {
 			return badMessage("chat: text must be a string")
 		}
-		f.Text = strings.TrimSpace(s)
+		f.Text = strings.TrimSpace(cleanChat(s))
 		if f.Text == "" {
 			return badMessage("chat: text is empty")
 		}
@@ -301,7 +301,7 @@ func Decode(b []byte, f *Frame) *Error {
 			if !ok {
 				return badMessage("report: reason must be a string")
 			}
-			f.Reason = s
+			f.Reason = cleanLine(s)
 		}
 	case TypeWatch:
 		switch {
@@ -460,13 +460,16 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// NormalizeInterests applies matching rule 2 in its order: trim, lower-case,
-// drop empty ones and ones over 32 code points, remove duplicates (first
-// kept), keep the first 10. It never fails.
+// NormalizeInterests applies text hygiene (hygiene.go), then matching rule 2
+// in its order: trim, lower-case, drop empty ones and ones over 32 code
+// points, remove duplicates (first kept), keep the first 10. It never fails.
+// Hygiene runs after lower-casing so that the result is in NFC whatever
+// lower-casing did to a composed letter; trimming white space can neither
+// undo NFC (white space does not compose) nor bring a control back.
 func NormalizeInterests(in []string) []string {
 	out := make([]string, 0, min(len(in), MaxInterests))
 	for _, s := range in {
-		s = strings.ToLower(strings.TrimSpace(s))
+		s = strings.TrimSpace(cleanLine(strings.ToLower(s)))
 		if s == "" || utf8.RuneCountInString(s) > MaxInterestRunes {
 			continue
 		}

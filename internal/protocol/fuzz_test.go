@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"golang.org/x/text/unicode/norm"
 )
 
 // FuzzDecode checks Decode against an independent oracle built on
@@ -20,6 +21,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"join","mode":"text","interests":["Go"," MUSIC "],"seq":1}`))
 	f.Add([]byte(`{"type":"signal","room":"r","data":{"candidate":null},"seq":2}`))
 	f.Add([]byte(`{"type":"chat","text":"\u00a0 hi \u3000","seq":3.0}`))
+	f.Add([]byte(`{"type":"chat","text":"\u0000e\u0301\u202e\n\tx\r"}`))
+	f.Add([]byte(`{"type":"report","reason":"\u001b\u2066spam\u0308"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := bytes.Clone(in)
 		var fr Frame
@@ -89,9 +92,12 @@ func checkAccepted(t *testing.T, in []byte, fr Frame) {
 				t.Fatalf("interest not UTF-8: %q", s)
 			}
 		}
-		norm := NormalizeInterests(fr.Interests)
-		checkNormalized(t, norm)
-		parseFrame(t, AppendMatched(nil, 1, "r", true, fr.Mode, norm))
+		normal := NormalizeInterests(fr.Interests)
+		checkNormalized(t, normal)
+		for _, s := range normal {
+			checkHygienic(t, "interest", s, false)
+		}
+		parseFrame(t, AppendMatched(nil, 1, "r", true, fr.Mode, normal))
 	case TypeSignal:
 		if !json.Valid(fr.Data) || !jsontext.Value(fr.Data).IsValid() {
 			t.Fatalf("signal data not valid JSON: %q", fr.Data)
@@ -111,6 +117,7 @@ func checkAccepted(t *testing.T, in []byte, fr Frame) {
 		if fr.Text == "" || strings.TrimFunc(fr.Text, unicode.IsSpace) != fr.Text || !utf8.ValidString(fr.Text) {
 			t.Fatalf("bad chat text %q", fr.Text)
 		}
+		checkHygienic(t, "chat text", fr.Text, true)
 		if m := parseFrame(t, AppendChat(nil, 1, fr.Text)); m["text"] != fr.Text {
 			t.Fatalf("chat text %q relayed as %q", fr.Text, m["text"])
 		}
@@ -120,6 +127,7 @@ func checkAccepted(t *testing.T, in []byte, fr Frame) {
 		if !utf8.ValidString(fr.Reason) {
 			t.Fatalf("reason not UTF-8: %q", fr.Reason)
 		}
+		checkHygienic(t, "reason", fr.Reason, false)
 	case TypePing:
 		if m := parseFrame(t, AppendPong(nil, 1, fr.Seq)); m["type"] != "pong" {
 			t.Fatalf("pong encoded as %v", m)
@@ -225,7 +233,7 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 		if !ok {
 			return fail(CodeBadMessage)
 		}
-		want.Text = strings.TrimFunc(s, unicode.IsSpace)
+		want.Text = strings.TrimFunc(oracleHygiene(s, true), unicode.IsSpace)
 		if want.Text == "" {
 			return fail(CodeBadMessage)
 		}
@@ -243,7 +251,7 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 			if !ok {
 				return fail(CodeBadMessage)
 			}
-			want.Reason = s
+			want.Reason = oracleHygiene(s, false)
 		}
 	case TypeWatch:
 		switch string(obj["counts"]) {
@@ -255,6 +263,26 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 		}
 	}
 	return want, "", true
+}
+
+// oracleHygiene is protocol 1.1 "Text hygiene" written from the text, apart
+// from hygiene.go: drop category Cc (but newline and tab in chat) and the
+// bidirectional controls listed one by one, then compose to NFC.
+func oracleHygiene(s string, chat bool) string {
+	bidi := map[rune]bool{0x202a: true, 0x202b: true, 0x202c: true, 0x202d: true, 0x202e: true,
+		0x2066: true, 0x2067: true, 0x2068: true, 0x2069: true}
+	var b strings.Builder
+	for _, r := range s {
+		if chat && (r == '\n' || r == '\t') {
+			b.WriteRune(r)
+			continue
+		}
+		if unicode.Is(unicode.Cc, r) || bidi[r] {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return norm.NFC.String(b.String())
 }
 
 // exactInt reads a JSON number as an exact rational and accepts it if it is

@@ -35,6 +35,7 @@ func frameCases() []testCase {
 		{name: "chat/empty_bad_message_before_state", run: testChatEmpty},
 		{name: "chat/over_1000_code_points_too_long", run: testChatTooLong},
 		{name: "chat/not_chatting", run: testChatNotChatting},
+		{name: "chat/text_hygiene_nfc_controls_removed", run: testChatHygiene},
 		{name: "typing/relayed", run: testTypingRelay},
 		{name: "typing/not_chatting", run: testTypingNotChatting},
 		{name: "ping/pong_in_every_state", run: testPingEveryState},
@@ -403,6 +404,20 @@ func testChatTooLong(t *testing.T, e *env) {
 	}
 	a.Send(t, M{"type": "chat", "text": ok + "x"})
 	a.ExpectError(t, "too_long")
+	b.ExpectNothing(t)
+}
+
+// Protocol 1.1 "Text hygiene": control and bidirectional characters are
+// removed (newline and tab kept), the text composed to NFC, before trimming
+// and relaying; nothing but controls is an empty chat.
+func testChatHygiene(t *testing.T, e *env) {
+	a, b, _, _ := e.pair(t, "")
+	a.Send(t, M{"type": "chat", "text": "\u202e\u0000 cafe\u0301\r\n\tfdp.exe\u001b \u2066"})
+	if got := b.Expect(t, "chat").Str("text"); got != "café\n\tfdp.exe" {
+		t.Fatalf("chat text %q, want %q", got, "café\n\tfdp.exe")
+	}
+	a.Send(t, M{"type": "chat", "text": "\u0000\u202e \u0007\u2069"})
+	a.ExpectError(t, "bad_message")
 	b.ExpectNothing(t)
 }
 

@@ -12,6 +12,7 @@ func matchingCases() []testCase {
 	return []testCase{
 		{name: "rule1/only_same_mode_matched", run: testRule1Mode},
 		{name: "rule2/interests_normalised", run: testRule2Normalise},
+		{name: "rule2/interests_text_hygiene", run: testRule2Hygiene},
 		{name: "rule2/first_10_kept", run: testRule2First10},
 		{name: "rule2/over_32_code_points_dropped", run: testRule2Long},
 		{name: "rule3/shared_interest_matched", run: testRule3Shared},
@@ -53,6 +54,20 @@ func testRule2Normalise(t *testing.T, e *env) {
 	checkPair(t, ma, mb)
 	if got := strs(ma["commonInterests"]); !sameSet(got, []string{"music", "go"}) {
 		t.Fatalf("commonInterests %q, want music and go (trimmed, lower-case, once)", got)
+	}
+}
+
+// Interests get text hygiene (protocol 1.1) before rule 2: controls and
+// bidirectional characters removed, NFC, so spellings that look alike are
+// one interest.
+func testRule2Hygiene(t *testing.T, e *env) {
+	a, b := e.client(t), e.client(t)
+	join(t, a, "text", "Cafe\u0301", "\u202ego\u0000", "\u0007")
+	mb := joinMatched(t, b, "text", "café", "go")
+	ma := a.Expect(t, "matched")
+	checkPair(t, ma, mb)
+	if got := strs(ma["commonInterests"]); !sameSet(got, []string{"café", "go"}) {
+		t.Fatalf("commonInterests %q, want café and go", got)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // blackhole drops, with iptables in the test's own network namespace, every

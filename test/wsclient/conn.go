@@ -153,19 +153,13 @@ func (c *Conn) Next(ctx context.Context) (Frame, error) {
 
 // NextWithin is Next with a timeout of d.
 func (c *Conn) NextWithin(d time.Duration) (Frame, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	if err := c.endErr(); err != nil {
-		return nil, err
-	}
-	select {
-	case ev := <-c.events:
-		return c.take(ev)
-	case <-c.release:
-		return nil, c.released()
-	case <-t.C:
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	f, err := c.Next(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("no frame within %v (last seq %d)", d, c.Last())
 	}
+	return f, err
 }
 
 // TryNext is Next without waiting: nil, nil when no frame is queued.
