@@ -27,9 +27,15 @@ const (
 	TypeChat
 	TypeTyping
 	TypeReport
+	// TypePing is the heartbeat extension (docs/protocol.md, "Heartbeat"):
+	// the server answers pong at once, in any state.
+	TypePing
+	// TypeWatch is the counts extension (docs/protocol.md, "Counts"): with
+	// counts true the server pushes the online and waiting counts.
+	TypeWatch
 )
 
-var typeNames = [...]string{"", "join", "next", "leave", "signal", "chat", "typing", "report"}
+var typeNames = [...]string{"", "join", "next", "leave", "signal", "chat", "typing", "report", "ping", "watch"}
 
 // String returns the wire name.
 func (t Type) String() string {
@@ -55,6 +61,10 @@ func parseType(s []byte) Type {
 		return TypeTyping
 	case "report":
 		return TypeReport
+	case "ping":
+		return TypePing
+	case "watch":
+		return TypeWatch
 	}
 	return 0
 }
@@ -100,6 +110,7 @@ type Frame struct {
 	Text      string // chat: after text hygiene (hygiene.go), trimmed
 	Typing    bool   // typing
 	Reason    string // report: after text hygiene
+	Counts    bool   // watch
 }
 
 // Error is a refusal of a client frame, sent back as an `error` frame.
@@ -141,7 +152,7 @@ func Decode(b []byte, f *Frame) *Error {
 	var (
 		typeRaw                                      []byte
 		modeV, interestsV, dataV, roomV, textV, typV jsontext.Value
-		reasonV                                      jsontext.Value
+		reasonV, countsV                             jsontext.Value
 		seqErr, shapeErr                             *Error
 	)
 	tok, err := d.dec.ReadToken()
@@ -199,6 +210,8 @@ func Decode(b []byte, f *Frame) *Error {
 			typV = v
 		case `"reason"`:
 			reasonV = v
+		case `"counts"`:
+			countsV = v
 		}
 	}
 	if _, err := d.dec.ReadToken(); err != nil {
@@ -289,6 +302,14 @@ func Decode(b []byte, f *Frame) *Error {
 				return badMessage("report: reason must be a string")
 			}
 			f.Reason = cleanLine(s)
+		}
+	case TypeWatch:
+		switch {
+		case countsV.Kind() == 't':
+			f.Counts = true
+		case countsV.Kind() == 'f':
+		default:
+			return badMessage("watch: field counts must be a boolean")
 		}
 	}
 	return nil

@@ -88,6 +88,10 @@ func TestDecodeValid(t *testing.T) {
 
 		// report
 		{"report without reason", `{"type":"report"}`, Frame{Type: TypeReport}},
+		{"ping", `{"type":"ping"}`, Frame{Type: TypePing}},
+		{"ping with seq", `{"type":"ping","seq":4}`, Frame{Type: TypePing, Seq: 4, HasSeq: true}},
+		{"watch on", `{"type":"watch","counts":true}`, Frame{Type: TypeWatch, Counts: true}},
+		{"watch off", `{"type":"watch","counts":false}`, Frame{Type: TypeWatch}},
 		{"report null reason", `{"type":"report","reason":null}`, Frame{Type: TypeReport}},
 		{"report reason", `{"type":"report","reason":"spam \u00e9"}`, Frame{Type: TypeReport, Reason: "spam é"}},
 		{"report empty reason", `{"type":"report","reason":""}`, Frame{Type: TypeReport}},
@@ -175,7 +179,9 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "upper-case type", in: `{"type":"JOIN"}`, code: CodeUnknownType},
 		{name: "type with space", in: `{"type":"join "}`, code: CodeUnknownType},
 		{name: "server type", in: `{"type":"welcome"}`, code: CodeUnknownType},
-		{name: "unknown type with fields", in: `{"type":"ping","text":5}`, code: CodeUnknownType},
+		{name: "unknown type with fields", in: `{"type":"hello","text":5}`, code: CodeUnknownType},
+		{name: "watch without counts", in: `{"type":"watch"}`, code: CodeBadMessage},
+		{name: "watch counts not a boolean", in: `{"type":"watch","counts":1}`, code: CodeBadMessage},
 
 		// join
 		{name: "mode audio", in: `{"type":"join","mode":"audio"}`, code: CodeBadMessage, message: "audio"},
@@ -489,7 +495,7 @@ func TestDecodeConcurrent(t *testing.T) {
 
 func TestTypeString(t *testing.T) {
 	want := map[Type]string{TypeJoin: "join", TypeNext: "next", TypeLeave: "leave", TypeSignal: "signal",
-		TypeChat: "chat", TypeTyping: "typing", TypeReport: "report", 0: "unknown", 99: "unknown"}
+		TypeChat: "chat", TypeTyping: "typing", TypeReport: "report", TypePing: "ping", TypeWatch: "watch", 0: "unknown", 99: "unknown"}
 	for typ, s := range want {
 		if typ.String() != s {
 			t.Errorf("Type(%d).String() = %q, want %q", typ, typ.String(), s)

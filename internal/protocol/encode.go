@@ -153,6 +153,29 @@ func AppendReported(dst []byte, seq int64) []byte {
 	return append(head(dst, "reported", seq), '}')
 }
 
+// AppendPong appends the answer to a client's ping (the heartbeat
+// extension): ack is the highest client seq the server has processed, so
+// the client knows every frame up to it arrived.
+func AppendPong(dst []byte, seq, ack int64) []byte {
+	dst = head(dst, "pong", seq)
+	dst = append(dst, `,"ack":`...)
+	dst = strconv.AppendInt(dst, ack, 10)
+	return append(dst, '}')
+}
+
+// AppendCounts appends a counts frame (the counts extension): sessions
+// online in the deployment and sessions waiting per mode.
+func AppendCounts(dst []byte, seq int64, online, waitingVideo, waitingText int) []byte {
+	dst = head(dst, "counts", seq)
+	dst = append(dst, `,"online":`...)
+	dst = strconv.AppendInt(dst, int64(online), 10)
+	dst = append(dst, `,"waiting":{"video":`...)
+	dst = strconv.AppendInt(dst, int64(waitingVideo), 10)
+	dst = append(dst, `,"text":`...)
+	dst = strconv.AppendInt(dst, int64(waitingText), 10)
+	return append(dst, "}}"...)
+}
+
 // AppendError appends an error frame.
 func AppendError(dst []byte, seq int64, code Code, message string) []byte {
 	dst = head(dst, "error", seq)

@@ -114,6 +114,8 @@ func TestAppendExactBytes(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{string(AppendWaiting(nil, 1)), `{"type":"waiting","seq":1}`},
 		{string(AppendReported(nil, 12)), `{"type":"reported","seq":12}`},
+		{string(AppendPong(nil, 13, 5)), `{"type":"pong","seq":13,"ack":5}`},
+		{string(AppendCounts(nil, 14, 7, 2, 1)), `{"type":"counts","seq":14,"online":7,"waiting":{"video":2,"text":1}}`},
 		{string(AppendTyping(nil, 3, true)), `{"type":"typing","seq":3,"typing":true}`},
 		{string(AppendChat(nil, 2, "hi")), `{"type":"chat","seq":2,"text":"hi"}`},
 		{string(AppendMatched(nil, 4, "r", false, ModeText, nil)), `{"type":"matched","seq":4,"room":"r","initiator":false,"mode":"text","commonInterests":[]}`},

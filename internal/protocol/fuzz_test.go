@@ -128,6 +128,12 @@ func checkAccepted(t *testing.T, in []byte, fr Frame) {
 			t.Fatalf("reason not UTF-8: %q", fr.Reason)
 		}
 		checkHygienic(t, "reason", fr.Reason, false)
+	case TypePing:
+		if m := parseFrame(t, AppendPong(nil, 1, fr.Seq)); m["type"] != "pong" {
+			t.Fatalf("pong encoded as %v", m)
+		}
+	case TypeWatch:
+		parseFrame(t, AppendCounts(nil, 1, 3, 1, 0))
 	case TypeNext, TypeLeave:
 	default:
 		t.Fatalf("accepted frame of type %v", fr.Type)
@@ -172,7 +178,7 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 	if !ok {
 		return fail(CodeBadMessage)
 	}
-	for _, t := range []Type{TypeJoin, TypeNext, TypeLeave, TypeSignal, TypeChat, TypeTyping, TypeReport} {
+	for _, t := range []Type{TypeJoin, TypeNext, TypeLeave, TypeSignal, TypeChat, TypeTyping, TypeReport, TypePing, TypeWatch} {
 		if t.String() == typ {
 			want.Type = t
 		}
@@ -246,6 +252,14 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 				return fail(CodeBadMessage)
 			}
 			want.Reason = oracleHygiene(s, false)
+		}
+	case TypeWatch:
+		switch string(obj["counts"]) {
+		case "true":
+			want.Counts = true
+		case "false":
+		default:
+			return fail(CodeBadMessage)
 		}
 	}
 	return want, "", true

@@ -91,6 +91,10 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 		h.leave(s, &f)
 	case protocol.TypeReport:
 		h.report(s, &f)
+	case protocol.TypePing:
+		s.pong()
+	case protocol.TypeWatch:
+		h.watch(s, f.Counts)
 	}
 }
 

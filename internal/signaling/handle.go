@@ -226,3 +226,15 @@ func (h *Hub) engineError(s *session, err error) {
 	defer s.mu.Unlock()
 	s.errorLocked(code, msg)
 }
+
+// pong answers a heartbeat ping (docs/protocol.md, "Heartbeat") in any
+// state. Its ack is the highest client seq processed, which includes every
+// frame this connection read before the ping: frames are handled in order.
+func (s *session) pong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ack := s.inSeq
+	s.emitLocked(func(dst []byte, seq int64) []byte {
+		return protocol.AppendPong(dst, seq, ack)
+	}, 48)
+}

@@ -73,6 +73,7 @@ type Hub struct {
 	perIP    map[string]int
 
 	online         atomic.Int64
+	watchers       atomic.Int64 // sessions with watchCounts set
 	retriesPending atomic.Int64 // engine calls retried in the background
 	draining       atomic.Bool
 	stop           chan struct{}
@@ -126,10 +127,18 @@ func New(o Options) *Hub {
 // Online is the number of sessions with a live connection on this node.
 func (h *Hub) Online() int { return int(h.online.Load()) }
 
-// Run pings connections and drops dead ones until ctx ends or Shutdown.
+// countsTick is how often the pushed counts may change (counts.go): a
+// throttle, so a busy node sends each watcher at most one counts a second.
+const countsTick = time.Second
+
+// Run pings connections and drops dead ones, and pushes the counts to their
+// watchers, until ctx ends or Shutdown.
 func (h *Hub) Run(ctx context.Context) {
 	t := time.NewTicker(h.opts.PingInterval)
 	defer t.Stop()
+	ct := time.NewTicker(countsTick)
+	defer ct.Stop()
+	var last counts
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,6 +147,8 @@ func (h *Hub) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			h.pingAll()
+		case <-ct.C:
+			h.pushCounts(&last)
 		}
 	}
 }

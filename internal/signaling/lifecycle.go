@@ -92,6 +92,7 @@ func (h *Hub) forget(s *session, d departure, code int, msg string) {
 		h.addOnline(-1)
 		go c.closeWith(code, msg)
 	}
+	h.unwatch(s)
 	h.unregister(s, d.token)
 }
 

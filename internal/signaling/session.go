@@ -79,6 +79,8 @@ type session struct {
 	inSeq     int64 // highest client seq processed
 	budget    bucket
 	abuse     abuse
+	// watchCounts: the client asked for pushed counts (counts.go).
+	watchCounts bool
 }
 
 // emitLocked assigns the next seq, keeps the frame until acknowledged and

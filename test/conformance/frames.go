@@ -38,6 +38,10 @@ func frameCases() []testCase {
 		{name: "chat/text_hygiene_nfc_controls_removed", run: testChatHygiene},
 		{name: "typing/relayed", run: testTypingRelay},
 		{name: "typing/not_chatting", run: testTypingNotChatting},
+		{name: "ping/pong_in_every_state", run: testPingEveryState},
+		{name: "ping/ack_covers_earlier_frames", run: testPingAck},
+		{name: "watch/counts_pushed_to_watchers_only", run: testWatchCounts},
+		{name: "watch/bad_shape", run: testWatchShape},
 		{name: "report/chatting_ends_chat_pair_never_matched_again", run: testReportChatting},
 		{name: "report/idle_within_60s_reports_last_partner", run: testReportIdleRecent},
 		{name: "report/waiting_within_60s_state_unchanged", run: testReportWaitingRecent},
@@ -444,6 +448,121 @@ func testTypingNotChatting(t *testing.T, e *env) {
 	join(t, a, "")
 	a.Send(t, M{"type": "typing", "typing": false})
 	a.ExpectError(t, "not_chatting")
+}
+
+// The heartbeat extension: ping gets pong at once in every state, nothing
+// reaches the partner, and pong.ack is the highest client seq processed (0
+// before any).
+func testPingEveryState(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "ping"})
+	if ack, ok := a.Expect(t, "pong").Int("ack"); !ok || ack != 0 {
+		t.Fatalf("pong before any seq: ack %d (present %v), want 0", ack, ok)
+	}
+	a.Send(t, M{"type": "ping", "seq": 1})
+	if ack, _ := a.Expect(t, "pong").Int("ack"); ack != 1 {
+		t.Fatalf("pong ack %d, want 1 (the ping's own seq)", ack)
+	}
+	join(t, a, "")
+	a.Send(t, M{"type": "ping"})
+	a.Expect(t, "pong")
+
+	b := e.client(t)
+	join(t, b, "")
+	a.Expect(t, "matched")
+	b.Expect(t, "matched")
+	b.Send(t, M{"type": "ping"})
+	b.Expect(t, "pong")
+	a.ExpectNothing(t)
+}
+
+// A pong acknowledges every frame read before its ping: a chat line sent
+// with seq 7 right before a ping without seq is covered by ack 7.
+func testPingAck(t *testing.T, e *env) {
+	a, b, _, _ := e.pair(t, "")
+	a.Send(t, M{"type": "chat", "text": "are you there?", "seq": 7})
+	a.Send(t, M{"type": "ping"})
+	if ack, _ := a.Expect(t, "pong").Int("ack"); ack != 7 {
+		t.Fatalf("pong ack %d, want 7", ack)
+	}
+	b.Expect(t, "chat")
+	// A duplicate ping with an old seq is ignored like any duplicate.
+	a.Send(t, M{"type": "ping", "seq": 7})
+	a.ExpectNothing(t)
+}
+
+// countsOf decodes a counts frame.
+func countsOf(t *testing.T, f Frame) (online, video, text int64) {
+	t.Helper()
+	var c struct {
+		Online  *int64 `json:"online"`
+		Waiting *struct {
+			Video *int64 `json:"video"`
+			Text  *int64 `json:"text"`
+		} `json:"waiting"`
+	}
+	if err := f.Decode(&c); err != nil || c.Online == nil || c.Waiting == nil || c.Waiting.Video == nil || c.Waiting.Text == nil {
+		t.Fatalf("counts frame %s: want online and waiting.video/.text (%v)", f, err)
+	}
+	return *c.Online, *c.Waiting.Video, *c.Waiting.Text
+}
+
+// The counts extension: watch {counts: true} answers counts at once (the
+// watcher is online itself), then pushes a counts frame when the numbers
+// change (throttled to one a second); nobody else gets them, and watch
+// {counts: false} stops them.
+func testWatchCounts(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "watch", "counts": true})
+	online, video, text := countsOf(t, a.Expect(t, "counts"))
+	if online < 1 || video != 0 || text != 0 {
+		t.Fatalf("first counts: online %d, waiting video %d text %d; want online >= 1 and nobody waiting", online, video, text)
+	}
+	b := e.client(t)
+	join(t, b, "text")
+	// Pushed within two ticks of the change (more on several nodes, whose
+	// counts travel with the heartbeat).
+	deadline := time.Now().Add(5 * time.Second)
+	for text != 1 || online < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no counts with one text session waiting within 5 s (last: online %d, video %d, text %d)", online, video, text)
+		}
+		f, err := a.NextWithin(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for counts: %v", err)
+		}
+		if f.Type() != "counts" {
+			t.Fatalf("got %s, want counts", f)
+		}
+		online, video, text = countsOf(t, f)
+	}
+	b.ExpectNothingFor(t, 1500*time.Millisecond) // b never asked
+	a.Send(t, M{"type": "watch", "counts": false})
+	a.Send(t, M{"type": "ping"}) // the pong shows the watch was handled
+	for {
+		// A push of a change that was on its way (another node's count
+		// arrives with its heartbeat) may come before the pong.
+		f, err := a.NextWithin(2 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for pong: %v", err)
+		}
+		if f.Type() == "pong" {
+			break
+		}
+		if f.Type() != "counts" {
+			t.Fatalf("got %s, want counts or pong", f)
+		}
+	}
+	b.Send(t, M{"type": "leave"})
+	a.ExpectNothingFor(t, 2500*time.Millisecond)
+}
+
+func testWatchShape(t *testing.T, e *env) {
+	a := e.client(t)
+	a.Send(t, M{"type": "watch"})
+	a.ExpectError(t, "bad_message")
+	a.Send(t, M{"type": "watch", "counts": "yes"})
+	a.ExpectError(t, "bad_message")
 }
 
 // Report while chatting: ack, the partner's peer_left reported, both idle,

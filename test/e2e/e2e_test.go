@@ -203,6 +203,7 @@ func TestCameraDenied(t *testing.T) {
 	if st := eval[string](a, `window.__stranger.state`); st != "ended" {
 		t.Errorf("A: state %q after the camera was denied, want ended (not in the queue)", st)
 	}
+	checkAxe(t, a, "camera denied")
 	if n := eval[int](a, `window.__e2e.pcs.filter(p => p.signalingState !== 'closed').length`); n != 0 {
 		t.Errorf("A: %d live peer connections after the camera was denied", n)
 	}
@@ -236,7 +237,11 @@ func TestPrivacyRelay(t *testing.T) {
 		p.acceptTerms()
 		p.waitFor("the privacy switch to be enabled (the node offers TURN)",
 			jsTestID("privacy-toggle")+`?.disabled === false`, 10*time.Second)
-		p.click("privacy-toggle")
+		// The switch remembers its last position (localStorage, shared by
+		// the pages of one origin): turn it on only if it is not on yet.
+		if !eval[bool](p, jsTestID("privacy-toggle")+`.checked`) {
+			p.click("privacy-toggle")
+		}
 		p.waitFor("the privacy switch to be on", jsTestID("privacy-toggle")+`.checked`, 5*time.Second)
 	}
 	startAll(t, "start-video", a, b)

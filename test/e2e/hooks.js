@@ -103,6 +103,11 @@
     };
   }
 
+  // The camera streams the page got, for "are its tracks ended?" (not in
+  // e2e.gum, which tests read as JSON).
+  const streams = [];
+  e2e.liveTracks = () => streams.flatMap((s) => s.getTracks()).filter((t) => t.readyState !== 'ended').length;
+  e2e.tracks = () => streams.flatMap((s) => s.getTracks()).length;
   const md = navigator.mediaDevices;
   if (md && md.getUserMedia) {
     const orig = md.getUserMedia.bind(md);
@@ -112,6 +117,7 @@
       return orig(constraints).then(
         (s) => {
           rec.doneAt = now();
+          streams.push(s);
           return s;
         },
         (err) => {

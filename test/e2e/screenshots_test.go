@@ -133,3 +133,111 @@ func TestScreens(t *testing.T) {
 	a.screenshot(desktop, "chat")
 	b.screenshot(phone, "chat")
 }
+
+// The viewports of issue 15: phones upright and sideways, a tall phone, a laptop.
+var layoutScreens = []screen{
+	{name: "360x640", width: 360, height: 640, scale: 1, mobile: true},
+	{name: "390x844", width: 390, height: 844, scale: 1, mobile: true},
+	{name: "844x390", width: 844, height: 390, scale: 1, mobile: true},
+	{name: "1280x800", width: 1280, height: 800, scale: 1},
+}
+
+// settle waits until a resize has reached the layout (the next frames).
+func (p *page) settle() {
+	p.t.Helper()
+	eval[bool](p, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+}
+
+// checkChatFits fails unless the chat log shows at least four lines of
+// text and the message box and its Send button are entirely in view.
+func (p *page) checkChatFits(s screen, where string) {
+	p.t.Helper()
+	p.settle()
+	m := eval[struct{ Log, Line float64 }](p, `(() => {
+		const log = `+jsTestID("chat-log")+`;
+		return {log: log.clientHeight, line: parseFloat(getComputedStyle(log).lineHeight)};
+	})()`)
+	if m.Line <= 0 || m.Log < 4*m.Line {
+		p.t.Errorf("%s (%s, %s): the chat log is %.0f px high, under four lines of %.0f px", p.name, s.name, where, m.Log, m.Line)
+	}
+	for _, id := range []string{"chat-input", "chat-send"} {
+		if !eval[bool](p, inViewport(id)) {
+			p.t.Errorf("%s (%s, %s): %s is not entirely in view", p.name, s.name, where, id)
+		}
+	}
+	if w := eval[int](p, `document.documentElement.scrollWidth`); int64(w) > s.width {
+		p.t.Errorf("%s (%s, %s): the page is %d px wide", p.name, s.name, where, w)
+	}
+}
+
+// TestLayouts: waiting, a video call, a text call and a text chat that
+// ended, at each of layoutScreens and with a phone's keyboard open
+// (390x450): the chat log keeps four lines and the message box is whole.
+// With STRANGER_SCREENSHOTS=DIR each is written as STATE-WxH.png.
+func TestLayouts(t *testing.T) {
+	n := startNode(t, nodeOptions{})
+	br := sharedBrowser(t)
+	a, b := br.landedPair(t, n.url, n.url)
+	phoneUpright := layoutScreens[0]
+	a.emulate(phoneUpright)
+	for _, id := range []string{"start-video", "start-text"} {
+		if !eval[bool](a, inViewport(id)) {
+			t.Errorf("A: %s needs scrolling on a 360x640 phone", id)
+		}
+	}
+
+	each := func(state string, check bool) {
+		t.Helper()
+		for _, s := range layoutScreens {
+			a.emulate(s)
+			if check {
+				a.checkChatFits(s, state)
+			}
+			a.screenshot(s, state)
+		}
+	}
+
+	a.click("start-video")
+	a.waitText("status", textLooking, 10*time.Second)
+	each("waiting", true)
+	checkAxe(t, a, "waiting")
+
+	b.click("start-video")
+	waitPaired(t, a, b)
+	a.waitVideoPlays()
+	b.typeInto("chat-input", "hi!\nwhere are you from?\n")
+	a.waitText("chat-log", "where are you from?", 5*time.Second)
+	a.typeInto("chat-input", "Lisbon :) you?\n")
+	each("video", true)
+	keyboard := screen{name: "390x450", width: 390, height: 450, scale: 1, mobile: true}
+	a.emulate(keyboard)
+	a.checkChatFits(keyboard, "video, keyboard open")
+
+	a.click("stop")
+	b.waitFor("the ended chat", jsTestID("pinned")+`?.dataset.kind === 'ended'`, 5*time.Second)
+	b.click("stop")
+	a.waitFor("A's landing", jsTestID("start-text")+` !== null`, 5*time.Second)
+	b.waitFor("B's landing", jsTestID("start-text")+` !== null`, 5*time.Second)
+	a.acceptTerms()
+	b.acceptTerms()
+	startAll(t, "start-text", a, b)
+	waitPaired(t, a, b)
+	b.typeInto("chat-input", "hello stranger\nany good films lately?\n")
+	a.waitText("chat-log", "any good films lately?", 5*time.Second)
+	a.typeInto("chat-input", "Perfect Days, very calm\n")
+	each("text", true)
+	a.emulate(keyboard)
+	a.checkChatFits(keyboard, "text, keyboard open")
+	checkAxe(t, a, "text call")
+
+	b.click("stop")
+	a.waitFor("the ended chat", jsTestID("pinned")+`?.dataset.kind === 'ended'`, 5*time.Second)
+	each("ended", true)
+	for _, s := range layoutScreens {
+		a.emulate(s)
+		a.settle()
+		if !eval[bool](a, inViewport("pinned")) {
+			t.Errorf("A (%s): the ending is not in view", s.name)
+		}
+	}
+}

@@ -116,10 +116,13 @@ describe('App under React.StrictMode', () => {
     server({ type: 'matched', room: 'r2', initiator: false, mode: 'video', commonInterests: [] });
     server({ type: 'peer_left', reason: 'left' });
     expect(screen.getByTestId('status').textContent).toContain('Stranger has disconnected.');
+    expect(screen.getByTestId('pinned').textContent).toContain('Stranger has disconnected.');
     fireEvent.click(screen.getByTestId('next'));
     server({ type: 'matched', room: 'r3', initiator: true, mode: 'video', commonInterests: [] });
     fireEvent.click(screen.getByTestId('stop'));
-    expect(screen.getByTestId('status').textContent).toContain('You have disconnected.');
+    // Stop goes home, which says so.
+    expect(screen.getByText('You left the chat.')).toBeTruthy();
+    expect(screen.queryByTestId('chat-log')).toBeNull();
 
     expect(FakeSocket.live).toBe(1);
     expect(FakeSocket.maxLive).toBe(1);

@@ -38,6 +38,8 @@ async function videoCall(initiator: boolean) {
   return { ...t, pc: FakePeerConnection.last() };
 }
 
+/** Where presence signals shift the numbering, the seq itself is not the point. */
+const anySeq: unknown = expect.any(Number);
 let seq = 0;
 const srv = (sock: FakeSocket, msg: Record<string, unknown>) => sock.receive({ ...msg, seq: ++seq });
 const matched = (sock: FakeSocket, initiator: boolean, mode = 'video', commonInterests: string[] = []) =>
@@ -78,7 +80,7 @@ describe('CallController', () => {
     const { ctl, sock } = setup();
     sock.receive(welcome());
     ctl.start('text', [' Music', 'music', 'Films']);
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['music', 'films'], seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['music', 'films'], seq: anySeq }]);
     expect(ctl.getView().phase).toBe('waiting');
     srv(sock, { type: 'waiting' });
     matched(sock, true, 'text', ['music', 'films']);
@@ -96,14 +98,14 @@ describe('CallController', () => {
     expect(FakePeerConnection.instances).toHaveLength(1); // created before the match
     await flush();
     expect(gum).toHaveBeenCalledTimes(1);
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'video', seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'video', seq: anySeq }]);
     const pc = FakePeerConnection.last();
     expect(ctl.getView().pcCount).toBe(1);
 
     matched(sock, true);
     await flush();
     const signals = sock.sentOf('signal');
-    expect(signals).toEqual([{ type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-1' } }, seq: 2 }]);
+    expect(signals).toEqual([{ type: 'signal', room: 'room1', data: { sdp: { type: 'offer', sdp: 'offer-1' } }, seq: anySeq }]);
     // Local tracks are on both senders.
     expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
 
@@ -139,7 +141,7 @@ describe('CallController', () => {
     expect(pc.transceivers.map((t) => t.sender.track?.kind)).toEqual(['audio', 'video']);
     expect(pc.addedCandidates.map((c) => c.candidate)).toEqual(['early']);
     expect(sock.sentOf('signal')).toEqual([
-      { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } }, seq: 2 },
+      { type: 'signal', room: 'room1', data: { sdp: { type: 'answer', sdp: 'answer' } }, seq: anySeq },
     ]);
     // An ICE failure on the answering side does not make it offer (no glare).
     pc.setIceState('failed');
@@ -188,7 +190,7 @@ describe('CallController', () => {
             const s = new FakeSocket(u);
             const send = s.send.bind(s);
             s.send = (data: string) => {
-              order.push((JSON.parse(data) as { type: string }).type);
+              { const type = (JSON.parse(data) as { type: string }).type; if (type !== 'watch') order.push(type); }
               send(data);
             };
             return s;
@@ -307,7 +309,7 @@ describe('CallController', () => {
     expect(sock.sentOf('join')).toHaveLength(0);
     expect(FakePeerConnection.live).toBe(0);
     ctl.continueInText();
-    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['cats'], seq: 1 }]);
+    expect(sock.sentOf('join')).toEqual([{ type: 'join', mode: 'text', interests: ['cats'], seq: anySeq }]);
     expect(ctl.getView().mediaError).toBeNull();
   });
 
@@ -363,7 +365,7 @@ describe('CallController', () => {
     matched(sock, true);
     await flush();
     ctl.sendChat('hello');
-    expect(ctl.getView().lines).toEqual([{ id: 1, from: 'you', text: 'hello' }]);
+    expect(ctl.getView().lines).toEqual([{ id: 1, from: 'you', text: 'hello', seq: anySeq, delivery: 'pending' }]);
     const first = FakePeerConnection.last();
     ctl.next();
     expect(sock.sent.at(-1)).toMatchObject({ type: 'next' });
@@ -377,14 +379,15 @@ describe('CallController', () => {
     expect(FakePeerConnection.last().remoteDescription).toBeNull();
   });
 
-  it('stop sends leave and shows "You have disconnected."', async () => {
+  it('stop sends leave, goes back to the landing page and says so', () => {
     const { ctl, sock } = setup();
     sock.receive(welcome());
     ctl.start('text', []);
     matched(sock, false, 'text');
     ctl.stop();
     expect(sock.sent.at(-1)).toMatchObject({ type: 'leave' });
-    expect(statusText(ctl.getView()).main).toBe('You have disconnected.');
+    expect(ctl.getView().phase).toBe('idle');
+    expect(ctl.getView().notice).toBe('You left the chat.');
   });
 
   it('report ends the chat and confirms when the server acknowledges', () => {
@@ -430,7 +433,7 @@ describe('CallController', () => {
     const views: { phase: string }[] = [];
     ctl.subscribe((v) => views.push(v));
     ctl.home();
-    expect(sock.sent.slice(-2)).toMatchObject([{ type: 'typing', typing: false }, { type: 'leave' }]);
+    expect(sock.sent.filter((f) => f.type !== 'watch').slice(-2)).toMatchObject([{ type: 'typing', typing: false }, { type: 'leave' }]);
     expect(views.map((v) => v.phase)).toEqual(['idle']); // one view, no half-reset one in between
     expect(ctl.getView()).toMatchObject({
       phase: 'idle',
@@ -484,12 +487,12 @@ describe('CallController', () => {
     ctl.inputChanged('h');
     ctl.inputChanged('he');
     ctl.inputChanged('hey');
-    expect(sock.sentOf('typing')).toEqual([{ type: 'typing', typing: true, seq: 2 }]);
+    expect(sock.sentOf('typing')).toEqual([{ type: 'typing', typing: true, seq: anySeq }]);
     vi.advanceTimersByTime(3000);
     expect(sock.sentOf('typing').at(-1)).toMatchObject({ typing: false });
     ctl.inputChanged('hey!');
     expect(ctl.sendChat('  hey! ')).toBe(true);
-    expect(sock.sentOf('chat')).toEqual([{ type: 'chat', text: 'hey!', seq: 5 }]);
+    expect(sock.sentOf('chat')).toEqual([{ type: 'chat', text: 'hey!', seq: anySeq }]);
     vi.advanceTimersByTime(10_000);
     expect(sock.sentOf('typing')).toHaveLength(3); // no typing:false after a send
     expect(ctl.sendChat('   ')).toBe(false);
@@ -537,6 +540,30 @@ describe('CallController', () => {
     expect(ctl.getView().connection).toBe('direct');
   });
 
+  it('the badge says stalled when no frame was decoded for 2 s, and reconnecting when ICE lost its path', async () => {
+    const { ctl, pc } = await videoCall(false);
+    pc.selectPair('host');
+    pc.decoded(10);
+    pc.setIceState('connected');
+    await flush();
+    expect(ctl.getView().connection).toBe('direct');
+    const poll = async (frames: number) => {
+      pc.decoded(frames);
+      vi.advanceTimersByTime(1000);
+      await flush();
+    };
+    await poll(20);
+    expect(ctl.getView().connection).toBe('direct');
+    await poll(20);
+    expect(ctl.getView().connection).toBe('direct'); // one quiet second is no stall
+    await poll(20);
+    expect(ctl.getView().connection).toBe('stalled');
+    await poll(25);
+    expect(ctl.getView().connection).toBe('direct');
+    pc.setIceState('disconnected');
+    expect(ctl.getView().connection).toBe('reconnecting');
+  });
+
   it('a dropped socket keeps the call: same peer connection, chat continues after resume', async () => {
     const { ctl, sock, pc } = await videoCall(true);
     sock.drop();
@@ -550,7 +577,7 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('chatting');
     expect(pc.closed).toBe(false);
     expect(FakePeerConnection.instances).toHaveLength(1);
-    expect(s2.sentOf('chat')).toEqual([{ type: 'chat', text: 'are you there?', seq: 3 }]);
+    expect(s2.sentOf('chat')).toEqual([{ type: 'chat', text: 'are you there?', seq: anySeq }]);
   });
 
   it('a lost session ends the chat with an explanation', async () => {
@@ -566,7 +593,7 @@ describe('CallController', () => {
     expect(ctl.getView().phase).toBe('ended');
     expect(ctl.getView().endReason).toBe('session-lost');
     ctl.next();
-    expect(s2.sent.at(-1)).toMatchObject({ type: 'join', mode: 'text', seq: 1 });
+    expect(s2.sent.at(-1)).toMatchObject({ type: 'join', mode: 'text', seq: 2 }); // numbered from 1 again: watch, then join
   });
 
   it('dispose closes everything: socket, peer connection, camera', async () => {
@@ -607,4 +634,135 @@ describe('selectedCandidateType', () => {
     expect(selectedCandidateType(stats)).toBe('srflx');
     expect(selectedCandidateType(report([]))).toBeNull();
   });
+
+describe('CallController: presence and delivery', () => {
+  const presence = (sock: FakeSocket, camera: boolean, mic: boolean) =>
+    srv(sock, { type: 'signal', room: 'room1', data: { presence: { camera, mic } } });
+
+  it('tells the partner its presence at the match, on every switch and every 2 s, and stops when the chat ends', async () => {
+    const { ctl, sock } = await videoCall(true);
+    expect(sock.sentOf('presence').at(-1)).toMatchObject({ room: 'room1', data: { presence: { camera: true, mic: true } } });
+    const n = sock.sentOf('presence').length;
+    ctl.toggleCamera();
+    expect(sock.sentOf('presence').at(-1)).toMatchObject({ data: { presence: { camera: false, mic: true } } });
+    vi.advanceTimersByTime(4000);
+    expect(sock.sentOf('presence').length).toBeGreaterThanOrEqual(n + 3);
+    srv(sock, { type: 'peer_left', reason: 'left' });
+    const after = sock.sentOf('presence').length;
+    vi.advanceTimersByTime(10_000);
+    expect(sock.sentOf('presence')).toHaveLength(after);
+  });
+
+  it('shows the partner camera and mic off, and their connection lost after 5 s without presence', async () => {
+    const { ctl, sock, pc } = await videoCall(false);
+    expect(ctl.getView().partner).toBeNull(); // an older client never says anything
+    presence(sock, false, false);
+    expect(ctl.getView().partner).toEqual({ camera: false, mic: false, link: 'ok' });
+    // The partner's presence keeps coming (the fake server answers nothing else).
+    for (let i = 0; i < 3; i++) {
+      vi.advanceTimersByTime(2000);
+      presence(sock, true, false);
+    }
+    expect(ctl.getView().partner).toEqual({ camera: true, mic: false, link: 'ok' });
+    vi.advanceTimersByTime(4000);
+    expect(ctl.getView().partner?.link).toBe('ok');
+    vi.advanceTimersByTime(1500);
+    expect(ctl.getView().partner?.link).toBe('lost');
+    // The presence is not a negotiation message.
+    expect(pc.remoteDescription).toBeNull();
+    presence(sock, true, true);
+    expect(ctl.getView().partner).toEqual({ camera: true, mic: true, link: 'ok' });
+  });
+
+  it('does not blame the partner while its own link is down, nor right after it is back', async () => {
+    const { ctl, sock } = await videoCall(false);
+    presence(sock, true, true);
+    sock.drop();
+    vi.advanceTimersByTime(60); // the resume attempt never opens
+    vi.advanceTimersByTime(8000);
+    expect(ctl.getView().link).toBe('reconnecting');
+    expect(ctl.getView().partner?.link).toBe('ok');
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, state: 'chatting', lastSeq: 0 }));
+    vi.advanceTimersByTime(2000);
+    expect(ctl.getView().partner?.link).toBe('ok');
+  });
+
+  it('shows a line pending until a pong or a resumed welcome covers its seq', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    ctl.sendChat('one');
+    const seqOne = sock.sentOf('chat')[0]?.seq as number;
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ text: 'one', delivery: 'pending' });
+    srv(sock, { type: 'pong', ack: seqOne - 1 });
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'pending' });
+    srv(sock, { type: 'pong', ack: seqOne });
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'sent' });
+
+    sock.drop();
+    ctl.sendChat('offline');
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ text: 'offline', delivery: 'pending' });
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, state: 'chatting', lastSeq: seqOne }));
+    expect(ctl.getView().lines.at(-1)).toMatchObject({ delivery: 'pending' });
+    const seqTwo = s2.sentOf('chat')[0]?.seq as number;
+    s2.receive({ type: 'pong', seq: ++seq, ack: seqTwo });
+    expect(ctl.getView().lines.map((l) => (l.from === 'you' ? l.delivery : ''))).toEqual(['sent', 'sent']);
+  });
+});
+
+describe('CallController: counts, mode switch, remembered privacy', () => {
+  it('watches the counts on the landing page and while waiting, not in a chat, and shows what is pushed', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: true });
+    srv(sock, { type: 'counts', online: 5, waiting: { video: 2, text: 0 } });
+    expect(ctl.getView().online).toBe(5);
+    expect(ctl.getView().waiting).toEqual({ video: 2, text: 0 });
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: false });
+    srv(sock, { type: 'peer_left', reason: 'left' });
+    expect(sock.sentOf('watch').at(-1)).toMatchObject({ counts: true });
+  });
+
+  it('switchMode leaves the queue and searches in the other mode', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', ['cats']);
+    ctl.switchMode();
+    expect(sock.sentOf('leave')).toHaveLength(1);
+    expect(ctl.getView().mode).toBe('video');
+  });
+
+  it('remembers Hide my IP across reloads', () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const turn = { iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }] };
+    const make = () => {
+      const ctl = new CallController({
+        createSignaling: (handlers) =>
+          new SignalingClient({ url: 'ws://node.test/ws', handlers, createSocket: (u) => new FakeSocket(u), random: () => 0 }),
+        createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+        createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
+        storage,
+      });
+      ctl.connect();
+      const s = FakeSocket.last();
+      s.open();
+      s.receive(welcome(turn));
+      return ctl;
+    };
+    const first = make();
+    expect(first.getView().privacy).toBe(false);
+    first.setPrivacy(true);
+    first.dispose();
+    expect(make().getView().privacy).toBe(true);
+  });
+});
 });

@@ -17,9 +17,10 @@ import {
 import { Camera } from './camera';
 import { classifyMediaError } from './media';
 import { PeerLink, type SignalData } from './peer';
+import { parsePresence, Presence, type PresenceInfo } from './presence';
 import { allowedActions, enterPhase, type PhaseEntry } from './phase';
 import { Typing } from './typing';
-import { initialView, type CallView, type ChatLine } from './view';
+import { initialView, type CallView } from './view';
 
 /** The signaling client as the controller uses it (SignalingClient implements it). */
 export interface SignalingLike {
@@ -27,6 +28,8 @@ export interface SignalingLike {
   readonly session: string | null;
   connect(): void;
   send(msg: ClientMsg): number;
+  /** Asks the server to confirm what it has (a heartbeat ping); a no-op without the heartbeat. */
+  flush(): void;
   reconnectNow(): void;
   dispose(): void;
 }
@@ -44,10 +47,14 @@ export interface CallDeps {
    * network, no devices), so the first peer connection of a call is quick.
    */
   warmUpWebRTC?: () => void;
-  /** GET /api/online; null when unavailable. */
+  /** GET /api/online; null when unavailable. Polled only until the server pushes counts. */
   fetchOnline?: () => Promise<number | null>;
   onlinePollMs?: number;
+  /** Where "Hide my IP" is remembered across reloads (localStorage). */
+  storage?: Pick<Storage, 'getItem' | 'setItem'>;
 }
+
+const PRIVACY_KEY = 'stranger.hideMyIP';
 
 /**
  * The call's phase machine: owns the signaling client, the peer connection
@@ -75,6 +82,10 @@ export class CallController {
   private mediaAllowedHint: boolean | null = null;
   private reportPending = false;
   private onlineTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly presence: Presence;
+  /** What we last asked of the counts extension (watch); pushed counts arrived at least once. */
+  private watching = false;
+  private countsSeen = false;
   private lineId = 0;
   /** Bumped by every start/home so a late join decision of an old start is dropped. */
   private startEpoch = 0;
@@ -90,10 +101,22 @@ export class CallController {
       },
       (typing) => this.update({ strangerTyping: typing }),
     );
+    this.presence = new Presence({
+      local: () => {
+        const { phase, link, mode, cameraOn, micOn } = this.view;
+        if (phase !== 'chatting' || link !== 'open') return null;
+        return { camera: mode === 'video' && cameraOn, mic: mode === 'video' && micOn };
+      },
+      send: (p) => this.sendSignal({ presence: p }),
+      partner: () => this.view.partner,
+      showPartner: (p) => this.update({ partner: p }),
+      selfOk: () => this.view.link === 'open',
+    });
     this.signaling = deps.createSignaling({
       onWelcome: (m, lost) => this.onWelcome(m, lost),
       onMessage: (m) => this.onMessage(m),
       onStatus: (s) => this.update({ link: s }),
+      onAck: (seq) => this.onAck(seq),
     });
   }
 
@@ -134,7 +157,27 @@ export class CallController {
       this.startEpoch++;
       this.camera.stop();
     }
+    this.presence.stop();
     this.publish({ ...enterPhase(this.view, e), localStream: this.camera.stream, pcCount: this.livePeers });
+    if (e.phase === 'chatting') this.presence.start();
+    this.watchCounts(e.phase !== 'chatting');
+  }
+
+  /** Counts are pushed while someone looks at them: on the landing page and while waiting, not in a chat. */
+  private watchCounts(on: boolean, force = false): void {
+    if (this.watching === on && !force) return;
+    this.watching = on;
+    if (this.signaling.status === 'open' || !on) this.signaling.send({ type: 'watch', counts: on });
+  }
+
+  /** The server has every frame up to seq: our lines up to it are sent. */
+  private onAck(seq: number): void {
+    if (!this.view.lines.some((l) => l.from === 'you' && l.delivery === 'pending' && l.seq <= seq)) return;
+    this.update({
+      lines: this.view.lines.map((l) =>
+        l.from === 'you' && l.delivery === 'pending' && l.seq <= seq ? { ...l, delivery: 'sent' } : l,
+      ),
+    });
   }
 
   // ---- lifecycle ----
@@ -147,6 +190,7 @@ export class CallController {
     const poll = this.deps.fetchOnline;
     if (poll && this.onlineTimer === null) {
       this.onlineTimer = setInterval(() => {
+        if (this.countsSeen) return;
         poll().then(
           (n) => {
             if (n !== null) this.update({ online: n });
@@ -187,6 +231,7 @@ export class CallController {
     this.typing.end();
     if (this.onlineTimer !== null) clearInterval(this.onlineTimer);
     this.onlineTimer = null;
+    this.presence.stop();
     this.signaling.dispose();
     this.disposed = true;
     this.listeners.clear();
@@ -197,6 +242,19 @@ export class CallController {
   setPrivacy(on: boolean): void {
     if (on && !this.view.turnAvailable) return;
     this.update({ privacy: on });
+    try {
+      this.deps.storage?.setItem(PRIVACY_KEY, on ? '1' : '0');
+    } catch {
+      /* storage full or disabled: remembered for this page only */
+    }
+  }
+
+  private savedPrivacy(): boolean {
+    try {
+      return this.deps.storage?.getItem(PRIVACY_KEY) === '1';
+    } catch {
+      return false;
+    }
   }
 
   /** Start looking for a stranger from the landing screen. */
@@ -204,6 +262,7 @@ export class CallController {
     if (this.view.phase !== 'idle' && this.view.phase !== 'ended') return;
     const epoch = ++this.startEpoch;
     this.interests = normalizeInterests(interests);
+    this.update({ interests: this.interests });
     if (mode === 'text') {
       this.closePeer();
       this.camera.stop();
@@ -246,16 +305,15 @@ export class CallController {
     if (mode === 'video') this.preparePeer();
   }
 
-  /** End the chat (or the search) and stay on the chat screen. */
+  /**
+   * End the chat (or the search) and go back to the landing page, which says
+   * so; the camera and microphone are released (their tracks end).
+   */
   stop(): void {
     if (!allowedActions(this.view).stop) return;
-    if (this.view.phase === 'starting') {
-      // Never joined: nothing to leave; go back rather than sit on an empty chat.
-      this.home();
-      return;
-    }
-    this.enter({ phase: 'ended', endReason: 'you-left', mediaError: null });
-    this.signaling.send({ type: 'leave' });
+    const wasChatting = this.view.phase === 'chatting';
+    this.home();
+    if (wasChatting) this.update({ notice: 'You left the chat.' });
   }
 
   /** Back to the landing screen: leaves any chat and turns the camera off. */
@@ -278,9 +336,10 @@ export class CallController {
     const t = text.trim();
     if (t === '' || !allowedActions(this.view).chat) return false;
     const clipped = codePoints(t) > MAX_CHAT_CODE_POINTS ? Array.from(t).slice(0, MAX_CHAT_CODE_POINTS).join('') : t;
-    this.signaling.send({ type: 'chat', text: clipped });
+    const seq = this.signaling.send({ type: 'chat', text: clipped });
+    this.signaling.flush();
     this.typing.lineSent();
-    this.addLine('you', clipped);
+    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from: 'you', text: clipped, seq, delivery: 'pending' }] });
     return true;
   }
 
@@ -294,6 +353,7 @@ export class CallController {
     const on = !this.view.micOn;
     this.camera.stream?.getAudioTracks().forEach((t) => (t.enabled = on));
     this.update({ micOn: on });
+    this.presence.tell(true);
   }
 
   toggleCamera(): void {
@@ -301,6 +361,7 @@ export class CallController {
     const on = !this.view.cameraOn;
     this.camera.stream?.getVideoTracks().forEach((t) => (t.enabled = on));
     this.update({ cameraOn: on });
+    this.presence.tell(true);
   }
 
   /** After a camera/mic failure: chat by text instead. */
@@ -308,6 +369,14 @@ export class CallController {
     if (!allowedActions(this.view).recoverMedia) return;
     this.home();
     this.start('text', this.interests);
+  }
+
+  /** While waiting: look in the other mode instead (nobody may be waiting in this one). */
+  switchMode(): void {
+    if (this.view.phase !== 'waiting') return;
+    const to: Mode = this.view.mode === 'video' ? 'text' : 'video';
+    this.home();
+    this.start(to, this.interests);
   }
 
   /** After a camera/mic failure: ask again. */
@@ -338,9 +407,16 @@ export class CallController {
       session: m.session,
       online: m.online,
       turnAvailable,
-      privacy: turnAvailable && this.view.privacy,
+      privacy: turnAvailable && (this.view.privacy || (m.resumed ? false : this.savedPrivacy())),
     });
+    // Counts for the landing page and the search; the subscription does not
+    // survive a new session or a resume on another node, so ask every time.
+    if (this.view.phase !== 'chatting') this.watchCounts(true, true);
     this.peer?.setIceServers(this.iceServers);
+    // The partner heard nothing from us while we were away, and we nothing
+    // from them: their silence so far is ours, not theirs.
+    this.presence.heardNow();
+    if (!lostSession) this.presence.tell(true);
     if (lostSession) {
       const { phase, mode } = this.view;
       if (phase === 'waiting' || phase === 'chatting') {
@@ -377,6 +453,10 @@ export class CallController {
           // Ready for "New chat" while the person reads that the stranger left.
           if (this.view.mode === 'video') this.preparePeer();
         }
+        return;
+      case 'counts':
+        this.countsSeen = true;
+        this.update({ online: m.online, waiting: m.waiting });
         return;
       case 'reported':
         this.reportPending = false;
@@ -436,15 +516,19 @@ export class CallController {
   private onChat(m: ChatMsg): void {
     if (this.view.phase !== 'chatting') return;
     this.typing.strangerLine();
-    this.addLine('stranger', m.text);
+    // Anything from the partner shows they are there.
+    this.presence.heardNow();
+    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from: 'stranger', text: m.text }] });
   }
 
   private onSignal(m: SignalMsg): void {
     if (this.view.phase !== 'chatting' || m.room !== this.view.room) return;
-    this.peer?.receive(m.data);
+    const presence = parsePresence(m.data);
+    if (presence) this.presence.receive(presence);
+    else this.peer?.receive(m.data);
   }
 
-  private sendSignal(data: SignalData): void {
+  private sendSignal(data: SignalData | { presence: PresenceInfo }): void {
     const room = this.view.room;
     if (room === null || this.view.phase !== 'chatting') return;
     this.signaling.send({ type: 'signal', room, data });
@@ -503,11 +587,5 @@ export class CallController {
         return null;
       },
     );
-  }
-
-  // ---- helpers ----
-
-  private addLine(from: ChatLine['from'], text: string): void {
-    this.update({ lines: [...this.view.lines, { id: ++this.lineId, from, text }] });
   }
 }

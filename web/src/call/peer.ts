@@ -3,13 +3,20 @@ import type { IceServer } from '../signaling/protocol';
 const ICE_DISCONNECTED_GRACE_MS = 2500;
 const ICE_RESTART_RETRY_MS = 4000;
 const MAX_ICE_RESTARTS = 6;
-const STATS_POLL_MS = 3000;
+/** Often enough to see stalled video within STALL_POLLS seconds. */
+const STATS_POLL_MS = 1000;
+/** Polls without a new decoded frame before the video counts as stalled. */
+const STALL_POLLS = 2;
 
 /** What a peer connection sends to the partner through signaling. */
 export type SignalData = { sdp: RTCSessionDescriptionInit } | { candidate: RTCIceCandidateInit | null };
 
-/** What the path the media takes looks like, as far as the peer connection knows. */
-export type PeerConnectionKind = 'connecting' | 'direct' | 'relay';
+/**
+ * What the path the media takes looks like, as far as the peer connection
+ * knows. reconnecting: ICE lost a path it had. stalled: ICE says connected
+ * but no video frame was decoded for STALL_POLLS polls.
+ */
+export type PeerConnectionKind = 'connecting' | 'reconnecting' | 'stalled' | 'direct' | 'relay';
 
 /** What a PeerLink needs from the call around it. */
 export interface PeerHost {
@@ -48,6 +55,11 @@ export class PeerLink {
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
   private statsTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
+  /** ICE was connected once in this chat: a later disconnect is a reconnect. */
+  private wasConnected = false;
+  /** Video frames decoded at the last stats poll, and polls since the count last grew. */
+  private framesDecoded = 0;
+  private pollsWithoutFrames = 0;
 
   constructor(
     readonly pc: RTCPeerConnection,
@@ -218,16 +230,17 @@ export class PeerLink {
         if (this.restartTimer !== null) clearTimeout(this.restartTimer);
         this.restartTimer = null;
         this.restarts = 0;
+        this.wasConnected = true;
         void this.readConnectionKind();
         this.statsTimer ??= setInterval(() => void this.readConnectionKind(), STATS_POLL_MS);
         return;
       case 'disconnected':
-        this.report('connecting');
+        this.report(this.wasConnected ? 'reconnecting' : 'connecting');
         // Often recovers by itself within a second or two; restart only if not.
         this.scheduleIceRestart(ICE_DISCONNECTED_GRACE_MS);
         return;
       case 'failed':
-        this.report('connecting');
+        this.report(this.wasConnected ? 'reconnecting' : 'connecting');
         this.scheduleIceRestart(0);
         return;
       default:
@@ -263,9 +276,33 @@ export class PeerLink {
     } catch {
       return;
     }
+    const ice = this.pc.iceConnectionState;
+    if (ice !== 'connected' && ice !== 'completed') return;
+    // Frames decoded only grow; a count that stops after the first frame
+    // means the media froze although ICE has not noticed (yet).
+    const frames = decodedVideoFrames(stats);
+    if (frames > this.framesDecoded) {
+      this.framesDecoded = frames;
+      this.pollsWithoutFrames = 0;
+    } else if (this.framesDecoded > 0) {
+      this.pollsWithoutFrames++;
+    }
+    if (this.pollsWithoutFrames >= STALL_POLLS) {
+      this.report('stalled');
+      return;
+    }
     const kind = selectedCandidateType(stats);
     if (kind !== null) this.report(kind === 'relay' ? 'relay' : 'direct');
   }
+}
+
+/** The sum of framesDecoded over the inbound video streams. */
+export function decodedVideoFrames(stats: RTCStatsReport): number {
+  let n = 0;
+  stats.forEach((r: Record<string, unknown>) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video' && typeof r.framesDecoded === 'number') n += r.framesDecoded;
+  });
+  return n;
 }
 
 /** The candidateType of the local candidate of the selected pair, or null if none yet. */

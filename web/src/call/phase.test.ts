@@ -14,8 +14,9 @@ const chatting: CallView = {
   room: 'room1',
   initiator: true,
   commonInterests: ['music'],
-  lines: [{ id: 1, from: 'you', text: 'hi' }],
+  lines: [{ id: 1, from: 'you', text: 'hi', seq: 1, delivery: 'sent' }],
   strangerTyping: true,
+  partner: { camera: false, mic: true, link: 'lost' },
   connection: 'direct',
   localStream: stream,
   remoteStream: stream,
@@ -142,11 +143,11 @@ describe('allowedActions', () => {
     expect(at('ended', { mediaError: 'denied' }).next).toBe(false);
   });
 
-  it('stop: while starting, waiting or chatting', () => {
+  it('stop: while starting, waiting, chatting, and after a chat ended (it goes home)', () => {
     expect(at('starting').stop).toBe(true);
     expect(at('waiting').stop).toBe(true);
     expect(at('chatting').stop).toBe(true);
-    expect(at('ended', { endReason: 'left' }).stop).toBe(false);
+    expect(at('ended', { endReason: 'left' }).stop).toBe(true);
     expect(at('idle').stop).toBe(false);
   });
 

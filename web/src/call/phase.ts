@@ -32,6 +32,7 @@ const fresh = {
   room: null,
   commonInterests: [],
   strangerTyping: false,
+  partner: null,
   connection: 'none',
   remoteStream: null,
 } as const satisfies Partial<CallView>;
@@ -57,6 +58,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
         mediaError: null,
         notice: null,
         strangerTyping: false,
+        partner: null,
         phase: 'chatting',
         mode: e.mode,
         room: e.room,
@@ -69,6 +71,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
       return {
         ...view,
         strangerTyping: false,
+        partner: null,
         connection: 'none',
         remoteStream: null,
         phase: 'ended',
@@ -82,7 +85,7 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
 export interface AllowedActions {
   /** Skip to the next stranger, or start a new search after a chat ended. */
   next: boolean;
-  /** End the chat or the search (or give up waiting for the camera). */
+  /** End the chat or the search (or give up waiting for the camera) and go home; after a chat ended, go home. */
   stop: boolean;
   /** Report the current stranger, or the one of the chat that just ended. */
   report: boolean;
@@ -99,7 +102,7 @@ export function allowedActions(v: Pick<CallView, 'phase' | 'mode' | 'endReason' 
   return {
     // Without the camera a video search cannot go on; the error offers the way out.
     next: (phase === 'chatting' || phase === 'ended') && mediaError === null,
-    stop: phase === 'starting' || phase === 'waiting' || phase === 'chatting',
+    stop: phase === 'starting' || phase === 'waiting' || phase === 'chatting' || phase === 'ended',
     // Only a stranger one has met: the current one, or the one of the chat
     // that just ended (however it ended, unless reported already); not while
     // waiting, where there is nobody to report.

@@ -1,5 +1,5 @@
 import { startTransition, useEffect, useMemo, useRef, useState } from 'react';
-import { SignalingClient, defaultSignalingUrl } from '../signaling/client';
+import { SignalingClient, defaultHeartbeat, defaultSignalingUrl } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
 import { CallController, type CallDeps } from './controller';
 import { initialView, type CallView } from './view';
@@ -8,7 +8,8 @@ import { initialView, type CallView } from './view';
 export function browserDeps(): CallDeps {
   const md = typeof navigator !== 'undefined' ? navigator.mediaDevices : undefined;
   return {
-    createSignaling: (handlers) => new SignalingClient({ url: defaultSignalingUrl(), handlers }),
+    createSignaling: (handlers) =>
+      new SignalingClient({ url: defaultSignalingUrl(), handlers, heartbeat: defaultHeartbeat }),
     createPeerConnection: (config) => new RTCPeerConnection(config),
     createMediaStream: () => new MediaStream(),
     getUserMedia: md?.getUserMedia ? (c) => md.getUserMedia(c) : undefined,
@@ -35,6 +36,13 @@ export function browserDeps(): CallDeps {
       if (typeof requestIdleCallback === 'function') requestIdleCallback(warm, { timeout: 1000 });
       else setTimeout(warm, 0);
     },
+    storage: (() => {
+      try {
+        return window.localStorage;
+      } catch {
+        return undefined; // storage disabled (some private modes)
+      }
+    })(),
     fetchOnline: async () => {
       // Nobody sees the count in a background tab; spare the server the request.
       if (document.hidden) return null;
@@ -61,6 +69,7 @@ export interface CallActions {
   setPrivacy: (on: boolean) => void;
   continueInText: () => void;
   retryMedia: () => void;
+  switchMode: () => void;
 }
 
 /** Read-only facts for end-to-end tests, at window.__stranger. */
@@ -72,6 +81,8 @@ export interface DebugHandle {
   readonly initiator: boolean;
   readonly link: string;
   readonly connection: string;
+  /** The partner's link as their presence tells it: ok, lost, or '' before any presence. */
+  readonly partnerLink: string;
   /** Drops the signaling socket and resumes, as after a network change (for drop tests). */
   reconnectSignaling(): void;
 }
@@ -147,6 +158,9 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
       get connection() {
         return c.getView().connection;
       },
+      get partnerLink() {
+        return c.getView().partner?.link ?? '';
+      },
       reconnectSignaling: () => c.reconnectSignaling(),
     };
     window.__stranger = handle;
@@ -177,6 +191,7 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
       setPrivacy: (on) => ctl.current?.setPrivacy(on),
       continueInText: () => ctl.current?.continueInText(),
       retryMedia: () => ctl.current?.retryMedia(),
+      switchMode: () => ctl.current?.switchMode(),
     }),
     [],
   );

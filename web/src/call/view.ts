@@ -9,15 +9,27 @@ import type { MediaErrorKind } from './media';
  */
 export type Phase = 'idle' | 'starting' | 'waiting' | 'chatting' | 'ended';
 
-/** What the connection indicator shows. */
-export type Connection = 'none' | 'connecting' | 'direct' | 'relay';
+/** What the connection indicator shows (see PeerConnectionKind). */
+export type Connection = 'none' | 'connecting' | 'reconnecting' | 'stalled' | 'direct' | 'relay';
 
 export type EndReason = PeerLeftReason | 'you-left' | 'you-reported' | 'session-lost';
 
-export interface ChatLine {
-  id: number;
-  from: 'you' | 'stranger';
-  text: string;
+/** pending: the server has not confirmed it yet (pong ack or resume); sent: it has. */
+export type Delivery = 'pending' | 'sent';
+
+export type ChatLine =
+  | { id: number; from: 'stranger'; text: string }
+  | { id: number; from: 'you'; text: string; seq: number; delivery: Delivery };
+
+/**
+ * The partner's state as their client tells it (presence convention,
+ * docs/protocol.md). link: ok while their presence arrives; lost after
+ * PRESENCE_LOST_MS without any (they are reconnecting, or gone).
+ */
+export interface PartnerState {
+  camera: boolean;
+  mic: boolean;
+  link: 'ok' | 'lost';
 }
 
 /** Everything the UI renders. Replaced (never mutated) on every change. */
@@ -25,6 +37,10 @@ export interface CallView {
   link: LinkStatus;
   session: string | null;
   online: number | null;
+  /** Sessions waiting per mode (counts extension); null until the server told. */
+  waiting: Record<Mode, number> | null;
+  /** The interests of the current search, as sent. */
+  interests: string[];
   turnAvailable: boolean;
   privacy: boolean;
   phase: Phase;
@@ -35,6 +51,8 @@ export interface CallView {
   endReason: EndReason | null;
   lines: ChatLine[];
   strangerTyping: boolean;
+  /** null until the partner's client sent its first presence (older clients never do). */
+  partner: PartnerState | null;
   connection: Connection;
   localStream: MediaStream | null;
   remoteStream: MediaStream | null;
@@ -49,6 +67,8 @@ export const initialView: CallView = {
   link: 'connecting',
   session: null,
   online: null,
+  waiting: null,
+  interests: [],
   turnAvailable: false,
   privacy: false,
   phase: 'idle',
@@ -59,6 +79,7 @@ export const initialView: CallView = {
   endReason: null,
   lines: [],
   strangerTyping: false,
+  partner: null,
   connection: 'none',
   localStream: null,
   remoteStream: null,

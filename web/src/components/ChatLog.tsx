@@ -5,7 +5,8 @@ import type { CallView } from '../call/view';
 type Props = Pick<
   CallView,
   'phase' | 'endReason' | 'commonInterests' | 'mediaError' | 'lines' | 'notice' | 'strangerTyping'
->;
+> &
+  Partial<Pick<CallView, 'interests' | 'waiting' | 'mode'>>;
 
 /** The status line, the chat lines and the last notice, and whether the stranger is typing. */
 export function ChatLog(props: Props) {
@@ -21,14 +22,25 @@ export function ChatLog(props: Props) {
 
   return (
     <>
-      <div className="log" ref={logRef} data-testid="chat-log" role="log" aria-live="polite">
+      {/* Focusable, so the log can be scrolled from the keyboard. */}
+      <div className="log" ref={logRef} data-testid="chat-log" role="log" aria-live="polite" tabIndex={0}>
         <div className="status" data-testid="status" role="status">
-          <p className="status-main">{status.main}</p>
+          <p className="status-main">
+            {(props.phase === 'waiting' || props.phase === 'starting') && (
+              <span className="spinner" aria-hidden="true" data-testid="searching" />
+            )}
+            {status.main}
+          </p>
           {status.sub && <p className="status-sub">{status.sub}</p>}
         </div>
         {lines.map((l) => (
-          <p key={l.id} className={`line line-${l.from}`}>
+          <p
+            key={l.id}
+            className={`line line-${l.from}${l.from === 'you' ? ` line-${l.delivery}` : ''}`}
+            data-delivery={l.from === 'you' ? l.delivery : undefined}
+          >
             <strong>{l.from === 'you' ? 'You:' : 'Stranger:'}</strong> <span>{l.text}</span>
+            {l.from === 'you' && l.delivery === 'pending' && <span className="line-pending"> (sending…)</span>}
           </p>
         ))}
         {notice && <p className="notice">{notice}</p>}

@@ -7,13 +7,14 @@ interface Props {
   enabled: boolean;
   /** The chat's room: a draft belongs to one chat. */
   room: string | null;
+  placeholder: string;
   /** Returns true when the line went out (the draft is then cleared). */
   onSend: (text: string) => boolean;
   onInput: (text: string) => void;
 }
 
 /** The chat input and its Send button. */
-export function Composer({ enabled, room, onSend, onInput }: Props) {
+export function Composer({ enabled, room, placeholder, onSend, onInput }: Props) {
   // The draft is kept with the chat it was typed in, so it is gone (without an
   // effect resetting it) once that chat ends.
   const [draft, setDraft] = useState<{ room: string | null; text: string }>({ room: null, text: '' });
@@ -45,7 +46,7 @@ export function Composer({ enabled, room, onSend, onInput }: Props) {
         enterKeyHint="send"
         // Counts UTF-16 units, the server code points: never more than the server takes.
         maxLength={MAX_CHAT_CODE_POINTS}
-        placeholder={enabled ? 'Type a message…' : 'Chat starts when you are matched'}
+        placeholder={placeholder}
         disabled={!enabled}
         value={text}
         onChange={(e) => {

@@ -17,6 +17,9 @@ interface Props {
   onToggleCamera: () => void;
 }
 
+/** How long "Really?" waits for the second Esc or click. */
+export const CONFIRM_MS = 3000;
+
 /**
  * Next (with its Esc shortcut), Stop, mic, camera and report. Skipping a
  * stranger takes two steps, the button or Esc twice ("Really?"), so one
@@ -27,6 +30,13 @@ export function Controls({ phase, room, micOn, cameraOn, allowed, onNext, onStop
   const here = `${phase} ${room ?? ''}`;
   const [confirmIn, setConfirmIn] = useState<string | null>(null);
   const confirmNext = confirmIn === here;
+
+  // "Really?" is a question for a moment, not a state to come back to.
+  useEffect(() => {
+    if (!confirmNext) return;
+    const t = setTimeout(() => setConfirmIn(null), CONFIRM_MS);
+    return () => clearTimeout(t);
+  }, [confirmNext]);
 
   // Esc: once asks "Really?", twice skips. After a chat ended, once starts a new one.
   useEffect(() => {

@@ -45,4 +45,15 @@ describe('InterestsInput', () => {
     expect(latest).toHaveLength(10);
     expect(input().disabled).toBe(true);
   });
+
+  it('says why an interest was left out instead of dropping it silently', () => {
+    render(<Harness />);
+    type('x'.repeat(33));
+    enter();
+    expect(latest).toEqual([]);
+    expect(screen.getByText(/at most 32 characters; one was left out/)).toBeTruthy();
+    type('a,b,c,d,e,f,g,h,i,j,k,');
+    expect(latest).toHaveLength(10);
+    expect(screen.getByText(/Only the first 10 interests are kept/)).toBeTruthy();
+  });
 });

@@ -1,5 +1,5 @@
 import { useId, useState, type KeyboardEvent } from 'react';
-import { MAX_INTERESTS, normalizeInterests } from '../signaling/protocol';
+import { codePoints, MAX_INTEREST_CODE_POINTS, MAX_INTERESTS, normalizeInterests } from '../signaling/protocol';
 
 interface Props {
   value: string[];
@@ -13,12 +13,24 @@ interface Props {
  */
 export function InterestsInput({ value, onChange }: Props) {
   const [draft, setDraft] = useState('');
+  // Why the last addition kept less than was typed; the protocol drops such interests silently.
+  const [dropped, setDropped] = useState<string | null>(null);
   const id = useId();
   const full = value.length >= MAX_INTERESTS;
 
   const add = (raw: string) => {
     const parts = raw.split(',');
+    const tooLong = parts.filter((p) => codePoints(p.trim()) > MAX_INTEREST_CODE_POINTS).length;
     const next = normalizeInterests([...value, ...parts]);
+    const candidates = parts.map((p) => p.trim().toLowerCase()).filter((p) => p !== '' && codePoints(p) <= MAX_INTEREST_CODE_POINTS);
+    const overLimit = new Set([...value, ...candidates]).size > MAX_INTERESTS;
+    setDropped(
+      tooLong > 0
+        ? `Interests can be at most ${MAX_INTEREST_CODE_POINTS} characters; ${tooLong === 1 ? 'one was' : `${tooLong} were`} left out.`
+        : overLimit
+          ? `Only the first ${MAX_INTERESTS} interests are kept.`
+          : null,
+    );
     onChange(next);
     setDraft('');
   };
@@ -82,8 +94,8 @@ export function InterestsInput({ value, onChange }: Props) {
           aria-describedby={`${id}-hint`}
         />
       </div>
-      <p id={`${id}-hint`} className="hint">
-        Press Enter or type a comma to add. We’ll try to match you with someone who shares one.
+      <p id={`${id}-hint`} className="hint" aria-live="polite">
+        {dropped ?? 'Press Enter or type a comma to add. We’ll try to match you with someone who shares one.'}
       </p>
     </div>
   );

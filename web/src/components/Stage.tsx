@@ -1,5 +1,6 @@
 import { mediaErrorText, type MediaErrorKind } from '../call/media';
-import type { Connection, Phase } from '../call/view';
+import type { LinkStatus } from '../signaling/client';
+import type { Connection, PartnerState, Phase } from '../call/view';
 import { GuardedVideo } from '../guard/GuardedVideo';
 import { VideoView } from './VideoView';
 
@@ -9,6 +10,9 @@ interface Props {
   localStream: MediaStream | null;
   cameraOn: boolean;
   connection: Connection;
+  /** Our own signaling link: while it is down, the media is not trusted either. */
+  link: LinkStatus;
+  partner: PartnerState | null;
   mediaError: MediaErrorKind | null;
   onContinueInText: () => void;
   onRetryMedia: () => void;
@@ -20,6 +24,8 @@ interface Props {
 const connectionLabel: Record<Connection, string> = {
   none: 'Not connected',
   connecting: 'Connecting…',
+  reconnecting: 'Reconnecting…',
+  stalled: 'Video stalled',
   direct: 'Direct',
   relay: 'Through relay',
 };
@@ -35,12 +41,19 @@ export function Stage({
   localStream,
   cameraOn,
   connection,
+  link,
+  partner,
   mediaError,
   onContinueInText,
   onRetryMedia,
   onNext,
   onReport,
 }: Props) {
+  // A green "Direct" over a frozen picture is the one thing the badge must
+  // never show: without our own link, or with the partner silent, the media
+  // is not known to flow.
+  const badge: Connection =
+    connection === 'none' || (link === 'open' && partner?.link !== 'lost') ? connection : 'reconnecting';
   return (
     <section className="stage" aria-label="Video">
       <div className="remote">
@@ -70,9 +83,10 @@ export function Stage({
             </div>
           </div>
         )}
-        <span className={`conn conn-${connection}`} data-testid="connection-state" data-state={connection}>
+        {phase === 'chatting' && partner && <PartnerLabel partner={partner} />}
+        <span className={`conn conn-${badge}`} data-testid="connection-state" data-state={badge}>
           <span className="dot" aria-hidden="true" />
-          {connectionLabel[connection]}
+          {connectionLabel[badge]}
         </span>
         <div className={`self ${cameraOn ? '' : 'self-off'}`} hidden={!localStream}>
           <VideoView stream={localStream} muted mirrored className="local-video" label="Your camera" testId="local-video" />
@@ -80,5 +94,31 @@ export function Stage({
         </div>
       </div>
     </section>
+  );
+}
+
+/** What the stranger's client says about itself, over their video. */
+function PartnerLabel({ partner }: { partner: PartnerState }) {
+  if (partner.link === 'lost') {
+    return (
+      <div className="partner-state partner-lost" data-testid="partner-state" data-state="lost">
+        <span className="spinner" aria-hidden="true" />
+        Stranger’s connection is lost. They may be reconnecting…
+      </div>
+    );
+  }
+  return (
+    <>
+      {!partner.camera && (
+        <div className="partner-state partner-camera-off" data-testid="partner-state" data-state="camera-off">
+          Stranger turned their camera off
+        </div>
+      )}
+      {!partner.mic && (
+        <span className="partner-muted" data-testid="partner-muted">
+          Stranger is muted
+        </span>
+      )}
+    </>
   );
 }

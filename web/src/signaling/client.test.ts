@@ -232,3 +232,92 @@ describe('protocol helpers', () => {
     });
   });
 });
+
+describe('SignalingClient heartbeat', () => {
+  function hbSetup() {
+    const statuses: LinkStatus[] = [];
+    const acks: number[] = [];
+    const client = new SignalingClient({
+      url: 'ws://node.test/ws',
+      createSocket: (url) => new FakeSocket(url),
+      random: () => 0,
+      heartbeat: { intervalMs: 1000, deadAfterMs: 3000, connectTimeoutMs: 5000 },
+      handlers: { onStatus: (s) => statuses.push(s), onAck: (n) => acks.push(n) },
+    });
+    client.connect();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive(welcome());
+    return { client, s, statuses, acks };
+  }
+
+  it('pings after a second of silence and stays open while pongs come back', () => {
+    const { client, s, acks } = hbSetup();
+    vi.advanceTimersByTime(1000);
+    expect(s.sentOf('ping')).toHaveLength(1);
+    expect(s.sentOf('ping')[0]?.seq).toBeUndefined(); // never kept for a resume
+    for (let i = 1; i <= 10; i++) {
+      s.receive({ type: 'pong', seq: i, ack: 0 });
+      vi.advanceTimersByTime(1000);
+    }
+    expect(s.sentOf('ping')).toHaveLength(11);
+    expect(client.status).toBe('open');
+    expect(acks).toContain(0);
+  });
+
+  it('takes a link that answers nothing for 3 s after a ping as dead, and resumes on a new socket', () => {
+    const { client, s, statuses } = hbSetup();
+    vi.advanceTimersByTime(1000); // ping
+    vi.advanceTimersByTime(2900);
+    expect(client.status).toBe('open');
+    vi.advanceTimersByTime(600);
+    expect(client.status).toBe('reconnecting');
+    expect(statuses).toContain('reconnecting');
+    expect(s.closedWith).toBe(4000); // keeps the session for the resume
+    vi.advanceTimersByTime(300);
+    expect(FakeSocket.last()).not.toBe(s);
+    expect(FakeSocket.last().url).toContain('resume=');
+  });
+
+  it('gives up a connect that is never welcomed and tries again', () => {
+    const { s } = hbSetup();
+    vi.advanceTimersByTime(4500); // dead
+    const second = FakeSocket.last();
+    expect(second).not.toBe(s);
+    vi.advanceTimersByTime(5000); // never opens: a cut network
+    expect(second.closedWith).toBe(4000);
+    vi.advanceTimersByTime(1000);
+    expect(FakeSocket.instances.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('flush pings at once, and the pong and a resumed welcome report what the server has', () => {
+    const { client, s, acks } = hbSetup();
+    client.send({ type: 'chat', text: 'hi' }); // seq 1
+    client.flush();
+    expect(s.sentOf('ping')).toHaveLength(1);
+    s.receive({ type: 'pong', seq: 1, ack: 1 });
+    expect(acks).toEqual([1]);
+    client.send({ type: 'chat', text: 'again' }); // seq 2
+    s.drop();
+    vi.advanceTimersByTime(300);
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, state: 'idle', lastSeq: 2 }));
+    expect(acks).toEqual([1, 2]);
+  });
+
+  it('a burst of lines costs one ping per round trip, and the last pong covers them all', () => {
+    const { client, s, acks } = hbSetup();
+    for (let i = 0; i < 5; i++) {
+      client.send({ type: 'chat', text: `line ${i}` });
+      client.flush();
+    }
+    expect(s.sentOf('ping')).toHaveLength(1);
+    s.receive({ type: 'pong', seq: 1, ack: 1 });
+    // Lines 2-5 were sent after that ping: another goes out at once.
+    expect(s.sentOf('ping')).toHaveLength(2);
+    s.receive({ type: 'pong', seq: 2, ack: 5 });
+    expect(s.sentOf('ping')).toHaveLength(2);
+    expect(acks).toEqual([1, 5]);
+  });
+});

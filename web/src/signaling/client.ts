@@ -38,7 +38,27 @@ export interface SignalingHandlers {
   /** Every sequenced server frame, once, in order (duplicates after a resume are dropped). */
   onMessage?(msg: SequencedServerMsg): void;
   onStatus?(status: LinkStatus): void;
+  /**
+   * The server has processed every client frame up to `seq` (a pong's ack,
+   * or a resumed welcome's lastSeq).
+   */
+  onAck?(seq: number): void;
 }
+
+/**
+ * The heartbeat extension (docs/protocol.md): a ping when the server has been
+ * quiet for intervalMs, and a link that answers nothing for deadAfterMs after
+ * a ping is taken for dead and resumed on a new socket.
+ */
+export interface HeartbeatOptions {
+  intervalMs: number;
+  deadAfterMs: number;
+  /** A socket that has not been welcomed within this time is given up and retried. */
+  connectTimeoutMs: number;
+}
+
+/** Detects a lost network within 4.25 s: ping after 1 s of silence, dead 3 s later, checked every 250 ms. */
+export const defaultHeartbeat: HeartbeatOptions = { intervalMs: 1000, deadAfterMs: 3000, connectTimeoutMs: 5000 };
 
 export interface SignalingOptions {
   /** Absolute ws:// or wss:// URL of the endpoint, without query. */
@@ -50,6 +70,10 @@ export interface SignalingOptions {
   backoff?: BackoffOptions;
   /** How many sent frames to keep for re-sending after a resume. */
   maxKeptFrames?: number;
+  /** Off (null) unless given: a server without the extension would answer every ping with an error. */
+  heartbeat?: HeartbeatOptions | null;
+  /** The clock of the heartbeat. */
+  now?: () => number;
 }
 
 const OPEN = 1;
@@ -75,6 +99,14 @@ export function defaultSignalingUrl(loc: Location = window.location): string {
  */
 export class SignalingClient {
   private readonly opts: Required<Omit<SignalingOptions, 'handlers'>>;
+  private heartbeatTimer: unknown = null;
+  private connectTimer: unknown = null;
+  /** When the server last sent anything on the current socket. */
+  private lastHeard = 0;
+  /** When the oldest unanswered ping went out; null when none is unanswered. */
+  private pingOutstanding: number | null = null;
+  /** The highest client seq a pong or welcome acknowledged. */
+  private acked = 0;
   private handlers: SignalingHandlers;
   private socket: SocketLike | null = null;
   private reconnectTimer: unknown = null;
@@ -101,6 +133,8 @@ export class SignalingClient {
       random: options.random ?? Math.random,
       backoff: options.backoff ?? defaultBackoff,
       maxKeptFrames: options.maxKeptFrames ?? 512,
+      heartbeat: options.heartbeat ?? null,
+      now: options.now ?? (() => Date.now()),
     };
   }
 
@@ -137,14 +171,26 @@ export class SignalingClient {
       return;
     }
     this.socket = sock;
+    const hb = this.opts.heartbeat;
+    if (hb) {
+      // A connect whose packets vanish hangs in CONNECTING for minutes.
+      this.clearTimer('connectTimer');
+      this.connectTimer = this.opts.timers.setTimeout(() => {
+        this.connectTimer = null;
+        if (this.socket === sock && !this.ready) this.abandon(sock);
+      }, hb.connectTimeoutMs);
+    }
     sock.onmessage = (ev) => {
       if (this.socket !== sock) return;
+      this.lastHeard = this.opts.now();
+      this.pingOutstanding = null;
       if (typeof ev.data === 'string') this.handleFrame(ev.data);
     };
     sock.onclose = (ev) => {
       if (this.socket !== sock) return;
       this.socket = null;
       this.ready = false;
+      this.stopHeartbeat();
       if (this.disposed) return;
       if (ev.code === CLOSE_TAKEN_OVER) {
         // Another connection (another tab, or a resume that raced this one)
@@ -173,6 +219,78 @@ export class SignalingClient {
   }
 
   /**
+   * Pings now (heartbeat on only), so the next pong's ack covers every frame
+   * sent so far: a chat line shows as sent within a round trip.
+   */
+  flush(): void {
+    // One ping in flight at a time: its pong asks for the next if frames
+    // were sent meanwhile, so a burst of lines costs one ping per round trip.
+    if (!this.opts.heartbeat || !this.ready || this.pingOutstanding !== null) return;
+    this.ping();
+  }
+
+  private ping(): void {
+    // Without seq: a ping is never kept or re-sent after a resume.
+    const s = this.socket;
+    if (!s || s.readyState !== OPEN) return;
+    try {
+      s.send('{"type":"ping"}');
+    } catch {
+      return;
+    }
+    this.pingOutstanding ??= this.opts.now();
+  }
+
+  private startHeartbeat(): void {
+    const hb = this.opts.heartbeat;
+    if (!hb) return;
+    this.stopHeartbeat();
+    this.lastHeard = this.opts.now();
+    this.pingOutstanding = null;
+    const tick = (): void => {
+      this.heartbeatTimer = null;
+      const sock = this.socket;
+      if (!sock || !this.ready || this.disposed) return;
+      const now = this.opts.now();
+      if (this.pingOutstanding !== null && now - this.pingOutstanding >= hb.deadAfterMs) {
+        this.abandon(sock);
+        return;
+      }
+      if (this.pingOutstanding === null && now - this.lastHeard >= hb.intervalMs) this.ping();
+      this.heartbeatTimer = this.opts.timers.setTimeout(tick, Math.max(100, hb.intervalMs / 4));
+    };
+    this.heartbeatTimer = this.opts.timers.setTimeout(tick, Math.max(100, hb.intervalMs / 4));
+  }
+
+  private stopHeartbeat(): void {
+    this.clearTimer('heartbeatTimer');
+    this.pingOutstanding = null;
+  }
+
+  /** The socket answers nothing: give it up (close 4000 keeps the session) and resume on a new one. */
+  private abandon(sock: SocketLike): void {
+    if (this.socket !== sock) return;
+    this.socket = null;
+    this.ready = false;
+    this.stopHeartbeat();
+    this.clearTimer('connectTimer');
+    try {
+      sock.close(4000, 'unresponsive');
+    } catch {
+      /* already closed */
+    }
+    this.scheduleReconnect();
+  }
+
+  private clearTimer(which: 'heartbeatTimer' | 'connectTimer'): void {
+    const h = this[which];
+    if (h !== null) {
+      this.opts.timers.clearTimeout(h);
+      this[which] = null;
+    }
+  }
+
+  /**
    * Drops the current socket and reconnects now (e.g. the browser reports it
    * is back online, so the old socket is probably dead without knowing it).
    */
@@ -181,6 +299,8 @@ export class SignalingClient {
     this.clearReconnectTimer();
     this.attempt = 0;
     const s = this.socket;
+    this.stopHeartbeat();
+    this.clearTimer('connectTimer');
     if (s) {
       this.socket = null;
       this.ready = false;
@@ -201,6 +321,8 @@ export class SignalingClient {
     if (this.disposed) return;
     this.disposed = true;
     this.clearReconnectTimer();
+    this.stopHeartbeat();
+    this.clearTimer('connectTimer');
     const s = this.socket;
     this.socket = null;
     if (s) {
@@ -230,6 +352,14 @@ export class SignalingClient {
       this.handleWelcome(msg);
       return;
     }
+    if (msg.type === 'pong') {
+      // Numbered like every server frame, but only the link cares.
+      if (msg.seq > this._lastServerSeq) this._lastServerSeq = msg.seq;
+      this.acked = Math.max(this.acked, msg.ack);
+      this.handlers.onAck?.(msg.ack);
+      if (this.nextSeq - 1 > this.acked) this.flush();
+      return;
+    }
     // Duplicates appear when a resume re-sends frames we already had.
     if (msg.seq <= this._lastServerSeq) return;
     this._lastServerSeq = msg.seq;
@@ -243,14 +373,19 @@ export class SignalingClient {
     this.resumeToken = msg.resumeToken;
     this.attempt = 0;
     this.ready = true;
+    this.clearTimer('connectTimer');
+    this.startHeartbeat();
     if (msg.resumed && !lostSession) {
       const last = msg.lastSeq ?? 0;
       this.kept = this.kept.filter((f) => f.seq > last);
+      this.acked = Math.max(this.acked, last);
+      this.handlers.onAck?.(last);
     } else if (lostSession) {
       // A new session: frames meant for the old one are meaningless now.
       this._lastServerSeq = 0;
       this.kept = [];
       this.nextSeq = 1;
+      this.acked = 0;
     }
     // else: the first welcome; frames queued before it go out now.
     // Re-send before telling the handler, so frames keep their seq order.

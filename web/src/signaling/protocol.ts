@@ -17,10 +17,14 @@ export type ErrorCode =
   // A server may add codes.
   | (string & {});
 
-/** The JSON value carried by `signal`: by convention an SDP or an ICE candidate. */
+/**
+ * The JSON value carried by `signal`: by convention an SDP or an ICE
+ * candidate, or the sender's presence (docs/protocol.md, "Presence convention").
+ */
 export type SignalData =
   | { sdp: RTCSessionDescriptionInit }
-  | { candidate: RTCIceCandidateInit | null };
+  | { candidate: RTCIceCandidateInit | null }
+  | { presence: { camera: boolean; mic: boolean } };
 
 export interface IceServer {
   urls: string | string[];
@@ -90,6 +94,21 @@ export interface ReportedMsg {
   seq: number;
 }
 
+/** The answer to a heartbeat ping (extension): the server processed every client frame up to `ack`. */
+export interface PongMsg {
+  type: 'pong';
+  seq: number;
+  ack: number;
+}
+
+/** The counts extension: sessions online and waiting per mode, deployment-wide. */
+export interface CountsMsg {
+  type: 'counts';
+  seq: number;
+  online: number;
+  waiting: Record<Mode, number>;
+}
+
 export interface ErrorMsg {
   type: 'error';
   seq: number;
@@ -106,9 +125,10 @@ export type SequencedServerMsg =
   | TypingMsg
   | PeerLeftMsg
   | ReportedMsg
+  | CountsMsg
   | ErrorMsg;
 
-export type ServerMsg = WelcomeMsg | SequencedServerMsg;
+export type ServerMsg = WelcomeMsg | SequencedServerMsg | PongMsg;
 
 // ---- client -> server ----
 // `seq` is added by the signaling client when the frame is sent.
@@ -120,7 +140,8 @@ export type ClientMsg =
   | { type: 'signal'; data: SignalData; room: string }
   | { type: 'chat'; text: string }
   | { type: 'typing'; typing: boolean }
-  | { type: 'report'; reason?: string };
+  | { type: 'report'; reason?: string }
+  | { type: 'watch'; counts: boolean };
 
 export type ClientFrame = ClientMsg & { seq: number };
 
@@ -200,6 +221,13 @@ export function parseServerMsg(raw: string): ServerMsg | null {
         : { type: 'peer_left', seq, reason: 'left' };
     case 'reported':
       return { type: 'reported', seq };
+    case 'counts': {
+      const w = isObject(v.waiting) ? v.waiting : null;
+      if (typeof v.online !== 'number' || !w || typeof w.video !== 'number' || typeof w.text !== 'number') return null;
+      return { type: 'counts', seq, online: v.online, waiting: { video: w.video, text: w.text } };
+    }
+    case 'pong':
+      return typeof v.ack === 'number' ? { type: 'pong', seq, ack: v.ack } : null;
     case 'error':
       return {
         type: 'error',

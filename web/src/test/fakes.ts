@@ -65,9 +65,16 @@ export class FakeSocket implements SocketLike {
     this.onclose?.({ code } as CloseEvent);
   }
 
-  /** Frames of a given type the client sent on this socket. */
+  /**
+   * Frames of a given type the client sent on this socket. 'signal' means the
+   * peer connection's signals; the presence signals (docs/protocol.md) that
+   * run beside them are 'presence'.
+   */
   sentOf(type: string): Record<string, unknown>[] {
-    return this.sent.filter((f) => f.type === type);
+    const isPresence = (f: Record<string, unknown>) =>
+      f.type === 'signal' && typeof f.data === 'object' && f.data !== null && 'presence' in f.data;
+    if (type === 'presence') return this.sent.filter(isPresence);
+    return this.sent.filter((f) => f.type === type && !isPresence(f));
   }
 
   private die(): void {
@@ -236,6 +243,10 @@ export class FakePeerConnection {
   setIceState(s: RTCIceConnectionState): void {
     this.iceConnectionState = s;
     this.oniceconnectionstatechange?.();
+  }
+  /** The inbound video stream's framesDecoded, next to the selected pair. */
+  decoded(frames: number): void {
+    this.stats.set('IV', { id: 'IV', type: 'inbound-rtp', kind: 'video', framesDecoded: frames });
   }
   /** Stats whose selected pair has a local candidate of the given type. */
   selectPair(localType: 'host' | 'srflx' | 'prflx' | 'relay'): void {
