@@ -123,7 +123,10 @@ func startNode(t *testing.T, o nodeOptions) *node {
 		t.Fatalf("server Start: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Chromium opens sockets ahead of need that may never carry a
+		// request; http.Server.Shutdown waits for such a connection until
+		// it is 5 s old, so a 5 s bound here failed now and then.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			t.Errorf("server Shutdown: %v", err)
