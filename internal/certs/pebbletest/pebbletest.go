@@ -55,10 +55,17 @@ func Start(t testing.TB, httpPort, tlsPort int) *CA {
 	finalized := new(atomic.Int64)
 	handler := front.Handler()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, finalizePath) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, finalizePath) {
+			handler.ServeHTTP(w, r)
+			return
+		}
+		// Only a finalize Pebble accepted: it refuses some nonces on
+		// purpose (as CAs may), and the client sends the request again.
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		handler.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK {
 			finalized.Add(1)
 		}
-		handler.ServeHTTP(w, r)
 	}))
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -76,7 +83,7 @@ func Start(t testing.TB, httpPort, tlsPort int) *CA {
 // finalizePath starts the URL of an order's finalize (Pebble's wfe).
 const finalizePath = "/finalize-order/"
 
-// Finalized is how many orders clients have finalized: each is a CSR sent
+// Finalized is how many orders Pebble has finalized: each is a CSR accepted
 // once the order's challenges passed, so one certificate issued. (Orders
 // are no measure: a client starts a new order for each challenge type it
 // tries.)
@@ -137,3 +144,14 @@ func startDNS(t testing.TB) string {
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// statusWriter remembers the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
