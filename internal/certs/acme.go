@@ -20,10 +20,13 @@ type ACMEConfig struct {
 	CA      string         // ACME directory URL
 	Email   string         // contact for the CA; may be empty
 	Roots   *x509.CertPool // roots for the CA's own HTTPS; nil: the system's
-	// DataDir holds the ACME account, keys and certificates (in
-	// DataDir/acme). Nodes that share the directory (a shared volume)
-	// share the certificates: certmagic locks with files there, so only
-	// one node asks the CA.
+	// Storage holds the ACME account, keys, certificates and locks when
+	// set (RedisStorage: nodes sharing one Redis share them, and only one
+	// node asks the CA); otherwise DataDir does.
+	Storage certmagic.Storage
+	// DataDir holds them (in DataDir/acme) when Storage is nil. Nodes that
+	// share the directory (a shared volume) share the certificates:
+	// certmagic locks with files there, so only one node asks the CA.
 	DataDir string
 	// HTTPPort and TLSPort are where this process answers HTTP-01 and
 	// TLS-ALPN-01 challenges (80 and 443 unless the node listens
@@ -45,8 +48,12 @@ func NewACME(c ACMEConfig) (*ACME, error) {
 	if len(c.Domains) == 0 {
 		return nil, errors.New("certs: no domain")
 	}
-	if c.DataDir == "" {
-		return nil, errors.New("certs: no data directory")
+	storage := c.Storage
+	if storage == nil {
+		if c.DataDir == "" {
+			return nil, errors.New("certs: no storage and no data directory")
+		}
+		storage = &certmagic.FileStorage{Path: filepath.Join(c.DataDir, "acme")}
 	}
 	log := c.Log
 	if log == nil {
@@ -59,7 +66,7 @@ func NewACME(c ACMEConfig) (*ACME, error) {
 		Logger:           zl,
 	})
 	a.magic = certmagic.New(a.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: filepath.Join(c.DataDir, "acme")},
+		Storage: storage,
 		Logger:  zl,
 	})
 	a.issuer = certmagic.NewACMEIssuer(a.magic, certmagic.ACMEIssuer{

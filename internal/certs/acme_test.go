@@ -92,6 +92,9 @@ func obtain(t *testing.T, challenge string) {
 	if lastErr != nil {
 		t.Fatalf("no certificate from Pebble by %s: %v", challenge, lastErr)
 	}
+	if n := pebble.Finalized(); n != 1 {
+		t.Errorf("Pebble issued %d certificates, want 1", n)
+	}
 	// The certificate is kept in the data directory, for restarts and for
 	// nodes sharing it.
 	var found bool

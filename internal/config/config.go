@@ -278,13 +278,13 @@ func turnFlags(fs *flag.FlagSet, c *Config) {
 }
 
 func tlsFlags(fs *flag.FlagSet, c *Config) {
-	fs.Var(listFlag{&c.TLSDomains}, "tls-domain", "serve HTTPS with certificates from an ACME CA for these names (repeatable or comma-separated); HTTPS on --addr (default :443), ACME challenges and redirects on --http-addr (default :80)")
+	fs.Var(listFlag{&c.TLSDomains}, "tls-domain", "serve HTTPS with certificates from an ACME CA for these names (repeatable or comma-separated); HTTPS on --addr (default :443), ACME challenges and redirects on --http-addr (default :80); with --redis the certificates are kept in Redis, shared by the nodes, else in --data-dir")
 	fs.StringVar(&c.ACMECA, "acme-ca", c.ACMECA, "ACME directory URL for --tls-domain")
 	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact e-mail given to the ACME CA (expiry warnings)")
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "PEM file of roots trusted for the ACME CA's HTTPS (a private CA; empty: the system's)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate chain you already have (with --tls-key; reloaded on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts (ACME account and certificates)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts (ACME account and certificates; with --redis they are kept in Redis instead)")
 }
 
 func nodeFlags(fs *flag.FlagSet, c *Config) {
@@ -463,8 +463,8 @@ func (c Config) validateTLS(bad func(flag, format string, args ...any)) {
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			bad("acme-ca", "%q is not an https:// ACME directory URL", c.ACMECA)
 		}
-		if c.DataDir == "" {
-			bad("data-dir", "required with --tls-domain: the ACME account and certificates are kept there")
+		if c.DataDir == "" && c.Redis == "" {
+			bad("data-dir", "required with --tls-domain without --redis: the ACME account and certificates are kept there")
 		}
 	}
 	if c.ACMECARoot != "" {

@@ -143,6 +143,19 @@ func TestTLSValidation(t *testing.T) {
 	}
 }
 
+// --data-dir may be empty with --tls-domain only when the certificates are
+// kept in Redis.
+func TestTLSDataDir(t *testing.T) {
+	if _, err := Parse([]string{"--tls-domain", "chat.example.org", "--data-dir", ""}, env(nil), &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), "--data-dir") {
+		t.Errorf("--tls-domain without --data-dir or --redis: %v", err)
+	}
+	if _, err := Parse([]string{"--tls-domain", "chat.example.org", "--data-dir", "", "--redis", "redis://127.0.0.1:6379/0"},
+		env(nil), &bytes.Buffer{}); err != nil {
+		t.Errorf("--tls-domain with --redis and no --data-dir: %v", err)
+	}
+}
+
 func TestActions(t *testing.T) {
 	c, err := Parse([]string{"--version", "--redis", "not a url"}, env(nil), &bytes.Buffer{})
 	if err != nil || c.Action != PrintVersion {

@@ -187,6 +187,9 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 			return nil, s.abandon(err)
 		}
 		s.tls = f
+		if f.closeStore != nil {
+			s.cleanup.add(func(context.Context) error { return f.closeStore() }) // after ACME stops (added by Start)
+		}
 		handler = withHSTS(mux)
 	}
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/strangerchat/stranger/internal/certs"
+	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/config"
 )
 
@@ -31,7 +32,14 @@ type tlsFront struct {
 	// turnsHost is the name in turns: URLs; it must be one the certificate
 	// covers, since browsers check it.
 	turnsHost string
+	// closeStore closes the Redis client of the ACME storage (--redis);
+	// nil with the data directory or files.
+	closeStore func() error
 }
+
+// certPrefix starts the keys of the ACME storage in Redis, beside the
+// deployment's other keys.
+const certPrefix = cluster.DefaultPrefix + "cert:"
 
 func newTLSFront(cfg config.Config, log *slog.Logger) (*tlsFront, error) {
 	if cfg.TLSCert != "" {
@@ -56,16 +64,36 @@ func newTLSFront(cfg config.Config, log *slog.Logger) (*tlsFront, error) {
 			return nil, fmt.Errorf("--acme-ca-root %s: no PEM certificate", cfg.ACMECARoot)
 		}
 	}
-	a, err := certs.NewACME(certs.ACMEConfig{
+	f := &tlsFront{domains: cfg.TLSDomains, turnsHost: cfg.TLSDomains[0]}
+	ac := certs.ACMEConfig{
 		Domains: cfg.TLSDomains, CA: cfg.ACMECA, Email: cfg.ACMEEmail, Roots: roots,
 		DataDir:  cfg.DataDir,
 		HTTPPort: port(cfg.HTTPAddr, 80), TLSPort: port(cfg.Addr, 443),
 		Log: log,
-	})
+	}
+	if cfg.Redis != "" {
+		// Nodes sharing Redis share the certificates and the locks
+		// around obtaining them, so one node asks the CA for all.
+		rdb, err := cluster.NewClient(cfg.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		store, err := certs.NewRedisStorage(certs.RedisStorageOptions{Client: rdb, Prefix: certPrefix, Log: log})
+		if err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		ac.Storage, f.closeStore = store, rdb.Close
+	}
+	a, err := certs.NewACME(ac)
 	if err != nil {
+		if f.closeStore != nil {
+			_ = f.closeStore()
+		}
 		return nil, err
 	}
-	return &tlsFront{acme: a, domains: cfg.TLSDomains, turnsHost: cfg.TLSDomains[0]}, nil
+	f.acme = a
+	return f, nil
 }
 
 // port is addr's port, or def when addr has none or asks for any (0).

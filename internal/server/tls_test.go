@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,8 +23,11 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/turn/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/strangerchat/stranger/internal/certs/pebbletest"
+	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
@@ -276,4 +280,73 @@ func port(t *testing.T, addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// TestAutomaticHTTPSSharedInRedis: two nodes on one Redis (--redis, no
+// --data-dir) with the same --tls-domain get one certificate from the CA
+// and both serve it; the certificate is kept in Redis under the
+// deployment's prefix. Pebble calls back only on the first node's ports,
+// so whichever node asks, the first answers the challenge from Redis.
+func TestAutomaticHTTPSSharedInRedis(t *testing.T) {
+	rs := redistest.StartServer(t)
+	httpsPort, httpPort := freePort(t), freePort(t)
+	pebble := pebbletest.Start(t, httpPort, httpsPort)
+	rootFile := filepath.Join(t.TempDir(), "pebble-server-root.pem")
+	if err := os.WriteFile(rootFile, pebble.ServerRootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := func(https, http int) config.Config {
+		c := testConfig()
+		c.Addr = "127.0.0.1:" + strconv.Itoa(https)
+		c.HTTPAddr = "127.0.0.1:" + strconv.Itoa(http)
+		c.TLSDomains = []string{domain}
+		c.ACMECA, c.ACMECARoot, c.ACMEEmail = pebble.Directory, rootFile, "ops@stranger.test"
+		c.Redis = rs.URL()
+		return c
+	}
+	otherHTTPS := freePort(t)
+	start(t, node(httpsPort, httpPort))
+	start(t, node(otherHTTPS, freePort(t)))
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, p, _ := net.SplitHostPort(addr)
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+p)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: pebble.IssuedRoots()},
+	}}
+	deadline := time.Now().Add(90 * time.Second)
+	var serials []string
+	for _, p := range []int{httpsPort, otherHTTPS} {
+		for {
+			resp, err := client.Get("https://" + domain + ":" + strconv.Itoa(p) + "/healthz")
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("port %d: %s", p, resp.Status)
+				}
+				serials = append(serials, resp.TLS.PeerCertificates[0].SerialNumber.String())
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("port %d: no HTTPS with a certificate from Pebble: %v", p, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if serials[0] != serials[1] {
+		t.Errorf("the nodes serve different certificates: %v", serials)
+	}
+	if n := pebble.Finalized(); n != 1 {
+		t.Errorf("Pebble issued %d certificates, want 1", n)
+	}
+	check := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer check.Close()
+	keys, err := check.ZRange(context.Background(), "st:cert:index", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "/"+domain+".crt") }) {
+		t.Errorf("no certificate under st:cert: in Redis; keys %q", keys)
+	}
 }

@@ -21,9 +21,16 @@ import (
 type composeFile struct {
 	Services map[string]struct {
 		Image       string            `yaml:"image"`
+		Entrypoint  []string          `yaml:"entrypoint"`
 		Command     []string          `yaml:"command"`
 		Environment map[string]string `yaml:"environment"`
+		Secrets     []string          `yaml:"secrets"`
+		Volumes     []string          `yaml:"volumes"`
 	} `yaml:"services"`
+	Secrets map[string]struct {
+		Environment string `yaml:"environment"`
+		File        string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 // interpolate expands ${NAME}, ${NAME:?message} and ${NAME:-default} the

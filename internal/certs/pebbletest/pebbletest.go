@@ -10,7 +10,10 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/letsencrypt/pebble/v2/ca"
@@ -29,6 +32,7 @@ type CA struct {
 	// ServerRootPEM is the same root as PEM, for a file.
 	ServerRootPEM []byte
 	ca            *ca.CAImpl
+	finalized     *atomic.Int64
 }
 
 // Start runs Pebble validating challenges on httpPort (HTTP-01) and tlsPort
@@ -48,7 +52,21 @@ func Start(t testing.TB, httpPort, tlsPort int) *CA {
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
 	validator := va.New(logger, httpPort, tlsPort, false, resolver, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	srv := httptest.NewUnstartedServer(front.Handler())
+	finalized := new(atomic.Int64)
+	handler := front.Handler()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, finalizePath) {
+			handler.ServeHTTP(w, r)
+			return
+		}
+		// Only a finalize Pebble accepted: it refuses some nonces on
+		// purpose (as CAs may), and the client sends the request again.
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		handler.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK {
+			finalized.Add(1)
+		}
+	}))
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
@@ -58,8 +76,18 @@ func Start(t testing.TB, httpPort, tlsPort int) *CA {
 		ServerRoots:   roots,
 		ServerRootPEM: pemCert(srv.Certificate()),
 		ca:            authority,
+		finalized:     finalized,
 	}
 }
+
+// finalizePath starts the URL of an order's finalize (Pebble's wfe).
+const finalizePath = "/finalize-order/"
+
+// Finalized is how many orders Pebble has finalized: each is a CSR accepted
+// once the order's challenges passed, so one certificate issued. (Orders
+// are no measure: a client starts a new order for each challenge type it
+// tries.)
+func (c *CA) Finalized() int64 { return c.finalized.Load() }
 
 // IssuedRoots trust the certificates this CA issues, and nothing else.
 func (c *CA) IssuedRoots() *x509.CertPool {
@@ -116,3 +144,14 @@ func startDNS(t testing.TB) string {
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// statusWriter remembers the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
