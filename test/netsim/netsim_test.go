@@ -33,7 +33,7 @@ import (
 
 const (
 	chromium  = "/usr/bin/chromium"
-	serverIP  = "11.0.0.10" // the node and its relay; 11/8 is not routed on the internet, and nothing here leaves the namespaces
+	serverIP  = "11.0.0.10" // the node and its relay. The "public" addresses exist only inside the test's own namespaces, joined by veths to each other and never to the host's interfaces, so no packet to them leaves the namespaces
 	relayName = "relay.netsim.test"
 	nodeName  = "chat.netsim.test"
 	secret    = "netsim-turn-secret-0123456789"
