@@ -27,7 +27,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	sqlitedrv "modernc.org/sqlite"     // database/sql driver "sqlite"
 )
 
 // Store is the moderation store on one database. It is safe for concurrent
@@ -77,9 +77,13 @@ func OpenSQLite(ctx context.Context, dir string) (*Store, error) {
 	// off by default in SQLite; _txlock=immediate takes the write lock when
 	// a transaction begins, so two transactions cannot both read and then
 	// deadlock upgrading to write (SQLITE_BUSY that no timeout resolves).
+	// The pragmas run in this order on every new connection: busy_timeout
+	// first, because switching to WAL takes a lock too, and two nodes (or
+	// two connections) opening a new database at once failed with
+	// SQLITE_BUSY when the switch came before the timeout was set.
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
@@ -101,9 +105,33 @@ func OpenPostgres(ctx context.Context, dbURL string) (*Store, error) {
 	return open(ctx, db, postgres)
 }
 
+// sqliteBusy is SQLite's SQLITE_BUSY result code.
+const sqliteBusy = 5
+
+// ping makes the first connection. On SQLite it retries while the database
+// is busy: a new connection's switch to WAL mode needs a lock for which
+// SQLite does not call its busy handler, so two handles opening a new
+// database at the same moment saw SQLITE_BUSY despite busy_timeout. The
+// wait is bounded by ctx and by the same 10 s as busy_timeout.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlitedrv.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func open(ctx context.Context, db *sql.DB, d dialect) (*Store, error) {
 	s := &Store{db: db, d: d}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("modstore: connect to %s: %w", d.name, err)
 	}
