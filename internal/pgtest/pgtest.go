@@ -13,7 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/strangerchat/stranger/internal/freeport"
 )
 
 // Install is the hint given when PostgreSQL is missing.
@@ -123,7 +124,7 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = freeport.TCP(); err != nil {
 		return fmt.Errorf("free port: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(s.dir, "postgres.log"))
@@ -215,15 +216,6 @@ func (s *Server) kill() {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func ping(url string) error {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strangerchat/stranger/internal/freeport"
 )
 
 // Install is the hint given when redis-server is missing.
@@ -58,7 +60,7 @@ func Launch(dir string) (*Server, error) {
 		return nil, fmt.Errorf("redis-server not found (%w): %s", err, Install)
 	}
 	s := &Server{bin: bin, dir: dir}
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = freeport.TCP(); err != nil {
 		return nil, fmt.Errorf("redistest: free port: %w", err)
 	}
 	if err := s.start(); err != nil {
@@ -125,15 +127,6 @@ func (s *Server) Restart(down time.Duration) error {
 		return fmt.Errorf("redistest: restart: %w", err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ping speaks just enough RESP to see the server answer PONG.

@@ -27,21 +27,12 @@ import (
 
 	"github.com/strangerchat/stranger/internal/certs/pebbletest"
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/freeport"
 	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
 const domain = "chat.stranger.test"
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestAutomaticHTTPS: a node told only its domain gets its certificate
 // from a real ACME server (Pebble), serves the page over HTTPS with HSTS,
@@ -50,7 +41,7 @@ func freePort(t *testing.T) int {
 // the turns: port presents the same certificate. The client trusts only
 // Pebble's root.
 func TestAutomaticHTTPS(t *testing.T) {
-	httpsPort, httpPort := freePort(t), freePort(t)
+	httpsPort, httpPort := freeport.MustTCP(t), freeport.MustTCP(t)
 	pebble := pebbletest.Start(t, httpPort, httpsPort)
 	rootFile := filepath.Join(t.TempDir(), "pebble-server-root.pem")
 	if err := os.WriteFile(rootFile, pebble.ServerRootPEM, 0o600); err != nil {
@@ -208,7 +199,7 @@ func TestCertificateFilesReload(t *testing.T) {
 func TestTURNSharesTheHTTPSPort(t *testing.T) {
 	c := testConfig()
 	c.TLSCert, c.TLSKey = writePair(t, t.TempDir(), "shared.stranger.test")
-	c.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.Addr = "127.0.0.1:" + strconv.Itoa(freeport.MustTCP(t))
 	c.TURNListen, c.TURNTLSListen, c.TURNPublicIP = "127.0.0.1:0", c.Addr, "127.0.0.1"
 	c.TURNSecret, c.TURNAllowLoopback = "tls-test-secret-0123456789", true
 	s := start(t, c)
@@ -289,7 +280,7 @@ func port(t *testing.T, addr string) int {
 // so whichever node asks, the first answers the challenge from Redis.
 func TestAutomaticHTTPSSharedInRedis(t *testing.T) {
 	rs := redistest.StartServer(t)
-	httpsPort, httpPort := freePort(t), freePort(t)
+	httpsPort, httpPort := freeport.MustTCP(t), freeport.MustTCP(t)
 	pebble := pebbletest.Start(t, httpPort, httpsPort)
 	rootFile := filepath.Join(t.TempDir(), "pebble-server-root.pem")
 	if err := os.WriteFile(rootFile, pebble.ServerRootPEM, 0o600); err != nil {
@@ -304,9 +295,9 @@ func TestAutomaticHTTPSSharedInRedis(t *testing.T) {
 		c.Redis = rs.URL()
 		return c
 	}
-	otherHTTPS := freePort(t)
+	otherHTTPS := freeport.MustTCP(t)
 	start(t, node(httpsPort, httpPort))
-	start(t, node(otherHTTPS, freePort(t)))
+	start(t, node(otherHTTPS, freeport.MustTCP(t)))
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/freeport"
 	"github.com/strangerchat/stranger/test/wsclient"
 )
 
@@ -51,16 +51,6 @@ func TestMain(m *testing.M) {
 // waitBound bounds every wait of these tests: long enough for a loaded
 // 2-core machine, short enough that a hang fails fast.
 const waitBound = 15 * time.Second
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // proc is a child process whose output goes to a file, killed and reaped
 // when the test ends; its output is printed if the test failed.
@@ -133,7 +123,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := freeport.MustTCP(t)
 		args := append([]string{
 			"--addr", "127.0.0.1:" + strconv.Itoa(port),
 			"--admin-addr", "",

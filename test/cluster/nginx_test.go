@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/freeport"
 	"github.com/strangerchat/stranger/internal/redistest"
 )
 
@@ -37,7 +38,7 @@ func startNginx(t *testing.T, ports []int) int {
 	}
 	dir := t.TempDir()
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := freeport.MustTCP(t)
 		conf, err := rewriteNginxConf(string(src), port, ports)
 		if err != nil {
 			t.Fatal(err)

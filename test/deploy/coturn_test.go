@@ -4,7 +4,6 @@ package deploy
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/strangerchat/stranger/internal/freeport"
 	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/turnserver/relaytest"
 )
@@ -76,7 +76,7 @@ func TestComposeCoturnSecret(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	port := freeUDPPort(t)
+	port := freeport.MustUDP(t)
 	args := append(slices.Clone(coturn.Command),
 		"--log-file=stdout", "--pidfile="+filepath.Join(dir, "turnserver.pid"),
 		"--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port="+strconv.Itoa(port),
@@ -160,16 +160,6 @@ func TestCoturnStartRefusesShortSecret(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "turnserver.conf")); err == nil {
 		t.Error("a configuration was written for a short secret")
 	}
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 type lockedBuffer struct {

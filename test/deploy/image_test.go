@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/strangerchat/stranger/internal/freeport"
 )
 
 // imageConfig is the part of `podman image inspect` the test runs.
@@ -54,16 +55,6 @@ func podman(t *testing.T, args ...string) string {
 		t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestImageServesAMatch mounts the image's root file system and runs its
@@ -118,7 +109,7 @@ func TestImageServesAMatch(t *testing.T) {
 		t.Fatalf("--check-config in the image: %s %v", out, err)
 	}
 
-	port := freePort(t)
+	port := freeport.MustTCP(t)
 	node := chroot("--addr", "127.0.0.1:"+strconv.Itoa(port), "--admin-addr", "", "--stun", "")
 	var logs strings.Builder
 	node.Stdout, node.Stderr = &logs, &logs
