@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/pgtest"
 	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/server"
 	"github.com/strangerchat/stranger/test/conformance"
@@ -44,9 +46,18 @@ func newRedisDeployment(t *testing.T, o conformance.Options, n int) *redisDeploy
 		d.clk = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		clk = d.clk
 	}
+	database := ""
+	if n > 1 {
+		// Several nodes share one PostgreSQL for reports and bans (a node
+		// refuses to join others without it); one database serves every
+		// deployment of the run: the suite's clients all come from
+		// 127.0.0.1, one identity, which reports cannot ban.
+		database = sharedDatabase(t)
+	}
 	for range n {
 		cfg := suiteConfig(o)
 		cfg.Redis = d.redis.URL()
+		cfg.Database = database
 		srv, err := server.New(cfg, slog.New(slog.DiscardHandler), server.Options{Clock: clk})
 		if err != nil {
 			t.Fatalf("server.New: %v", err)
@@ -98,4 +109,17 @@ func (d *redisDeployment) Close() {
 		_ = n.Shutdown(ctx)
 	}
 	d.redis.Stop()
+}
+
+var suiteDB struct {
+	once sync.Once
+	url  string
+}
+
+// sharedDatabase is one PostgreSQL database for the whole test run.
+func sharedDatabase(t *testing.T) string {
+	t.Helper()
+	srv := pgtest.Shared(t)
+	suiteDB.once.Do(func() { suiteDB.url = srv.NewDatabase(t) })
+	return suiteDB.url
 }

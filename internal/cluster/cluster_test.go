@@ -304,3 +304,33 @@ func TestRelayFromRecordsInSeq(t *testing.T) {
 		t.Fatal("RelayFrom created a record for an unknown sender")
 	}
 }
+
+// TestLiveNodes: a node started in the deployment is listed until it dies;
+// one not started yet is not (a node checks who else serves before it
+// starts: server refuses several nodes without a shared database).
+func TestLiveNodes(t *testing.T) {
+	addr := startRedis(t)
+	a, b := newNode(t, addr, "p:", &local{}), newNode(t, addr, "p:", &local{})
+	if got, err := b.LiveNodes(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("LiveNodes before any start = %v, %v; want none", got, err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.LiveNodes(ctx)
+	if err != nil || len(got) != 1 || got[0] != a.ID() {
+		t.Fatalf("LiveNodes = %v, %v; want [%s]", got, err, a.ID())
+	}
+	a.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := b.LiveNodes(ctx)
+		if err == nil && len(got) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LiveNodes after the node died = %v, %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -66,3 +66,23 @@ func (n *Node) Alive(ctx context.Context, node ids.NodeID) (bool, error) {
 	}
 	return c == 1, nil
 }
+
+// LiveNodes lists the nodes of the deployment whose heartbeat is alive,
+// this one included once it has started.
+func (n *Node) LiveNodes(ctx context.Context) ([]ids.NodeID, error) {
+	members, err := n.rdb.SMembers(ctx, NodesKey(n.prefix)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: live nodes: %w", err)
+	}
+	var live []ids.NodeID
+	for _, m := range members {
+		ok, err := n.Alive(ctx, ids.NodeID(m))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			live = append(live, ids.NodeID(m))
+		}
+	}
+	return live, nil
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -107,9 +108,24 @@ type Config struct {
 	// HTTPAddr serves ACME HTTP-01 challenges and redirects everything else
 	// to HTTPS; it defaults to :80 when TLS is on.
 	HTTPAddr string
-	// DataDir holds what a node keeps across restarts: ACME account and
-	// certificates.
+	// DataDir holds what a node keeps across restarts: the moderation
+	// store (SQLite, without Database), the ACME account and certificates.
+	// Parse defaults it to the user's state directory; "" (Default, as
+	// tests build nodes) keeps reports and bans in a temporary directory
+	// removed at shutdown.
 	DataDir string
+
+	// Moderation (docs/moderation.md).
+	// Database is a PostgreSQL URL for reports, evidence and bans, shared by
+	// the nodes of a deployment; "": SQLite in DataDir.
+	Database string
+	// ReportRetention: reports and evidence older than this are deleted.
+	ReportRetention time.Duration
+	// AdminToken opens the operator API and console on the public listener
+	// (Bearer); "": they are only on the admin listener.
+	AdminToken string
+	// EvidenceMaxBytes caps the evidence images kept in total.
+	EvidenceMaxBytes int64
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -143,7 +159,8 @@ func Default() Config {
 		TURNAllocationLifetime: 4 * time.Hour,
 		TURNBandwidth:          1_000_000,
 		ACMECA:                 LetsEncrypt,
-		DataDir:                "/var/lib/stranger",
+		ReportRetention:        720 * time.Hour,
+		EvidenceMaxBytes:       1 << 30,
 	}
 }
 
@@ -193,6 +210,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	tlsFlags(fs, &c)
 	if c.Role == RoleNode {
 		nodeFlags(fs, &c)
+		moderationFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -237,6 +255,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	case *checkOnly:
 		c.Action = CheckConfig
 	}
+	if !set["data-dir"] && getenv(EnvName("data-dir")) == "" {
+		c.DataDir = defaultDataDir(getenv)
+	}
 	if c.TLS() {
 		// With TLS the main listener is HTTPS and plain HTTP only answers
 		// ACME challenges and redirects; their usual ports unless told.
@@ -251,6 +272,26 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		}
 	}
 	return c, c.Validate()
+}
+
+// defaultDataDir is where `stranger` with no flags keeps its data: the
+// user's state directory (XDG), so `make run` works for anyone; system
+// services set --data-dir (the systemd unit: /var/lib/stranger).
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "stranger")
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "stranger")
+	}
+	return "stranger-data"
+}
+
+func moderationFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for reports, evidence and bans, shared by every node, e.g. postgres://stranger@db/stranger (empty: SQLite in --data-dir; several nodes on --redis need it)")
+	fs.DurationVar(&c.ReportRetention, "report-retention", c.ReportRetention, "reports and their evidence older than this are deleted")
+	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "serve the operator API and console on the public listener too, under /admin/, to requests with 'Authorization: Bearer <token>' (prefer STRANGER_ADMIN_TOKEN: a flag shows in ps)")
+	fs.Int64Var(&c.EvidenceMaxBytes, "evidence-max-bytes", c.EvidenceMaxBytes, "total size of stored evidence images; past it the oldest dismissed reports' images go first, then uploads are refused")
 }
 
 func commonFlags(fs *flag.FlagSet, c *Config) {
@@ -284,7 +325,7 @@ func tlsFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ACMECARoot, "acme-ca-root", c.ACMECARoot, "PEM file of roots trusted for the ACME CA's HTTPS (a private CA; empty: the system's)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate chain you already have (with --tls-key; reloaded on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts (ACME account and certificates; with --redis they are kept in Redis instead)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts: reports, evidence and bans (without --database), the ACME account and certificates (with --redis those are kept in Redis instead); default $XDG_STATE_HOME/stranger or ~/.local/state/stranger")
 }
 
 func nodeFlags(fs *flag.FlagSet, c *Config) {
@@ -368,6 +409,21 @@ func (c Config) Validate() error {
 	}
 	if c.BanDuration <= 0 {
 		bad("ban-duration", "must be positive")
+	}
+	if c.Database != "" {
+		u, err := url.Parse(c.Database)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database", "want a postgres:// URL (the value is not shown: it may hold a password)")
+		}
+	}
+	if c.ReportRetention <= 0 {
+		bad("report-retention", "must be positive")
+	}
+	if c.EvidenceMaxBytes < 0 {
+		bad("evidence-max-bytes", "must not be negative")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("admin-token", "too short: use at least 16 random characters (e.g. openssl rand -hex 16)")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q: want text or json", c.LogFormat)

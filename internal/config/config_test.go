@@ -13,12 +13,14 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestDefaultsWithNoFlags(t *testing.T) {
-	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	c, err := Parse(nil, env(map[string]string{"HOME": "/home/ann"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c, Default()) {
-		t.Fatalf("Parse() = %+v, want defaults %+v", c, Default())
+	want := Default()
+	want.DataDir = "/home/ann/.local/state/stranger" // Parse fills in the user's state directory
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("Parse() = %+v, want defaults %+v", c, want)
 	}
 	if c.Addr != ":8080" || c.InterestTimeout != 5*time.Second || c.ResumeGrace != 15*time.Second ||
 		len(c.STUN) != 1 || c.STUN[0] != "stun:stun.l.google.com:19302" || len(c.AllowedOrigins) != 0 {
@@ -164,5 +166,52 @@ func TestActions(t *testing.T) {
 	c, err = Parse([]string{"turn", "--check-config", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0"}, env(nil), &bytes.Buffer{})
 	if err != nil || c.Action != CheckConfig || c.Role != RoleRelay || c.GOMAXPROCS != 1 {
 		t.Fatalf("turn --check-config: %+v %v", c, err)
+	}
+}
+
+func TestDataDirDefault(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/home/ann"}, nil, "/s/stranger"},
+		{map[string]string{"XDG_STATE_HOME": "relative", "HOME": "/home/ann"}, nil, "/home/ann/.local/state/stranger"},
+		{map[string]string{}, nil, "stranger-data"},
+		{map[string]string{"HOME": "/home/ann", "STRANGER_DATA_DIR": "/data"}, nil, "/data"},
+		{map[string]string{"HOME": "/home/ann"}, []string{"--data-dir", "/var/lib/stranger"}, "/var/lib/stranger"},
+	} {
+		c, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DataDir != tc.want {
+			t.Errorf("env %v args %v: DataDir %q, want %q", tc.env, tc.args, c.DataDir, tc.want)
+		}
+	}
+}
+
+func TestModerationFlags(t *testing.T) {
+	c, err := Parse([]string{"--database", "postgres://u:secret@db/stranger", "--report-retention", "48h"},
+		env(map[string]string{"STRANGER_ADMIN_TOKEN": "0123456789abcdef0123"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != "postgres://u:secret@db/stranger" || c.ReportRetention != 48*time.Hour || c.AdminToken != "0123456789abcdef0123" {
+		t.Fatalf("moderation flags not applied: %+v", c)
+	}
+	for _, args := range [][]string{
+		{"--database", "mysql://u:secret@db/x"},
+		{"--report-retention", "0s"},
+		{"--admin-token", "short"},
+	} {
+		_, err := Parse(args, env(nil), &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("%v: accepted", args)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%v: the error shows the URL's password: %v", args, err)
+		}
 	}
 }

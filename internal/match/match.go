@@ -12,6 +12,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -57,6 +58,19 @@ func (s State) String() string {
 type Prefs struct {
 	Mode      protocol.Mode
 	Interests []string
+	Identity  identity.Hash
+}
+
+// Reported is the chat a report was about, as the engine kept it.
+type Reported struct {
+	Partner  ids.SessionID
+	Room     RoomID
+	Mode     protocol.Mode
+	Common   []string
+	Started  time.Time
+	Ended    time.Time
+	Reporter identity.Hash
+	Suspect  identity.Hash
 }
 
 // Reason says why a chat ended, as sent in peer_left.

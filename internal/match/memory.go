@@ -357,7 +357,12 @@ func (m *Memory) Leave(_ context.Context, id ids.SessionID) error {
 
 // Report reports the current partner, or the last one if that chat ended
 // within RecentPartner, and blocks the pair for ReportBlock.
-func (m *Memory) Report(_ context.Context, id ids.SessionID) (ids.SessionID, error) {
+func (m *Memory) Report(ctx context.Context, id ids.SessionID) (Reported, error) {
+	p, err := m.report(ctx, id)
+	return Reported{Partner: p}, err
+}
+
+func (m *Memory) report(_ context.Context, id ids.SessionID) (ids.SessionID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]

@@ -441,7 +441,12 @@ func (r *Redis) Leave(ctx context.Context, id ids.SessionID) error {
 }
 
 // Report reports the current or recent partner and blocks the pair.
-func (r *Redis) Report(ctx context.Context, id ids.SessionID) (ids.SessionID, error) {
+func (r *Redis) Report(ctx context.Context, id ids.SessionID) (Reported, error) {
+	p, err := r.report(ctx, id)
+	return Reported{Partner: p}, err
+}
+
+func (r *Redis) report(ctx context.Context, id ids.SessionID) (ids.SessionID, error) {
 	token := cluster.RandomID()
 	res, err := r.run(ctx, "report", r.sc.report, true, string(id), token)
 	if err != nil {

@@ -228,3 +228,30 @@ func ping(url string) error {
 	defer cancel()
 	return db.PingContext(ctx)
 }
+
+// shared is the one server of a test binary that calls Shared.
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Shared returns one server for the whole test binary, launched on first
+// use (each caller takes its own database with NewDatabase); the binary's
+// TestMain calls StopShared after m.Run. A missing PostgreSQL fails t with
+// how to install it: no test skips silently.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() { shared.srv, shared.err = Launch() })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+// StopShared stops the server Shared launched, if any.
+func StopShared() {
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+}

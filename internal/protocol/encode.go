@@ -153,6 +153,23 @@ func AppendReported(dst []byte, seq int64) []byte {
 	return append(head(dst, "reported", seq), '}')
 }
 
+// AppendReportedFiled appends a reported frame naming the recorded report
+// and the token its evidence may be uploaded with (protocol 1.1, "Reports
+// carry evidence"). Empty values are left out: a report the store did not
+// take has neither.
+func AppendReportedFiled(dst []byte, seq int64, report, evidenceToken string) []byte {
+	dst = head(dst, "reported", seq)
+	if report != "" {
+		dst = append(dst, `,"report":`...)
+		dst = AppendString(dst, report)
+	}
+	if evidenceToken != "" {
+		dst = append(dst, `,"evidenceToken":`...)
+		dst = AppendString(dst, evidenceToken)
+	}
+	return append(dst, '}')
+}
+
 // AppendPong appends the answer to a client's ping (the heartbeat
 // extension): ack is the highest client seq the server has processed, so
 // the client knows every frame up to it arrived.

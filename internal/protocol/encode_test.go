@@ -70,6 +70,8 @@ func TestAppendFrames(t *testing.T) {
 	}{
 		{"waiting", AppendWaiting(nil, 1), map[string]any{"type": "waiting", "seq": json.Number("1")}},
 		{"reported", AppendReported(nil, 7), map[string]any{"type": "reported", "seq": json.Number("7")}},
+		{"reported filed", AppendReportedFiled(nil, 8, "r_1", "tok\"en"), map[string]any{"type": "reported", "seq": json.Number("8"), "report": "r_1", "evidenceToken": "tok\"en"}},
+		{"reported unfiled", AppendReportedFiled(nil, 9, "", ""), map[string]any{"type": "reported", "seq": json.Number("9")}},
 		{"matched", AppendMatched(nil, 2, "r_1", true, ModeVideo, []string{"music", "go"}),
 			map[string]any{"type": "matched", "seq": json.Number("2"), "room": "r_1", "initiator": true, "mode": "video",
 				"commonInterests": []any{"music", "go"}}},

@@ -119,6 +119,17 @@ func (b *Backend) Close() {
 	})
 }
 
+// LiveNodes lists the nodes of the deployment whose heartbeat is alive.
+// Before Start it does not include this node.
+func (b *Backend) LiveNodes(ctx context.Context) ([]ids.NodeID, error) {
+	return b.node.LiveNodes(ctx)
+}
+
+// Client is the backend's Redis client, for other parts of the node that
+// keep deployment-wide state in the same Redis (the moderation bus). It is
+// closed by Close.
+func (b *Backend) Client() *redis.Client { return b.rdb }
+
 // quietLogger is go-redis' logger: silent (see New).
 type quietLogger struct{}
 

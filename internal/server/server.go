@@ -133,11 +133,21 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		s.backend, s.engine, cl = b, b.Engine, b.Cluster
 		s.cleanup.add(func(context.Context) error { b.Close(); return nil })
 	}
+	octx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+	defer cancel()
+	store, err := s.openStore(octx)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
+	keyer, err := s.identityKeyer(octx, store)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
 	hub := signaling.New(signaling.Options{
-		Clock:      opt.Clock,
-		Log:        log,
-		Metrics:    metrics,
-		Moderation: signaling.NewModeration(opt.Clock, log, cfg.BanThreshold, cfg.BanDuration),
+		Clock:    opt.Clock,
+		Log:      log,
+		Metrics:  metrics,
+		Identify: identify(keyer),
 		// Read at every welcome: Start fills in the embedded relay URLs.
 		ICEServers:     func(id ids.SessionID, now time.Time) []protocol.ICEServer { return s.creds.ICEServers(string(id), now) },
 		ResumeGrace:    cfg.ResumeGrace,
@@ -310,6 +320,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	if s.backend != nil {
+		if err := s.refuseSharedRedisWithoutDatabase(ctx); err != nil {
+			return s.abandon(err)
+		}
 		// Its Close is on the list since New.
 		if err := s.backend.Start(ctx, s.hub); err != nil {
 			return s.abandon(fmt.Errorf("--redis %s: %w", s.cfg.Redis, err))

@@ -12,6 +12,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/pgtest"
+	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/server"
 )
 
@@ -200,4 +202,36 @@ func TestUnreachableRedisIsAClearError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--redis") || !strings.Contains(err.Error(), "cannot reach Redis") {
 		t.Fatalf("Start with an unreachable Redis: err = %v", err)
 	}
+}
+
+// TestSeveralNodesOnRedisNeedADatabase: a second node on a Redis that a
+// node already serves, without --database, refuses to start and says why;
+// with a shared PostgreSQL it starts.
+func TestSeveralNodesOnRedisNeedADatabase(t *testing.T) {
+	rs := redistest.StartServer(t)
+	c := testConfig()
+	c.Redis = rs.URL()
+	start(t, c) // the first node alone may keep its own SQLite
+
+	second, err := server.New(c, slog.New(slog.DiscardHandler), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Start(context.Background())
+	if err == nil {
+		_ = second.Shutdown(context.Background())
+		t.Fatal("a second node without --database started next to a running one")
+	}
+	for _, want := range []string{"--database", "other node", "ban"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not mention %q", err, want)
+		}
+	}
+
+	// Two nodes sharing one PostgreSQL start, on a Redis of their own.
+	db := pgtest.Shared(t).NewDatabase(t)
+	rs2 := redistest.StartServer(t)
+	c.Redis, c.Database = rs2.URL(), db
+	start(t, c)
+	start(t, c)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/strangerchat/stranger/internal/certs/pebbletest"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/freeport"
+	"github.com/strangerchat/stranger/internal/pgtest"
 	"github.com/strangerchat/stranger/internal/redistest"
 	"github.com/strangerchat/stranger/internal/turnserver"
 )
@@ -286,6 +287,7 @@ func TestAutomaticHTTPSSharedInRedis(t *testing.T) {
 	if err := os.WriteFile(rootFile, pebble.ServerRootPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	database := pgtest.Shared(t).NewDatabase(t) // several nodes share one (moderation)
 	node := func(https, http int) config.Config {
 		c := testConfig()
 		c.Addr = "127.0.0.1:" + strconv.Itoa(https)
@@ -293,6 +295,7 @@ func TestAutomaticHTTPSSharedInRedis(t *testing.T) {
 		c.TLSDomains = []string{domain}
 		c.ACMECA, c.ACMECARoot, c.ACMEEmail = pebble.Directory, rootFile, "ops@stranger.test"
 		c.Redis = rs.URL()
+		c.Database = database
 		return c
 	}
 	otherHTTPS := freeport.MustTCP(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -61,4 +62,8 @@ type Transfer struct {
 	Held      [][]byte      `json:"held,omitempty"` // frames acked+1 … outSeq
 	IP        string        `json:"ip,omitempty"`
 	Budget    float64       `json:"budget"`
+	// Who and Lines: the person's identity and the chat messages a report
+	// would carry (moderation.go).
+	Who   identity.Hash `json:"who,omitempty"`
+	Lines transcript    `json:"lines"`
 }

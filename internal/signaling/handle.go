@@ -5,8 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/strangerchat/stranger/internal/ids"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/modstore"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
 
@@ -25,10 +26,11 @@ const reportMemory = 60 * time.Second
 
 // join puts an idle session in the queue.
 func (h *Hub) join(s *session, f *protocol.Frame) {
-	if !h.mayJoin(s) {
+	who, ok := h.mayJoin(s)
+	if !ok {
 		return
 	}
-	prefs := match.Prefs{Mode: f.Mode, Interests: protocol.NormalizeInterests(f.Interests)}
+	prefs := match.Prefs{Mode: f.Mode, Interests: protocol.NormalizeInterests(f.Interests), Identity: who}
 	err := h.callFor(f, func(ctx context.Context) error { return h.engine.Join(ctx, s.id, prefs) })
 	h.undoIfEnded(s)
 	if err == nil {
@@ -37,15 +39,16 @@ func (h *Hub) join(s *session, f *protocol.Frame) {
 	h.engineError(s, err)
 }
 
-// mayJoin is join's state check: idle, and not banned.
-func (h *Hub) mayJoin(s *session) bool {
+// mayJoin is join's state check: idle, and not banned. It returns who is
+// joining, which the engine keeps with the chat.
+func (h *Hub) mayJoin(s *session) (identity.Hash, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != match.Idle {
 		s.errorLocked(protocol.CodeBadState, "join is only valid when idle; send next or leave first")
-		return false
+		return "", false
 	}
-	return !h.bannedLocked(s)
+	return s.who, !h.bannedLocked(s)
 }
 
 func (s *session) setPrefs(p match.Prefs) {
@@ -77,6 +80,7 @@ func (h *Hub) nextPrefs(s *session) (match.Prefs, bool) {
 	if prefs.Mode == 0 {
 		prefs.Mode = protocol.ModeVideo
 	}
+	prefs.Identity = s.who
 	return prefs, true
 }
 
@@ -99,15 +103,16 @@ func (s *session) becomeIdle() {
 	s.state = match.Idle
 }
 
-// report reports the current or recent partner.
+// report reports the current or recent partner, and records the report
+// with what the server witnessed of the chat.
 func (h *Hub) report(s *session, f *protocol.Frame) {
-	room, wasChatting, ok := s.reportable(f, h.clock.Now())
+	current, ok := h.mayReport(s, f, h.clock.Now())
 	if !ok {
 		return
 	}
-	var reported ids.SessionID
+	var r match.Reported
 	err := h.callFor(f, func(ctx context.Context) (err error) {
-		reported, err = h.engine.Report(ctx, s.id)
+		r, err = h.engine.Report(ctx, s.id)
 		return err
 	})
 	if err != nil {
@@ -115,63 +120,54 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 		h.repairViewLater(s, err) // the chat may have ended after all
 		return
 	}
-	ip := s.reportedPartner(room, wasChatting)
-
-	var reportedIP string
-	if p := h.lookup(reported); p != nil {
-		reportedIP = p.ipAddr()
-	}
 	h.metrics.Reports.Inc()
-	if h.moderation != nil {
-		h.moderation.Record(Report{Reporter: s.id, Reported: reported, ReporterIP: ip, ReportedIP: reportedIP, Room: room, Reason: f.Reason})
-	}
+	lines := s.endReported(current, r.Room)
+	filed := h.fileReport(s, r, f.Reason, lines)
+	s.acknowledgeReport(filed)
 }
 
-// reportable is report's state check — a current chat, or one that ended
-// within the engine's memory — then its limit. It returns the chat being
-// reported.
-func (s *session) reportable(f *protocol.Frame, now time.Time) (room match.RoomID, chatting, ok bool) {
+// mayReport is report's state check — a current chat, or one that ended
+// within the engine's memory — then its limit, then the reporter's report
+// rate. It returns the current chat's room ("" when not chatting).
+func (h *Hub) mayReport(s *session, f *protocol.Frame, now time.Time) (current match.RoomID, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	chatting = s.state == match.Chatting
-	if !chatting && (s.lastChat.IsZero() || now.Sub(s.lastChat) > reportMemory) {
+	if s.state != match.Chatting && (s.lastChat.IsZero() || now.Sub(s.lastChat) > reportMemory) {
 		s.errorLocked(protocol.CodeNotChatting, "no current or recent partner to report")
-		return "", false, false
+		return "", false
 	}
 	if err := protocol.CheckLimits(f); err != nil {
 		s.errorLocked(err.Code, err.Message)
-		return "", false, false
+		return "", false
 	}
-	return s.chat.room, chatting, true
+	if h.moderation != nil && s.who != "" && !h.moderation.AllowReport(s.who) {
+		s.errorLocked(protocol.CodeRateLimited, "too many reports from your connection; try again later")
+		return "", false
+	}
+	return s.chat.room, true
 }
 
-// reportedPartner applies a report the engine carried out: the reported
-// chat, if it is still the current one, has ended. It returns the
-// reporter's IP for moderation.
-func (s *session) reportedPartner(room match.RoomID, wasChatting bool) (ip string) {
+// endReported applies a report the engine carried out: the chat the
+// session was in when it reported (current, "" if none), if it is still the
+// current one, has ended. It returns the last messages of the reported chat
+// as this session saw them relayed.
+func (s *session) endReported(current, reported match.RoomID) []modstore.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if wasChatting && s.state == match.Chatting && s.chat.room == room {
+	if current != "" && s.state == match.Chatting && s.chat.room == current {
 		s.endChatLocked()
 		s.state = match.Idle
 	}
-	s.emitLocked(protocol.AppendReported, 32)
-	return s.ip
+	return s.lines.messages(reported)
 }
 
-func (s *session) ipAddr() string {
+// acknowledgeReport answers `reported`, naming the recorded report.
+func (s *session) acknowledgeReport(f Filed) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ip
-}
-
-// bannedLocked answers `banned` if the session's IP is banned.
-func (h *Hub) bannedLocked(s *session) bool {
-	if h.moderation == nil || !h.moderation.Banned(s.ip) {
-		return false
-	}
-	s.errorLocked(protocol.CodeBanned, "you are banned for a while after reports from other users")
-	return true
+	s.emitLocked(func(dst []byte, seq int64) []byte {
+		return protocol.AppendReportedFiled(dst, seq, string(f.Report), f.EvidenceToken)
+	}, 96+len(f.EvidenceToken))
 }
 
 // undoIfEnded removes s from the engine again if it ended while its Join or

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/netpoll"
@@ -28,11 +29,17 @@ import (
 
 // Options configure a Hub. Zero durations take the defaults of protocol.md.
 type Options struct {
-	Engine     Engine
-	Clock      clock.Clock
-	Log        *slog.Logger
-	Metrics    *Metrics
-	Moderation *Moderation
+	Engine  Engine
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Metrics *Metrics
+	// Moderation keeps reports and bans; nil: none are kept.
+	Moderation Moderator
+	// Identify names the person behind a client IP (moderation.md,
+	// Identities): the keyed hash of its /32 or /64. Nil, or "" for an
+	// address it cannot parse: the session has no identity, and no report
+	// about it or by it is recorded.
+	Identify func(ip string) identity.Hash
 	// ICEServers returns welcome.iceServers for a session (fresh TURN
 	// credentials on every welcome). Nil: none.
 	ICEServers func(session ids.SessionID, now time.Time) []protocol.ICEServer
@@ -61,7 +68,7 @@ type Hub struct {
 	clock      clock.Clock
 	log        *slog.Logger
 	metrics    *Metrics
-	moderation *Moderation
+	moderation Moderator
 	cluster    Cluster
 	upgrader   websocket.Upgrader
 

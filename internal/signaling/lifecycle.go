@@ -117,6 +117,9 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ip, s.token = c.ip, tok
+	if h.opts.Identify != nil {
+		s.who = h.opts.Identify(c.ip)
+	}
 	s.connectLocked(c)
 	h.register(s, tok)
 	h.addOnline(1)

@@ -16,6 +16,7 @@ type Metrics struct {
 	Resumes     *prometheus.CounterVec
 	Ended       *prometheus.CounterVec
 	Reports     prometheus.Counter
+	ReportsLost prometheus.Counter
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
@@ -38,7 +39,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stranger_sessions_ended_total", Help: "Sessions ended, by cause."}, []string{"cause"}),
 		Reports: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stranger_reports_total", Help: "Reports recorded."}),
+			Name: "stranger_reports_total", Help: "Reports made (accepted by the engine)."}),
+		ReportsLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_reports_lost_total", Help: "Reports whose record the moderation store refused or could not take (logged)."}),
 		errors: map[protocol.Code]prometheus.Counter{},
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -55,6 +58,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"resumed", "unknown", "lost"} {
 		m.Resumes.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, relayed, errs)
+	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, m.ReportsLost, relayed, errs)
 	return m
 }

@@ -1,106 +1,160 @@
 package signaling
 
 import (
-	"log/slog"
-	"sync"
+	"context"
 	"time"
 
-	"github.com/strangerchat/stranger/internal/clock"
-	"github.com/strangerchat/stranger/internal/ids"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/modstore"
+	"github.com/strangerchat/stranger/internal/protocol"
 )
 
-// Moderation records reports and bans client IPs that several distinct
-// people reported within the ban window. It is the deployment's ban policy
-// of protocol.md ("how bans arise is the deployment's policy").
-type Moderation struct {
-	clock     clock.Clock
-	log       *slog.Logger
-	threshold int
-	window    time.Duration
-
-	mu      sync.Mutex
-	reports map[string]map[string]time.Time // reported IP -> reporter IP -> last report
-	bans    map[string]time.Time            // IP -> ban end
+// Moderator is the deployment's moderation as the hub uses it (the contract
+// in docs/moderation.md): bans known in memory, reports filed durably. Nil in
+// Options: no reports are kept and nobody is banned.
+type Moderator interface {
+	// Banned reports whether who is banned now. It is called on every join
+	// and next, so it must answer from memory, never from a database.
+	Banned(who identity.Hash) bool
+	// AllowReport spends one of who's reports; false: over its rate.
+	AllowReport(who identity.Hash) bool
+	// File records a report (and may ban its subject when enough distinct
+	// people reported it). It returns the report's id and the token its
+	// evidence image may be uploaded with.
+	File(ctx context.Context, r modstore.Report) (Filed, error)
 }
 
-// Report is one report as recorded.
-type Report struct {
-	Reporter, Reported     ids.SessionID
-	ReporterIP, ReportedIP string
-	Room                   match.RoomID
-	Reason                 string
+// Filed is a recorded report, as the `reported` frame names it.
+type Filed struct {
+	Report        modstore.ReportID
+	EvidenceToken string
 }
 
-// NewModeration returns the policy; threshold 0 never bans.
-func NewModeration(c clock.Clock, log *slog.Logger, threshold int, window time.Duration) *Moderation {
-	return &Moderation{clock: c, log: log, threshold: threshold, window: window,
-		reports: map[string]map[string]time.Time{}, bans: map[string]time.Time{}}
+// transcriptLines is how many chat lines a session keeps of its chat: the
+// last 20 are what a report carries (moderation.md, Reports).
+const transcriptLines = 20
+
+// line is one chat message of the session's chat as this node relayed it.
+type line struct {
+	Mine bool      `json:"mine"` // sent by this session, else by its partner
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
 }
 
-// Record logs the report and bans the reported IP when enough distinct
-// reporters (by IP) reported it within the window. A reporter cannot ban
-// itself by reporting from the same address.
-func (m *Moderation) Record(r Report) {
-	m.log.Info("report", "reporter", string(r.Reporter), "reported", string(r.Reported), "reporter_ip", r.ReporterIP,
-		"reported_ip", r.ReportedIP, "reason", r.Reason)
-	if m.threshold == 0 || r.ReportedIP == "" || r.ReporterIP == r.ReportedIP {
-		return
+// transcript is the last transcriptLines chat messages of one chat: the one
+// the session is in, or the last one it was in. It is replaced by the next
+// match and goes when the session ends, so the lines of a chat nobody
+// reported live at most until then (a report may come up to 60 s after the
+// chat ended: protocol.md, report).
+type transcript struct {
+	Room  match.RoomID `json:"room"`
+	Lines []line       `json:"lines,omitempty"`
+}
+
+func (t *transcript) add(room match.RoomID, mine bool, text string, at time.Time) {
+	if t.Room != room {
+		*t = transcript{Room: room}
 	}
-	now := m.clock.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	by := m.reports[r.ReportedIP]
-	if by == nil {
-		by = map[string]time.Time{}
-		m.reports[r.ReportedIP] = by
+	if len(t.Lines) == transcriptLines {
+		copy(t.Lines, t.Lines[1:])
+		t.Lines = t.Lines[:transcriptLines-1]
 	}
-	by[r.ReporterIP] = now
-	n := 0
-	for ip, at := range by {
-		if now.Sub(at) > m.window {
-			delete(by, ip)
-			continue
+	t.Lines = append(t.Lines, line{Mine: mine, Text: text, At: at})
+}
+
+// messages returns the lines of room as a report carries them, seen from
+// the reporter (this session).
+func (t *transcript) messages(room match.RoomID) []modstore.Message {
+	if t.Room != room {
+		return nil
+	}
+	out := make([]modstore.Message, len(t.Lines))
+	for i, l := range t.Lines {
+		from := modstore.SideReported
+		if l.Mine {
+			from = modstore.SideReporter
 		}
-		n++
+		out[i] = modstore.Message{From: from, Text: l.Text, At: l.At}
 	}
-	if n >= m.threshold {
-		m.bans[r.ReportedIP] = now.Add(m.window)
-		delete(m.reports, r.ReportedIP)
-		m.log.Warn("banned", "ip", r.ReportedIP, "reporters", n, "until", now.Add(m.window))
-	}
-	m.gcLocked(now)
+	return out
 }
 
-// Banned reports whether ip is banned now.
-func (m *Moderation) Banned(ip string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	end, ok := m.bans[ip]
-	if !ok {
+// fileReport records the report of chat r that session s made, and returns
+// what the `reported` frame tells the client. A store that fails loses the
+// report's record (logged and counted) but not its effect: the chat has
+// ended and the pair is blocked already.
+func (h *Hub) fileReport(s *session, r match.Reported, reason string, lines []modstore.Message) Filed {
+	if h.moderation == nil || r.Reporter == "" || r.Suspect == "" {
+		return Filed{}
+	}
+	rec := modstore.Report{
+		At:              h.clock.Now(),
+		Reason:          reason,
+		Mode:            r.Mode.String(),
+		CommonInterests: r.Common,
+		ChatDuration:    r.Ended.Sub(r.Started),
+		Reporter:        r.Reporter,
+		Reported:        r.Suspect,
+		Messages:        lines,
+	}
+	if rec.ChatDuration < 0 {
+		rec.ChatDuration = 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
+	defer cancel()
+	f, err := h.moderation.File(ctx, rec)
+	if err != nil {
+		h.metrics.ReportsLost.Inc()
+		h.log.Error("report not recorded", "session", string(s.id), "reporter", r.Reporter, "reported", r.Suspect, "err", err)
+		return Filed{}
+	}
+	return f
+}
+
+// bannedLocked answers `banned` if the session's identity is banned.
+func (h *Hub) bannedLocked(s *session) bool {
+	if h.moderation == nil || s.who == "" || !h.moderation.Banned(s.who) {
 		return false
 	}
-	if !m.clock.Now().Before(end) {
-		delete(m.bans, ip)
-		return false
-	}
+	s.errorLocked(protocol.CodeBanned, bannedMessage)
 	return true
 }
 
-// gcLocked drops stale entries now and then so the maps stay bounded by the
-// reports of one window.
-func (m *Moderation) gcLocked(now time.Time) {
-	if len(m.reports) < 4096 {
+const bannedMessage = "you cannot chat for a while: other people reported this connection"
+
+// closeBanned is the close status of a connection whose identity was banned
+// while it was open (docs/protocol.md, "Bans while connected").
+const closeBanned = 4003
+
+// EndBanned ends the sessions of who on this node: a ban has just started.
+// Each connection closes with status 4003 "banned", and its partner gets
+// `peer_left` `reported`; a new connection's join or next gets `banned`. The moderation service calls it on
+// every node of the deployment.
+func (h *Hub) EndBanned(who identity.Hash) {
+	if who == "" {
 		return
 	}
-	for ip, by := range m.reports {
-		for r, at := range by {
-			if now.Sub(at) > m.window {
-				delete(by, r)
-			}
+	for _, s := range h.snapshot() {
+		if s.identity() != who {
+			continue
 		}
-		if len(by) == 0 {
-			delete(m.reports, ip)
+		// No error frame first: the close frame goes out at once, ahead of
+		// frames still queued, so the close itself says it (4003 "banned").
+		d, ok := s.leave(phaseEnded, nil)
+		if !ok {
+			continue
 		}
+		h.forget(s, d, closeBanned, "banned")
+		h.dropToken(d.token)
+		h.endEngine(s.id, match.ReasonReported)
+		h.metrics.Ended.WithLabelValues("banned").Inc()
+		h.log.Info("session ended by a ban", "session", string(s.id), "identity", who)
 	}
+}
+
+func (s *session) identity() identity.Hash {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.who
 }

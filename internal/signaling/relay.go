@@ -78,6 +78,9 @@ func (s *session) relayTarget(f *protocol.Frame) (room match.RoomID, partner ids
 		s.errorLocked(err.Code, err.Message)
 		return "", "", false
 	}
+	if f.Type == protocol.TypeChat {
+		s.lines.add(s.chat.room, true, f.Text, s.hub.clock.Now())
+	}
 	return s.chat.room, s.chat.partner, true
 }
 
@@ -132,6 +135,9 @@ func (s *session) deliver(from ids.SessionID, m relayMsg) (ok, moved bool) {
 func (s *session) deliverLocked(from ids.SessionID, m *relayMsg) bool {
 	if s.state != match.Chatting || s.chat.room != m.room || s.chat.partner != from {
 		return false
+	}
+	if m.typ == protocol.TypeChat {
+		s.lines.add(m.room, false, m.text, s.hub.clock.Now())
 	}
 	s.emitLocked(m.appendFrame, m.size())
 	return true

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -67,6 +68,7 @@ type session struct {
 	pending  []func()    // phaseArriving: events and relays to apply once it is here
 
 	ip        string
+	who       identity.Hash // the person's identity, fixed when the session began ("" if unknown)
 	token     string
 	state     match.State
 	chat      chatView
@@ -76,7 +78,8 @@ type session struct {
 	acked     int64     // highest seq known delivered
 	held      []heldFrame
 	heldBytes int
-	inSeq     int64 // highest client seq processed
+	inSeq     int64      // highest client seq processed
+	lines     transcript // the chat messages of the current or last chat
 	budget    bucket
 	abuse     abuse
 	// watchCounts: the client asked for pushed counts (counts.go).
@@ -162,6 +165,7 @@ func (s *session) applyEventLocked(ev match.Event) {
 		s.emitLocked(protocol.AppendWaiting, 32)
 	case match.EventMatched:
 		s.state = match.Chatting
+		s.lines = transcript{Room: ev.Room} // the last chat's lines go unless it was reported
 		s.chat = chatView{room: ev.Room, partner: ev.Partner, initiator: ev.Initiator, mode: ev.Mode, common: ev.Common}
 		s.emitLocked(func(dst []byte, seq int64) []byte {
 			return protocol.AppendMatched(dst, seq, string(ev.Room), ev.Initiator, ev.Mode, ev.Common)
