@@ -37,6 +37,10 @@ type DialOptions struct {
 	IgnorePings bool
 	// HandshakeTimeout bounds the dial and upgrade (default Timeout).
 	HandshakeTimeout time.Duration
+	// From is the local address to connect from, e.g. "127.0.0.3": tests
+	// stand in for different people with different loopback addresses.
+	// Empty: the system's choice.
+	From string
 }
 
 // event is what the reader goroutine hands over: a frame, or the end of the
@@ -74,6 +78,14 @@ type Conn struct {
 // welcome; see ReadWelcome.
 func Dial(ctx context.Context, rawURL string, o DialOptions) (*Conn, *http.Response, error) {
 	d := websocket.Dialer{HandshakeTimeout: cmp.Or(o.HandshakeTimeout, Timeout)}
+	if o.From != "" {
+		ip := net.ParseIP(o.From)
+		if ip == nil {
+			return nil, nil, fmt.Errorf("dial %s: From %q is not an IP address", rawURL, o.From)
+		}
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+		d.NetDialContext = nd.DialContext
+	}
 	ws, resp, err := d.DialContext(ctx, rawURL, o.Header)
 	if err != nil {
 		if resp != nil {
