@@ -322,7 +322,7 @@ func TestReportsAgainst(t *testing.T) {
 		add(t, s, sampleReport(t0.Add(time.Minute), 2, abuser)) // same reporter again
 		add(t, s, sampleReport(t0.Add(2*time.Minute), 3, abuser))
 		dismissed := add(t, s, sampleReport(t0.Add(3*time.Minute), 4, abuser))
-		add(t, s, sampleReport(t0, 5, 200)) // someone else
+		add(t, s, sampleReport(t0, 5, 200))         // someone else
 		add(t, s, sampleReport(t0, abuser, abuser)) // behind the same address: never counts
 		since := t0.Add(-time.Hour)
 		count := func() int {
