@@ -169,18 +169,50 @@ func (s *Store) Reports(ctx context.Context, q ReportQuery) ([]Report, error) {
 }
 
 // ReportsAgainst counts the distinct identities that reported reported at
-// or after since, leaving out dismissed reports: a moderator judged those
-// unfounded, so they count neither toward an automatic ban nor in the
+// or after since, leaving out dismissed reports (a moderator judged those
+// unfounded) and reports by the reported identity itself (two people
+// behind one address reporting each other): those count neither toward an
+// automatic ban, which would otherwise ban the reporter too, nor in the
 // console.
 func (s *Store) ReportsAgainst(ctx context.Context, reported identity.Hash, since time.Time) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT reporter) FROM reports
-		WHERE reported = $1 AND at_us >= $2 AND status <> $3`,
+		WHERE reported = $1 AND at_us >= $2 AND status <> $3 AND reporter <> reported`,
 		string(reported), us(since), string(StatusDismissed)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("modstore: reports against: %w", err)
 	}
 	return n, nil
+}
+
+// MaxReportIDs bounds ReportIDsAgainst: a ban names at most this many
+// reports, however many a brigade filed.
+const MaxReportIDs = 100
+
+// ReportIDsAgainst returns the ids of the reports ReportsAgainst counts
+// (reported at or after since, not dismissed, not by reported itself),
+// oldest first, at most MaxReportIDs: the reports a ban of reported acts on.
+func (s *Store) ReportIDsAgainst(ctx context.Context, reported identity.Hash, since time.Time) ([]ReportID, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM reports
+		WHERE reported = $1 AND at_us >= $2 AND status <> $3 AND reporter <> reported
+		ORDER BY at_us, id LIMIT $4`,
+		string(reported), us(since), string(StatusDismissed), MaxReportIDs)
+	if err != nil {
+		return nil, fmt.Errorf("modstore: report ids against: %w", err)
+	}
+	defer rows.Close()
+	out := []ReportID{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("modstore: report ids against: %w", err)
+		}
+		out = append(out, ReportID(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("modstore: report ids against: %w", err)
+	}
+	return out, nil
 }
 
 // Dismiss marks a report dismissed, or returns a NotFoundError.
@@ -277,6 +309,52 @@ func (s *Store) EvidenceBytes(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("modstore: evidence bytes: %w", err)
 	}
 	return n, nil
+}
+
+// PruneDismissedEvidence frees at least need bytes of evidence if it can,
+// by deleting the images of dismissed reports, oldest report first (a
+// moderator judged those unfounded, so they are the images least worth
+// keeping). It deletes no more images than it takes, and none of open or
+// actioned reports. It returns the bytes freed and the images deleted;
+// fewer bytes than need when the dismissed reports' images do not add up
+// to it.
+func (s *Store) PruneDismissedEvidence(ctx context.Context, need int64) (freed int64, n int, err error) {
+	if need <= 0 {
+		return 0, 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	rows, err := tx.QueryContext(ctx, `SELECT e.report_id, e.size FROM evidence e JOIN reports r ON r.id = e.report_id
+		WHERE r.status = $1 ORDER BY r.at_us, r.id`, string(StatusDismissed))
+	if err != nil {
+		return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+	}
+	var victims []string
+	for rows.Next() && freed < need {
+		var id string
+		var size int64
+		if err := rows.Scan(&id, &size); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+		}
+		victims = append(victims, id)
+		freed += size
+	}
+	if err := rows.Close(); err != nil {
+		return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+	}
+	for _, id := range victims {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM evidence WHERE report_id = $1`, id); err != nil {
+			return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("modstore: prune evidence: %w", err)
+	}
+	return freed, len(victims), nil
 }
 
 // Ban records b and marks b.Reports actioned, in one transaction (a

@@ -322,7 +322,8 @@ func TestReportsAgainst(t *testing.T) {
 		add(t, s, sampleReport(t0.Add(time.Minute), 2, abuser)) // same reporter again
 		add(t, s, sampleReport(t0.Add(2*time.Minute), 3, abuser))
 		dismissed := add(t, s, sampleReport(t0.Add(3*time.Minute), 4, abuser))
-		add(t, s, sampleReport(t0, 5, 200)) // someone else
+		add(t, s, sampleReport(t0, 5, 200))         // someone else
+		add(t, s, sampleReport(t0, abuser, abuser)) // behind the same address: never counts
 		since := t0.Add(-time.Hour)
 		count := func() int {
 			n, err := s.ReportsAgainst(ctx, hash(abuser), since)
@@ -345,6 +346,87 @@ func TestReportsAgainst(t *testing.T) {
 		}
 		if n, _ := s.ReportsAgainst(ctx, hash(999), since); n != 0 {
 			t.Fatalf("never reported: %d", n)
+		}
+	})
+}
+
+func TestReportIDsAgainst(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		s := mustOpen(t, open)
+		abuser := 100
+		add(t, s, sampleReport(t0.Add(-2*time.Hour), 1, abuser)) // outside the window
+		a := add(t, s, sampleReport(t0, 2, abuser))
+		b := add(t, s, sampleReport(t0.Add(time.Minute), 2, abuser)) // same reporter again: still a report
+		c := add(t, s, sampleReport(t0.Add(2*time.Minute), 3, abuser))
+		dismissed := add(t, s, sampleReport(t0.Add(3*time.Minute), 4, abuser))
+		add(t, s, sampleReport(t0, abuser, abuser)) // self-report
+		add(t, s, sampleReport(t0, 5, 200))         // someone else
+		if err := s.Dismiss(ctx, dismissed.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReportIDsAgainst(ctx, hash(abuser), t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []ReportID{a.ID, b.ID, c.ID}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("ReportIDsAgainst = %v, want %v (oldest first)", got, want)
+		}
+		if got, err := s.ReportIDsAgainst(ctx, hash(999), t0.Add(-time.Hour)); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("never reported: %v, %v; want an empty list", got, err)
+		}
+		for i := 0; i < MaxReportIDs+5; i++ {
+			add(t, s, sampleReport(t0.Add(time.Hour), 1000+i, 300))
+		}
+		if got, _ := s.ReportIDsAgainst(ctx, hash(300), t0); len(got) != MaxReportIDs {
+			t.Fatalf("%d ids, want the bound %d", len(got), MaxReportIDs)
+		}
+	})
+}
+
+func TestPruneDismissedEvidence(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		s := mustOpen(t, open)
+		put := func(r Report, size int) {
+			t.Helper()
+			if err := s.PutEvidence(ctx, r.ID, Evidence{ContentType: "image/png", Data: make([]byte, size)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		oldDismissed := add(t, s, sampleReport(t0, 1, 9))
+		newDismissed := add(t, s, sampleReport(t0.Add(time.Hour), 2, 9))
+		openR := add(t, s, sampleReport(t0.Add(-time.Hour), 3, 9)) // older, but open
+		put(oldDismissed, 100)
+		put(newDismissed, 200)
+		put(openR, 400)
+		for _, r := range []Report{oldDismissed, newDismissed} {
+			if err := s.Dismiss(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if freed, n, err := s.PruneDismissedEvidence(ctx, 0); err != nil || freed != 0 || n != 0 {
+			t.Fatalf("need 0: %d, %d, %v", freed, n, err)
+		}
+		freed, n, err := s.PruneDismissedEvidence(ctx, 50)
+		if err != nil || freed != 100 || n != 1 {
+			t.Fatalf("need 50: freed %d in %d, %v; want the oldest dismissed image (100 in 1)", freed, n, err)
+		}
+		_, err = s.Evidence(ctx, oldDismissed.ID)
+		wantNotFound(t, err, "evidence")
+		if _, err := s.Evidence(ctx, newDismissed.ID); err != nil {
+			t.Fatalf("the newer dismissed image went too: %v", err)
+		}
+		freed, n, err = s.PruneDismissedEvidence(ctx, 10_000)
+		if err != nil || freed != 200 || n != 1 {
+			t.Fatalf("need more than there is: freed %d in %d, %v; want 200 in 1", freed, n, err)
+		}
+		if _, err := s.Evidence(ctx, openR.ID); err != nil {
+			t.Fatalf("an open report's image was pruned: %v", err)
+		}
+		if b, _ := s.EvidenceBytes(ctx); b != 400 {
+			t.Fatalf("EvidenceBytes = %d, want 400", b)
+		}
+		if r, _ := s.Report(ctx, oldDismissed.ID); r.Status != StatusDismissed || r.Evidence {
+			t.Fatalf("pruned report: %+v, want kept, dismissed, without evidence", r)
 		}
 	})
 }
