@@ -49,8 +49,8 @@ func (e *connEngine) last() (bool, int) {
 func (*connEngine) Join(context.Context, ids.SessionID, match.Prefs) error { return nil }
 func (*connEngine) Next(context.Context, ids.SessionID, match.Prefs) error { return nil }
 func (*connEngine) Leave(context.Context, ids.SessionID) error             { return nil }
-func (*connEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
-	return "", match.ErrNotChatting
+func (*connEngine) Report(context.Context, ids.SessionID) (match.Reported, error) {
+	return match.Reported{}, match.ErrNotChatting
 }
 func (*connEngine) End(context.Context, ids.SessionID, match.Reason) error { return nil }
 func (*connEngine) State(context.Context, ids.SessionID) (match.State, error) {

@@ -42,8 +42,8 @@ func (*joinHoldEngine) Leave(context.Context, ids.SessionID) error             {
 func (*joinHoldEngine) SetConnected(context.Context, ids.SessionID, bool) error {
 	return nil
 }
-func (*joinHoldEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
-	return "", match.ErrNotChatting
+func (*joinHoldEngine) Report(context.Context, ids.SessionID) (match.Reported, error) {
+	return match.Reported{}, match.ErrNotChatting
 }
 func (*joinHoldEngine) State(context.Context, ids.SessionID) (match.State, error) {
 	return match.Idle, nil

@@ -106,8 +106,9 @@ func (h *Hub) report(s *session, f *protocol.Frame) {
 		return
 	}
 	var reported ids.SessionID
-	err := h.callFor(f, func(ctx context.Context) (err error) {
-		reported, err = h.engine.Report(ctx, s.id)
+	err := h.callFor(f, func(ctx context.Context) error {
+		r, err := h.engine.Report(ctx, s.id)
+		reported = r.Partner
 		return err
 	})
 	if err != nil {

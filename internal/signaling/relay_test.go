@@ -50,8 +50,8 @@ func (*slowMatchEngine) Next(context.Context, ids.SessionID, match.Prefs) error 
 func (*slowMatchEngine) Leave(context.Context, ids.SessionID) error              { return nil }
 func (*slowMatchEngine) SetConnected(context.Context, ids.SessionID, bool) error { return nil }
 func (*slowMatchEngine) End(context.Context, ids.SessionID, match.Reason) error  { return nil }
-func (*slowMatchEngine) Report(context.Context, ids.SessionID) (ids.SessionID, error) {
-	return "", match.ErrNotChatting
+func (*slowMatchEngine) Report(context.Context, ids.SessionID) (match.Reported, error) {
+	return match.Reported{}, match.ErrNotChatting
 }
 
 // The initiator answers its matched at once with an offer, while the
