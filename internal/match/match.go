@@ -54,21 +54,31 @@ func (s State) String() string {
 }
 
 // Prefs are what a session asks for in join: the mode and its interests,
-// already normalised (protocol.NormalizeInterests).
+// already normalised (protocol.NormalizeInterests), and who asks.
 type Prefs struct {
 	Mode      protocol.Mode
 	Interests []string
-	Identity  identity.Hash
+	// Identity is the session's network identity as a hash, "" when the
+	// deployment does not know it. The engine captures both sides' at the
+	// match (see Reported) and keeps reported pairs of identities apart.
+	Identity identity.Hash
 }
 
-// Reported is the chat a report was about, as the engine kept it.
+// Reported is the chat a report was about, as the engine kept it. It is
+// complete even when the reported session has ended since (closed tab) or
+// lived on a node that has gone: everything in it was captured with the
+// chat, on the reporter's side.
 type Reported struct {
-	Partner  ids.SessionID
-	Room     RoomID
-	Mode     protocol.Mode
-	Common   []string
-	Started  time.Time
-	Ended    time.Time
+	Partner ids.SessionID // the reported session
+	Room    RoomID
+	Mode    protocol.Mode
+	Common  []string  // the interests both shared (never nil)
+	Started time.Time // when the chat began (the match)
+	// Ended is when the chat ended; the report's time if it was still on
+	// (the report ended it).
+	Ended time.Time
+	// Reporter and Suspect are the identities of the reporting and the
+	// reported session as they were at the match ("" if unknown).
 	Reporter identity.Hash
 	Suspect  identity.Hash
 }

@@ -1,14 +1,18 @@
 package match
 
 import (
+	"cmp"
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -18,6 +22,7 @@ const (
 	DefaultInterestTimeout = 5 * time.Second
 	DefaultRecentPartner   = 60 * time.Second
 	DefaultReportBlock     = 24 * time.Hour
+	DefaultMaxBlocks       = 100_000
 )
 
 // MemoryConfig configures NewMemory. Zero fields take their defaults.
@@ -35,6 +40,11 @@ type MemoryConfig struct {
 	// ReportBlock is how long a reported pair is never matched again.
 	// Default 24 h.
 	ReportBlock time.Duration
+	// MaxBlocks caps the report blocks held, of pairs of sessions and of
+	// pairs of identities together; when it is reached the oldest block is
+	// lifted early to make room. It bounds the memory a flood of reports
+	// can take. Default 100 000 (DefaultMaxBlocks).
+	MaxBlocks int
 	// NewRoomID names a new chat. Default: "r_" and 16 random base32
 	// characters from crypto/rand.
 	NewRoomID func() RoomID
@@ -74,6 +84,7 @@ type Memory struct {
 	maxWaiting      int
 	recentPartner   time.Duration
 	reportBlock     time.Duration
+	maxBlocks       int
 	newRoomID       func() RoomID
 
 	mu       sync.Mutex
@@ -85,11 +96,23 @@ type Memory struct {
 	matches  uint64
 	seq      uint64 // enqueue counter: a lower seq has waited longer
 
-	// blocks holds the reported pairs until they expire. Each has a timer
-	// that drops it, so the map holds only ReportBlock's worth of reports,
-	// and that retries matching: two waiting sessions may accept each other
-	// the moment their block expires.
-	blocks map[pairKey]*blockEntry
+	// blocks holds the reported pairs, of sessions and of identities, until
+	// they expire, at most maxBlocks of them. Every block lasts reportBlock
+	// from its report, so the order of expiry is the order of creation:
+	// blockFIFO (oldest first) needs one timer, for its head, instead of
+	// one per block. When a block ends — expired, or dropped to make room —
+	// matching is retried for the sessions it kept apart: two waiting
+	// sessions may accept each other the moment it ends.
+	blocks     map[blockKey]*list.Element // values *blockEntry, in blockFIFO
+	blockFIFO  list.List
+	blockTimer clock.Timer // fires at the head's expiry; nil if none
+	blockAt    time.Time   // when blockTimer fires
+	blockGen   uint64      // tells a stale blockTimer's call from the current one
+
+	// byIdentity holds the connected waiting sessions of each identity (the
+	// ones in the match indexes), to retry matching when a block between
+	// two identities ends.
+	byIdentity map[identity.Hash]map[*session]struct{}
 
 	freeLists []*qlist // emptied interest lists kept for reuse
 }
@@ -99,6 +122,7 @@ type Memory struct {
 // connection. A session that never joined costs nothing.
 type session struct {
 	id        ids.SessionID
+	identity  identity.Hash // of its last Join or Next ("" unknown)
 	state     State
 	connected bool
 	gone      bool // ended; a pending timer must not touch it
@@ -123,6 +147,26 @@ type session struct {
 	// at the next match.
 	last      ids.SessionID
 	lastEnded time.Time
+	// chat describes the current chat, then the last one, until the next
+	// match: what a report returns.
+	chat chatRecord
+}
+
+// chatRecord is what the engine keeps of a chat for a report: captured at
+// the match on each side, so the reporter's record answers even after the
+// partner's has gone.
+type chatRecord struct {
+	room    RoomID
+	mode    protocol.Mode
+	common  []string // shared by both records: never modified
+	started time.Time
+	self    identity.Hash // this side's identity at the match
+	partner identity.Hash // the other side's identity at the match
+}
+
+func (c *chatRecord) reported(partner ids.SessionID, ended time.Time) Reported {
+	return Reported{Partner: partner, Room: c.room, Mode: c.mode, Common: slices.Clone(c.common),
+		Started: c.started, Ended: ended, Reporter: c.self, Suspect: c.partner}
 }
 
 func (s *session) open() bool { return len(s.interests) == 0 || s.timedOut }
@@ -185,16 +229,47 @@ func (l *qlist) remove(n *qnode) {
 	n.prev, n.next, n.list = nil, nil, nil
 }
 
-type pairKey struct{ a, b ids.SessionID }
+// blockKind says what a report block keeps apart.
+type blockKind uint8
 
-func makePair(x, y ids.SessionID) pairKey {
+const (
+	// sessionBlock: two sessions (protocol rule 5).
+	sessionBlock blockKind = iota + 1
+	// identityBlock: two identities, so that a reported person who comes
+	// back with a new session still never meets the reporter.
+	identityBlock
+)
+
+// blockKey names a block: its kind and the pair, a < b.
+type blockKey struct {
+	kind blockKind
+	a, b string
+}
+
+func makeBlockKey(kind blockKind, x, y string) blockKey {
 	if x > y {
 		x, y = y, x
 	}
-	return pairKey{x, y}
+	return blockKey{kind, x, y}
 }
 
-type blockEntry struct{ timer clock.Timer }
+// identityPair is the identity block between x and y, if one can exist:
+// both known and different. The same identity on both sides (two tabs of
+// one household behind one address, or every test client on 127.0.0.1)
+// gets no identity block: it would keep that identity from every session
+// of its own, which is not the pair that was reported; the session block
+// still holds.
+func identityPair(x, y identity.Hash) (blockKey, bool) {
+	if x == "" || y == "" || x == y {
+		return blockKey{}, false
+	}
+	return makeBlockKey(identityBlock, string(x), string(y)), true
+}
+
+type blockEntry struct {
+	key   blockKey
+	until time.Time
+}
 
 // Stats is a snapshot of an engine's counters.
 type Stats struct {
@@ -202,6 +277,7 @@ type Stats struct {
 	Chats    int                          // chats in progress
 	Matches  uint64                       // matches made since start
 	Sessions int                          // session records held
+	Blocks   int                          // report blocks held (pairs of sessions and of identities)
 }
 
 // NewMemory returns an engine that reports events to n.
@@ -221,6 +297,9 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 	if cfg.ReportBlock <= 0 {
 		cfg.ReportBlock = DefaultReportBlock
 	}
+	if cfg.MaxBlocks <= 0 {
+		cfg.MaxBlocks = DefaultMaxBlocks
+	}
 	if cfg.NewRoomID == nil {
 		cfg.NewRoomID = randomRoomID
 	}
@@ -231,9 +310,11 @@ func NewMemory(cfg MemoryConfig, n Notifier) *Memory {
 		maxWaiting:      cfg.MaxWaiting,
 		recentPartner:   cfg.RecentPartner,
 		reportBlock:     cfg.ReportBlock,
+		maxBlocks:       cfg.MaxBlocks,
 		newRoomID:       cfg.NewRoomID,
 		sessions:        make(map[ids.SessionID]*session),
-		blocks:          make(map[pairKey]*blockEntry),
+		blocks:          make(map[blockKey]*list.Element),
+		byIdentity:      make(map[identity.Hash]map[*session]struct{}),
 	}
 	for i := range m.queues {
 		m.queues[i].byInterest = make(map[string]*qlist)
@@ -261,7 +342,7 @@ func randomRoomID() RoomID {
 func (m *Memory) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Chats: m.chats, Matches: m.matches, Sessions: len(m.sessions)}
+	st := Stats{Chats: m.chats, Matches: m.matches, Sessions: len(m.sessions), Blocks: len(m.blocks)}
 	for i := range m.queues {
 		st.Waiting[i] = m.queues[i].waiting
 	}
@@ -280,8 +361,9 @@ func (m *Memory) Close() {
 			s.timer = nil
 		}
 	}
-	for _, b := range m.blocks {
-		b.timer.Stop()
+	if m.blockTimer != nil {
+		m.blockTimer.Stop()
+		m.blockTimer = nil
 	}
 }
 
@@ -356,32 +438,31 @@ func (m *Memory) Leave(_ context.Context, id ids.SessionID) error {
 }
 
 // Report reports the current partner, or the last one if that chat ended
-// within RecentPartner, and blocks the pair for ReportBlock.
-func (m *Memory) Report(ctx context.Context, id ids.SessionID) (Reported, error) {
-	p, err := m.report(ctx, id)
-	return Reported{Partner: p}, err
-}
-
-func (m *Memory) report(_ context.Context, id ids.SessionID) (ids.SessionID, error) {
+// within RecentPartner, and blocks the pair of sessions, and the pair of
+// their identities, for ReportBlock.
+func (m *Memory) Report(_ context.Context, id ids.SessionID) (Reported, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.sessions[id]
 	if s == nil {
-		return "", ErrNotChatting
+		return Reported{}, ErrNotChatting
 	}
 	now := m.clk.Now()
-	var reported ids.SessionID
+	var r Reported
 	switch {
 	case s.state == Chatting:
-		reported = s.partner.id
+		r = s.chat.reported(s.partner.id, now)
 		m.endChat(s, ReasonReported, now)
 	case s.last != "" && now.Sub(s.lastEnded) <= m.recentPartner:
-		reported = s.last
+		r = s.chat.reported(s.last, s.lastEnded)
 	default:
-		return "", ErrNotChatting
+		return Reported{}, ErrNotChatting
 	}
-	m.block(s.id, reported, now)
-	return reported, nil
+	m.block(makeBlockKey(sessionBlock, string(s.id), string(r.Partner)), now)
+	if k, ok := identityPair(r.Reporter, r.Suspect); ok {
+		m.block(k, now)
+	}
+	return r, nil
 }
 
 // SetConnected marks the session's connection as dropped or back. A waiting
@@ -474,6 +555,7 @@ func (m *Memory) forgetIfEmpty(s *session) {
 func (m *Memory) enqueue(s *session, prefs Prefs, now time.Time) {
 	m.seq++
 	s.state = Waiting
+	s.identity = prefs.Identity
 	s.mode = prefs.Mode
 	s.interests = append(s.interests[:0], prefs.Interests...)
 	s.seq = m.seq
@@ -549,10 +631,24 @@ func (m *Memory) link(s *session) {
 	} else if s.timedOut {
 		q.expired.insert(&s.nodes[len(s.interests)])
 	}
+	if s.identity != "" {
+		set := m.byIdentity[s.identity]
+		if set == nil {
+			set = make(map[*session]struct{})
+			m.byIdentity[s.identity] = set
+		}
+		set[s] = struct{}{}
+	}
 }
 
 // unlink removes s from every index it is in.
 func (m *Memory) unlink(s *session) {
+	if set := m.byIdentity[s.identity]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(m.byIdentity, s.identity)
+		}
+	}
 	q := &m.queues[s.mode]
 	for i := range s.nodes {
 		n := &s.nodes[i]
@@ -604,7 +700,7 @@ func (m *Memory) scan(l *qlist, s *session, now time.Time, best, recent **sessio
 		if *best != nil && c.seq >= (*best).seq {
 			return
 		}
-		if c == s || m.blocked(s.id, c.id) {
+		if c == s || m.blocked(s, c) {
 			continue
 		}
 		if s.last == c.id || c.last == s.id {
@@ -644,6 +740,8 @@ func (m *Memory) match(a, b *session, now time.Time) {
 		x.last = ""
 		x.lastEnded = time.Time{}
 	}
+	a.chat = chatRecord{room: room, mode: a.mode, common: common, started: now, self: a.identity, partner: b.identity}
+	b.chat = chatRecord{room: room, mode: b.mode, common: common, started: now, self: b.identity, partner: a.identity}
 	a.partner, b.partner = b, a
 	m.chats++
 	m.matches++
@@ -669,47 +767,109 @@ func (m *Memory) endChat(s *session, reason Reason, now time.Time) {
 	m.n.Notify(p.id, Event{Kind: EventPeerLeft, Room: room, Reason: reason})
 }
 
-// blocked reports whether x and y must not be matched. A block lasts until
-// its timer removes it (at its expiry on any sane clock), so that every
+// blocked reports whether x and y must not be matched: their sessions, or
+// their identities, were reported. A block lasts until blocksDue or a full
+// FIFO removes it (at its expiry on any sane clock), so that every
 // observer, CheckInvariants included, sees the same answer at any moment.
-func (m *Memory) blocked(x, y ids.SessionID) bool {
+func (m *Memory) blocked(x, y *session) bool {
 	if len(m.blocks) == 0 {
 		return false
 	}
-	_, ok := m.blocks[makePair(x, y)]
+	if _, ok := m.blocks[makeBlockKey(sessionBlock, string(x.id), string(y.id))]; ok {
+		return true
+	}
+	k, ok := identityPair(x.identity, y.identity)
+	if !ok {
+		return false
+	}
+	_, ok = m.blocks[k]
 	return ok
 }
 
-func (m *Memory) block(x, y ids.SessionID, now time.Time) {
-	k := makePair(x, y)
-	if old := m.blocks[k]; old != nil {
-		old.timer.Stop()
+// block blocks the pair k for reportBlock from now. A renewed block moves to
+// the back of the FIFO with its new expiry; a new one that finds the FIFO
+// full lifts the oldest first.
+func (m *Memory) block(k blockKey, now time.Time) {
+	if el := m.blocks[k]; el != nil {
+		m.blockFIFO.Remove(el)
+		delete(m.blocks, k)
 	}
-	// A new entry each time: a stopped timer that fires anyway finds its
-	// entry replaced and does nothing.
-	b := &blockEntry{}
-	m.blocks[k] = b
-	if m.closed {
-		b.timer = stoppedTimer{}
-		return
+	for len(m.blocks) >= m.maxBlocks {
+		m.lift(m.blockFIFO.Front(), now)
 	}
-	b.timer = m.clk.AfterFunc(m.reportBlock, func() { m.blockExpired(k, b) })
+	m.blocks[k] = m.blockFIFO.PushBack(&blockEntry{key: k, until: now.Add(m.reportBlock)})
+	m.armBlockTimer()
 }
 
-type stoppedTimer struct{}
-
-func (stoppedTimer) Stop() bool { return false }
-
-func (m *Memory) blockExpired(k pairKey, b *blockEntry) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.blocks[k] != b {
+// armBlockTimer makes the one block timer fire at the expiry of the FIFO's
+// head, if there is one.
+func (m *Memory) armBlockTimer() {
+	front := m.blockFIFO.Front()
+	if m.closed || front == nil {
+		if m.blockTimer != nil {
+			m.blockTimer.Stop()
+			m.blockTimer = nil
+		}
 		return
 	}
-	delete(m.blocks, k)
+	until := front.Value.(*blockEntry).until
+	if m.blockTimer != nil {
+		if m.blockAt.Equal(until) {
+			return
+		}
+		m.blockTimer.Stop()
+	}
+	m.blockGen++
+	gen := m.blockGen
+	m.blockAt = until
+	m.blockTimer = clock.AfterFuncAt(m.clk, until, func() { m.blocksDue(gen) })
+}
+
+// blocksDue lifts the blocks whose time is over, oldest first.
+func (m *Memory) blocksDue(gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A real clock's timer may fire after Stop was called: only the timer
+	// armed last counts.
+	if gen != m.blockGen || m.blockTimer == nil {
+		return
+	}
+	m.blockTimer = nil
 	now := m.clk.Now()
-	for _, id := range [2]ids.SessionID{k.a, k.b} {
-		if s := m.sessions[id]; s != nil && s.state == Waiting && s.connected {
+	for {
+		front := m.blockFIFO.Front()
+		if front == nil || front.Value.(*blockEntry).until.After(now) {
+			break
+		}
+		m.lift(front, now)
+	}
+	m.armBlockTimer()
+}
+
+// lift ends the block el and retries matching for the waiting, connected
+// sessions it kept apart, oldest first.
+func (m *Memory) lift(el *list.Element, now time.Time) {
+	b := m.blockFIFO.Remove(el).(*blockEntry)
+	delete(m.blocks, b.key)
+	var retry []*session
+	switch b.key.kind {
+	case sessionBlock:
+		for _, id := range [2]string{b.key.a, b.key.b} {
+			if s := m.sessions[ids.SessionID(id)]; s != nil && s.state == Waiting && s.connected {
+				retry = append(retry, s)
+			}
+		}
+	case identityBlock:
+		for _, h := range [2]string{b.key.a, b.key.b} {
+			for s := range m.byIdentity[identity.Hash(h)] {
+				retry = append(retry, s)
+			}
+		}
+	}
+	slices.SortFunc(retry, func(x, y *session) int { return cmp.Compare(x.seq, y.seq) })
+	for _, s := range retry {
+		// An earlier retry may have matched it.
+		if s.state == Waiting && s.connected && !s.gone {
 			m.tryMatch(s, now)
 		}
 	}
@@ -811,12 +971,60 @@ func (m *Memory) CheckInvariants() error {
 	if linkedCount != expected {
 		return fmt.Errorf("%d list entries, %d expected", linkedCount, expected)
 	}
+	if err := m.checkIndexes(ready); err != nil {
+		return err
+	}
 	for i, a := range ready {
 		for _, b := range ready[i+1:] {
-			if a.mode == b.mode && accepts(a, b) && accepts(b, a) && !m.blocked(a.id, b.id) {
+			if a.mode == b.mode && accepts(a, b) && accepts(b, a) && !m.blocked(a, b) {
 				return fmt.Errorf("sessions %q and %q wait for each other unmatched", a.id, b.id)
 			}
 		}
+	}
+	return nil
+}
+
+// checkIndexes verifies byIdentity against the connected waiting sessions
+// and the block FIFO against the block map: the same entries, in order of
+// expiry, within the cap.
+func (m *Memory) checkIndexes(ready []*session) error {
+	indexed := 0
+	for h, set := range m.byIdentity {
+		if len(set) == 0 {
+			return fmt.Errorf("identity %q: empty set kept", h)
+		}
+		indexed += len(set)
+		for s := range set {
+			if s.identity != h || s.state != Waiting || !s.connected || s.gone {
+				return fmt.Errorf("identity %q: holds session %q, which is not a connected waiting session of it", h, s.id)
+			}
+		}
+	}
+	withIdentity := 0
+	for _, s := range ready {
+		if s.identity != "" {
+			withIdentity++
+		}
+	}
+	if indexed != withIdentity {
+		return fmt.Errorf("%d sessions indexed by identity, %d expected", indexed, withIdentity)
+	}
+	if m.blockFIFO.Len() != len(m.blocks) || len(m.blocks) > m.maxBlocks {
+		return fmt.Errorf("%d blocks in the FIFO, %d in the map (cap %d)", m.blockFIFO.Len(), len(m.blocks), m.maxBlocks)
+	}
+	var prev time.Time
+	for el := m.blockFIFO.Front(); el != nil; el = el.Next() {
+		b := el.Value.(*blockEntry)
+		if m.blocks[b.key] != el {
+			return fmt.Errorf("block %v: in the FIFO but not the map", b.key)
+		}
+		if b.until.Before(prev) {
+			return fmt.Errorf("block %v: out of expiry order", b.key)
+		}
+		prev = b.until
+	}
+	if front := m.blockFIFO.Front(); front != nil && !m.closed && (m.blockTimer == nil || !m.blockAt.Equal(front.Value.(*blockEntry).until)) {
+		return fmt.Errorf("block timer not armed for the oldest block")
 	}
 	return nil
 }

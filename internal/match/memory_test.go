@@ -79,7 +79,7 @@ type engine interface {
 	Join(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
 	Next(ctx context.Context, session ids.SessionID, prefs match.Prefs) error
 	Leave(ctx context.Context, session ids.SessionID) error
-	Report(ctx context.Context, session ids.SessionID) (ids.SessionID, error)
+	Report(ctx context.Context, session ids.SessionID) (match.Reported, error)
 	SetConnected(ctx context.Context, session ids.SessionID, connected bool) error
 	End(ctx context.Context, session ids.SessionID, reason match.Reason) error
 	State(ctx context.Context, session ids.SessionID) (match.State, error)
@@ -189,13 +189,14 @@ func (h *harness) setConnected(id ids.SessionID, c bool) {
 	h.check()
 }
 
-func (h *harness) report(id, want ids.SessionID, wantErr error) {
+func (h *harness) report(id, want ids.SessionID, wantErr error) match.Reported {
 	h.t.Helper()
 	got, err := h.m.Report(ctx, id)
-	if !errors.Is(err, wantErr) || got != want {
-		h.t.Fatalf("Report(%s) = %q, %v; want %q, %v", id, got, err, want, wantErr)
+	if !errors.Is(err, wantErr) || got.Partner != want {
+		h.t.Fatalf("Report(%s) = %q, %v; want %q, %v", id, got.Partner, err, want, wantErr)
 	}
 	h.check()
+	return got
 }
 
 func (h *harness) advance(d time.Duration) {

@@ -376,9 +376,9 @@ func runNaiveModel(t *testing.T, first, seeds, ops int, newEngine modelEngine) {
 			case k < 58:
 				got, gerr := m.Report(ctx, id)
 				want, werr := md.report(id)
-				op = fmt.Sprintf("report %s -> %q %v", id, got, gerr)
-				if got != want {
-					fail("report %s: got %q, model %q", id, got, want)
+				op = fmt.Sprintf("report %s -> %q %v", id, got.Partner, gerr)
+				if got.Partner != want {
+					fail("report %s: got %q, model %q", id, got.Partner, want)
 				}
 				err, merr = gerr, werr
 			case k < 70:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -390,8 +391,8 @@ func codeErr(code string) error {
 }
 
 func prefsArgs(id ids.SessionID, p Prefs) []any {
-	a := make([]any, 0, 2+len(p.Interests))
-	a = append(a, string(id), int(p.Mode))
+	a := make([]any, 0, 3+len(p.Interests))
+	a = append(a, string(id), int(p.Mode), string(p.Identity))
 	for _, x := range p.Interests {
 		a = append(a, x)
 	}
@@ -440,23 +441,45 @@ func (r *Redis) Leave(ctx context.Context, id ids.SessionID) error {
 	return codeErr(res[0])
 }
 
-// Report reports the current or recent partner and blocks the pair.
+// Report reports the current or recent partner and blocks the pair of
+// sessions and, if they differ, the pair of their identities. The identity
+// block has no timer on this node: the sweeper lifts it (Sweep).
 func (r *Redis) Report(ctx context.Context, id ids.SessionID) (Reported, error) {
-	p, err := r.report(ctx, id)
-	return Reported{Partner: p}, err
-}
-
-func (r *Redis) report(ctx context.Context, id ids.SessionID) (ids.SessionID, error) {
 	token := cluster.RandomID()
 	res, err := r.run(ctx, "report", r.sc.report, true, string(id), token)
 	if err != nil {
-		return "", err
+		return Reported{}, err
 	}
 	if err := codeErr(res[0]); err != nil {
-		return "", err
+		return Reported{}, err
 	}
 	r.armBlock(res[5], res[6])
-	return ids.SessionID(res[1]), nil
+	return decodeReported(res[1])
+}
+
+// decodeReported reads report.lua's answer (every field a string).
+func decodeReported(raw string) (Reported, error) {
+	var w struct {
+		P, R, M, C, SA, SN, EA, EN, RI, SI string
+	}
+	if err := json.Unmarshal([]byte(raw), &w); err != nil {
+		return Reported{}, fmt.Errorf("match: report: bad answer: %w", err)
+	}
+	md, _ := strconv.Atoi(w.M)
+	return Reported{Partner: ids.SessionID(w.P), Room: RoomID(w.R), Mode: protocol.Mode(md),
+		Common: decodeList(w.C), Started: scriptTime(w.SA, w.SN), Ended: scriptTime(w.EA, w.EN),
+		Reporter: identity.Hash(w.RI), Suspect: identity.Hash(w.SI)}, nil
+}
+
+// scriptTime is the time a script wrote as whole ms and the ns within the
+// ms; zero if ms is empty.
+func scriptTime(ms, ns string) time.Time {
+	if ms == "" {
+		return time.Time{}
+	}
+	m, _ := strconv.ParseInt(ms, 10, 64)
+	n, _ := strconv.ParseInt(ns, 10, 64)
+	return time.UnixMilli(m).Add(time.Duration(n))
 }
 
 // SetConnected marks the session's connection as dropped or back; the
@@ -572,15 +595,12 @@ func (r *Redis) adopt(ctx context.Context, id ids.SessionID, node ids.NodeID, re
 		Partner: ids.SessionID(f["pt"]), Initiator: f["ini"] == "1", Last: ids.SessionID(f["lt"])}
 	snap.Prefs.Mode = protocol.Mode(md)
 	snap.Prefs.Interests = decodeList(f["in"])
+	snap.Prefs.Identity = identity.Hash(f["ih"])
 	if snap.State == Chatting {
 		snap.Common = decodeList(f["cm"])
 	}
 	snap.InSeq, _ = strconv.ParseInt(f["iq"], 10, 64)
-	if f["le"] != "" {
-		ms, _ := strconv.ParseInt(f["le"], 10, 64)
-		rem, _ := strconv.ParseInt(f["lr"], 10, 64)
-		snap.LastEnded = time.UnixMilli(ms).Add(time.Duration(rem))
-	}
+	snap.LastEnded = scriptTime(f["le"], f["lr"])
 	return snap, true, nil
 }
 
@@ -619,12 +639,21 @@ func (r *Redis) Stats() Stats {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opTimeout)
 	defer cancel()
 	r.trips.Add(1)
-	m, err := r.rdb.HGetAll(ctx, r.node.Prefix()+"stats").Result()
+	var all *redis.MapStringStringCmd
+	var blocks, iblocks *redis.IntCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(ctx, r.node.Prefix()+"stats")
+		blocks = p.ZCard(ctx, r.node.Prefix()+"blocks")
+		iblocks = p.ZCard(ctx, r.node.Prefix()+"iblocks")
+		return nil
+	})
 	if err != nil {
 		return Stats{}
 	}
+	m := all.Val()
 	num := func(k string) int { v, _ := strconv.Atoi(m[k]); return v }
-	st := Stats{Chats: num("chats"), Matches: uint64(num("matches")), Sessions: num("sessions")}
+	st := Stats{Chats: num("chats"), Matches: uint64(num("matches")), Sessions: num("sessions"),
+		Blocks: int(blocks.Val() + iblocks.Val())}
 	for _, mode := range protocol.Modes {
 		st.Waiting[mode] = num("w" + strconv.Itoa(int(mode)))
 	}

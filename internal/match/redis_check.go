@@ -89,6 +89,7 @@ func (r *Redis) CheckInvariants(ctx context.Context) error {
 		expected[q][id] = seq
 	}
 	var ready []*sess
+	wantIW := map[string][]string{} // identity index -> its connected waiting sessions
 	for id, s := range sessions {
 		f := s.f
 		if f["nd"] == "" || !slices.Contains(sets["ns:"+f["nd"]], id) {
@@ -119,6 +120,9 @@ func (r *Redis) CheckInvariants(ctx context.Context) error {
 			}
 			if f["cn"] == "1" {
 				ready = append(ready, s)
+				if f["ih"] != "" {
+					wantIW["iw:"+f["ih"]] = append(wantIW["iw:"+f["ih"]], id)
+				}
 				seq, _ := strconv.ParseFloat(f["sq"], 64)
 				for _, x := range s.ins {
 					want(fmt.Sprintf("q:%d:i:%s", md, x), id, seq)
@@ -152,7 +156,24 @@ func (r *Redis) CheckInvariants(ctx context.Context) error {
 			return fmt.Errorf("queue %q missing, want %v", name, e)
 		}
 	}
+	for name, e := range wantIW {
+		if sets[name] == nil {
+			return fmt.Errorf("identity index %q missing, want %v", name, e)
+		}
+	}
+	for m := range zsets["iblocks"] {
+		if _, ok := strs["bi:"+m]; !ok {
+			return fmt.Errorf("identity block %q listed without its key", m)
+		}
+	}
 	for name, members := range sets {
+		if strings.HasPrefix(name, "iw:") {
+			got, want := slices.Sorted(slices.Values(members)), slices.Sorted(slices.Values(wantIW[name]))
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("identity index %q holds %v, want %v", name, got, want)
+			}
+			continue
+		}
 		node, ok := strings.CutPrefix(name, "ns:")
 		if !ok {
 			continue
@@ -198,9 +219,18 @@ func (r *Redis) CheckInvariants(ctx context.Context) error {
 			if x > y {
 				x, y = y, x
 			}
-			if _, blocked := strs["b:"+x+"\t"+y]; !blocked {
-				return fmt.Errorf("sessions %q and %q wait for each other unmatched", a.id, b.id)
+			if _, blocked := strs["b:"+x+"\t"+y]; blocked {
+				continue
 			}
+			if ia, ib := a.f["ih"], b.f["ih"]; ia != "" && ib != "" && ia != ib {
+				if ia > ib {
+					ia, ib = ib, ia
+				}
+				if _, blocked := strs["bi:"+ia+"\t"+ib]; blocked {
+					continue
+				}
+			}
+			return fmt.Errorf("sessions %q and %q wait for each other unmatched", a.id, b.id)
 		}
 	}
 	return nil

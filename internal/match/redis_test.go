@@ -245,7 +245,7 @@ func TestRedisTwoNodes(t *testing.T) {
 	expectEvents(t, ra, waiting("e"), matched("e", "room3", "d", false, text, 5*time.Second))
 
 	// A report across nodes blocks the pair for both.
-	if got, err := A.eng.Report(ctx, "e"); err != nil || got != "d" {
+	if got, err := A.eng.Report(ctx, "e"); err != nil || got.Partner != "d" {
 		t.Fatalf("report: %q %v", got, err)
 	}
 	barrier(t, B)

@@ -35,9 +35,11 @@ type Engine interface {
 	// Report reports the current partner (chat ends, partner: EventPeerLeft
 	// "reported", the pair is never matched again) or, while idle or waiting,
 	// the last partner if that chat ended within 60 s (state unchanged).
-	// It returns the reported chat as the engine kept it (the partner, both
-	// identities, mode, interests, times); match.ErrNotChatting if there is
-	// none.
+	// Never again means for the report block (24 h), by session and, when
+	// both identities captured at the match are known and differ, by
+	// identity. It returns the reported chat as the engine kept it — the
+	// identities included, even if the partner has ended or its node has
+	// gone; match.ErrNotChatting if there is none.
 	Report(ctx context.Context, session ids.SessionID) (match.Reported, error)
 	// SetConnected marks the session's connection as dropped (false) or back
 	// (true). A disconnected session is never matched; on reconnect a waiting

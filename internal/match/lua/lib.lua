@@ -11,6 +11,11 @@
 --   rm, pt, ini, cm  room, partner, initiator '1'/'0', common (cjson)
 --   lt  last partner                      le, lr  when that chat ended
 --   iq  highest client seq processed (see flush)
+--   ih  identity hash of the last join or next ('' unknown)
+--   the current or last chat, written at the match and kept until the next
+--   one (what a report returns, even after the partner's record is gone):
+--   xr room, xm mode, xc common (cjson), xa, xn start (ms, ns in ms),
+--   xi own identity at the match, xp the partner's identity at the match
 -- Queues, per mode m, of connected waiting sessions scored by sq:
 --   P..'q:'..m..':i:'..interest   sharing that interest
 --   P..'q:'..m..':p'              without interests (accept anyone)
@@ -18,6 +23,14 @@
 --   P..'q:'..m..':t'              with interests, timeout not yet passed
 -- P..'b:'..a..'\t'..b  a reported pair (a < b); value: the block's token
 -- P..'blocks'  zset of reported pairs by expiry (ms), for the sweeper
+-- P..'bi:'..a..'\t'..b  a reported pair of identities (a < b); value: token
+-- P..'iblocks'  zset of reported identity pairs by expiry (ms): the sweeper
+--               lifts them (no per-node timer)
+-- P..'bx:'..ih  exists while identity ih may be in an identity block, so a
+--               scan for a session of an identity never reported costs one
+--               EXISTS, not one per candidate
+-- P..'iw:'..ih  set of the connected waiting sessions of identity ih (those
+--               in the queues), to retry matching when an identity block ends
 -- P..'stats'   hash: seq, w, w1, w2, chats, matches, sessions, rooms
 -- P..'ns:'..node  set of the session records whose nd is node
 --
@@ -40,6 +53,7 @@ local A0 = 13 -- op arguments start at ARGV[A0 + 1]
 
 local STATS = P .. 'stats'
 local BLOCKS = P .. 'blocks'
+local IBLOCKS = P .. 'iblocks'
 
 local function nstr(x) return string.format('%.0f', x) end
 
@@ -58,6 +72,7 @@ local function pairmember(a, b)
   return a .. '\t' .. b
 end
 local function bkey(a, b) return P .. 'b:' .. pairmember(a, b) end
+local function iwkey(ih) return P .. 'iw:' .. ih end
 
 -- Events, collected per node and published at the end (one message per
 -- node; the caller's carries the op marker after its events).
@@ -145,6 +160,7 @@ end
 local function open(s) return #s.ins == 0 or s.to == '1' end
 
 local function link(s)
+  if s.ih and s.ih ~= '' then redis.call('SADD', iwkey(s.ih), s.id) end
   for _, x in ipairs(s.ins) do redis.call('ZADD', qkey(s.md, 'i', x), s.sq, s.id) end
   if #s.ins == 0 then
     redis.call('ZADD', qkey(s.md, 'p'), s.sq, s.id)
@@ -156,6 +172,7 @@ local function link(s)
 end
 
 local function unlink(s)
+  if s.ih and s.ih ~= '' then redis.call('SREM', iwkey(s.ih), s.id) end
   for _, x in ipairs(s.ins) do redis.call('ZREM', qkey(s.md, 'i', x), s.id) end
   if #s.ins == 0 then
     redis.call('ZREM', qkey(s.md, 'p'), s.id)
@@ -211,8 +228,11 @@ local function match(a, b)
   local room = new_room()
   local cm = '[]'
   if #common > 0 then cm = cjson.encode(common) end
-  set(a, 'st', 2, 'rm', room, 'pt', b.id, 'ini', '1', 'cm', cm)
-  set(b, 'st', 2, 'rm', room, 'pt', a.id, 'ini', '0', 'cm', cm)
+  local ia, ib = a.ih or '', b.ih or ''
+  set(a, 'st', 2, 'rm', room, 'pt', b.id, 'ini', '1', 'cm', cm,
+    'xr', room, 'xm', a.md, 'xc', cm, 'xa', NOW, 'xn', NOWR, 'xi', ia, 'xp', ib)
+  set(b, 'st', 2, 'rm', room, 'pt', a.id, 'ini', '0', 'cm', cm,
+    'xr', room, 'xm', b.md, 'xc', cm, 'xa', NOW, 'xn', NOWR, 'xi', ib, 'xp', ia)
   for _, x in ipairs({a, b}) do
     redis.call('HDEL', skey(x.id), 'lt', 'le', 'lr')
     x.lt = nil
@@ -223,10 +243,21 @@ local function match(a, b)
   emit(b, {k = 2, r = room, p = a.id, i = 0, m = b.md, c = cm, w = waited(b)})
 end
 
+-- identity_pair is the identity block key between identities x and y, or
+-- nil when there can be none: one unknown, or both the same (two tabs of one
+-- household behind one address, every test client on 127.0.0.1). Such a
+-- block would keep the identity from its own sessions, which is not the
+-- pair that was reported; the session block still holds.
+local function identity_pair(x, y)
+  if not x or not y or x == '' or y == '' or x == y then return nil end
+  return P .. 'bi:' .. pairmember(x, y)
+end
+
 -- scan looks in one queue (every entry of which accepts s and is accepted by
--- it) for the oldest entry that is neither s, nor blocked with s, nor just
--- parted from s; those just parted go to recent instead.
-local function scan(key, s, best, recent)
+-- it) for the oldest entry that is neither s, nor blocked with s (by session
+-- or, if ikeys, by identity), nor just parted from s; those just parted go
+-- to recent instead.
+local function scan(key, s, best, recent, ikeys)
   local off = 0
   while true do
     local max = '+inf'
@@ -235,9 +266,17 @@ local function scan(key, s, best, recent)
     if #items == 0 then return best, recent end
     for i = 1, #items, 2 do
       local cid, csq = items[i], tonumber(items[i + 1])
-      if cid ~= s.id and redis.call('EXISTS', bkey(s.id, cid)) == 0 then
-        local clast = redis.call('HGET', skey(cid), 'lt')
-        if s.lt == cid or clast == s.id then
+      local free = cid ~= s.id and redis.call('EXISTS', bkey(s.id, cid)) == 0
+      local c
+      if free then
+        c = redis.call('HMGET', skey(cid), 'lt', 'ih')
+        if ikeys then
+          local k = identity_pair(s.ih, c[2])
+          if k and redis.call('EXISTS', k) == 1 then free = false end
+        end
+      end
+      if free then
+        if s.lt == cid or c[1] == s.id then
           if not recent or csq < recent.sq then recent = {id = cid, sq = csq} end
         else
           return {id = cid, sq = csq}, recent
@@ -253,12 +292,13 @@ end
 -- become possible (matching is complete after every script).
 local function try_match(s)
   local best, recent
+  local ikeys = s.ih and s.ih ~= '' and redis.call('EXISTS', P .. 'bx:' .. s.ih) == 1
   for _, x in ipairs(s.ins) do
-    best, recent = scan(qkey(s.md, 'i', x), s, best, recent)
+    best, recent = scan(qkey(s.md, 'i', x), s, best, recent, ikeys)
   end
   if open(s) then
-    best, recent = scan(qkey(s.md, 'p'), s, best, recent)
-    best, recent = scan(qkey(s.md, 'x'), s, best, recent)
+    best, recent = scan(qkey(s.md, 'p'), s, best, recent, ikeys)
+    best, recent = scan(qkey(s.md, 'x'), s, best, recent, ikeys)
   end
   if not best then best = recent end
   if best then
@@ -324,14 +364,14 @@ local function admit()
 end
 
 -- enqueue puts the idle s in the queue: waiting, then a match if possible.
-local function enqueue(s, mode, ins)
+local function enqueue(s, mode, ih, ins)
   local sq = redis.call('HINCRBY', STATS, 'seq', 1)
   local inj = ''
   if #ins > 0 then inj = cjson.encode(ins) end
   s.ins = ins
   s.md = mode
   s.sq = sq
-  set(s, 'st', 1, 'md', mode, 'in', inj, 'sq', sq, 'eq', NOW, 'er', NOWR, 'to', '0')
+  set(s, 'st', 1, 'md', mode, 'in', inj, 'sq', sq, 'eq', NOW, 'er', NOWR, 'to', '0', 'ih', ih)
   redis.call('HINCRBY', STATS, 'w' .. mode, 1)
   redis.call('HINCRBY', STATS, 'w', 1)
   emit(s, {k = 1})
@@ -355,6 +395,39 @@ local function block(a, b, token)
   redis.call('SET', bkey(a, b), token, 'PX', BLOCKMS + 3600000)
   redis.call('ZADD', BLOCKS, NOW + BLOCKMS, m)
   res[6], res[7] = m, token
+end
+
+-- block_identities blocks identities x and y (an identity_pair) for
+-- BLOCKMS. Redis drops the keys an hour after the sweeper should have.
+local function block_identities(x, y, token)
+  local k = identity_pair(x, y)
+  if not k then return end
+  local ms = BLOCKMS + 3600000
+  redis.call('SET', k, token, 'PX', ms)
+  redis.call('ZADD', IBLOCKS, NOW + BLOCKMS, pairmember(x, y))
+  -- Every new block is the latest to end: the markers last as long.
+  redis.call('SET', P .. 'bx:' .. x, '1', 'PX', ms)
+  redis.call('SET', P .. 'bx:' .. y, '1', 'PX', ms)
+end
+
+-- unblock_identities ends the block of identity pair m and retries matching
+-- for the connected waiting sessions of both identities, oldest first.
+local function unblock_identities(m)
+  redis.call('DEL', P .. 'bi:' .. m)
+  redis.call('ZREM', IBLOCKS, m)
+  local tab = string.find(m, '\t', 1, true)
+  local retry = {}
+  for _, ih in ipairs({string.sub(m, 1, tab - 1), string.sub(m, tab + 1)}) do
+    for _, id in ipairs(redis.call('SMEMBERS', iwkey(ih))) do
+      local s = get(id)
+      if s then retry[#retry + 1] = s end
+    end
+  end
+  table.sort(retry, function(x, y) return x.sq < y.sq end)
+  for _, x in ipairs(retry) do
+    local s = get(x.id) -- an earlier retry may have matched it
+    if s and s.st == 1 and s.cn == '1' then try_match(s) end
+  end
 end
 
 -- unblock ends the block of pair m and retries matching for both.

@@ -1,4 +1,5 @@
--- next: ARGV[A0+1] session, [A0+2] mode, [A0+3..] interests.
+-- next: ARGV[A0+1] session, [A0+2] mode, [A0+3] identity hash
+-- ('' unknown), [A0+4..] interests.
 local id, mode = ARGV[A0 + 1], tonumber(ARGV[A0 + 2])
 local s = get(id)
 if s and s.st == 1 then
@@ -12,7 +13,7 @@ else
     own(s)
     if s.st == 2 then end_chat(s, 'next') end
   end
-  enqueue(s, mode, args_from(3))
+  enqueue(s, mode, ARGV[A0 + 3], args_from(4))
 end
 flush()
 return res

@@ -2,7 +2,7 @@
 -- expired are dead: their sessions count as dropped (never matched) at once
 -- and end after GRACE unless another node adopted them meanwhile. Report
 -- blocks whose time is over end here too when the node that armed their
--- timer is gone. Scripts are atomic, so nodes sweeping together do the work
+-- timer is gone, and so do all identity blocks whose time is over. Scripts are atomic, so nodes sweeping together do the work
 -- once.
 local NODES = P .. 'nodes'
 local REAP = P .. 'reap'
@@ -37,6 +37,12 @@ end
 local unblocked = 0
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', BLOCKS, '-inf', NOW)) do
   unblock(m)
+  unblocked = unblocked + 1
+end
+-- Identity blocks have no timer: they end here, at most a sweep interval
+-- late.
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', IBLOCKS, '-inf', NOW)) do
+  unblock_identities(m)
   unblocked = unblocked + 1
 end
 res[2] = dead .. ' ' .. ended .. ' ' .. unblocked
