@@ -7,10 +7,17 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/identity"
+	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/moderation"
 	"github.com/strangerchat/stranger/internal/modstore"
+	"github.com/strangerchat/stranger/internal/signaling"
 )
 
 // storeOpenTimeout bounds opening the moderation store and reading its key
@@ -113,4 +120,140 @@ func (s *Server) refuseSharedRedisWithoutDatabase(ctx context.Context) error {
 			"or a ban made on one node would not hold on the others", len(live))
 	}
 	return nil
+}
+
+// moderator adapts the moderation service to the hub's Moderator seam.
+type moderator struct{ *moderation.Service }
+
+func (m moderator) File(ctx context.Context, r modstore.Report) (signaling.Filed, error) {
+	f, err := m.Service.File(ctx, r)
+	return signaling.Filed{Report: f.ID, EvidenceToken: f.EvidenceToken}, err
+}
+
+// newModeration builds the node's moderation service over st: bans travel
+// on the deployment's Redis when there is one.
+func (s *Server) newModeration(ctx context.Context, st *modstore.Store, reg prometheus.Registerer, clk clock.Clock) (*moderation.Service, error) {
+	var bus moderation.Bus
+	if s.backend != nil {
+		bus = moderation.NewRedisBus(s.backend.Client(), cluster.DefaultPrefix, s.log)
+	}
+	svc, err := moderation.New(ctx, moderation.Config{
+		Store: st, Clock: clk, Log: s.log, Metrics: reg,
+		Threshold: s.cfg.BanThreshold, Window: s.cfg.BanDuration,
+		Retention: s.cfg.ReportRetention, EvidenceMaxBytes: s.cfg.EvidenceMaxBytes,
+		Bus: bus,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("moderation: %w", err)
+	}
+	return svc, nil
+}
+
+// subscribeWait bounds how long Start waits for the moderation service's
+// subscription to the other nodes' bans before serving anyway (the
+// periodic reload covers the gap).
+const subscribeWait = 5 * time.Second
+
+// runModeration starts the service's loop; the cleanup list stops it
+// before Redis and the store close. Start returns once the service hears
+// the other nodes' bans, so a ban made right after a restart reaches it.
+func (s *Server) runModeration() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.moderation.Run(ctx)
+	}()
+	s.cleanup.add(func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
+	select {
+	case <-s.moderation.Subscribed():
+	case <-time.After(subscribeWait):
+		s.log.Warn("moderation: not yet subscribed to the other nodes' bans; serving anyway, they arrive with the next reload")
+	}
+}
+
+// runLiveStats samples the match counter for MatchesLastMinute.
+func (s *Server) runLiveStats() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.live.sample(ctx, s.clock)
+	}()
+	s.cleanup.add(func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
+}
+
+// liveStats are the operator console's live figures (moderation.Live),
+// across the deployment where the backend counts so: the Redis engine's
+// counters are shared by every node.
+type liveStats struct {
+	online func() int
+	stats  func() match.Stats
+
+	mu      sync.Mutex
+	samples []matchSample // oldest first, one per sampleEvery, at most a minute and one
+}
+
+type matchSample struct {
+	at      time.Time
+	matches uint64
+}
+
+const sampleEvery = 5 * time.Second
+
+func (l *liveStats) Online() int { return l.online() }
+
+func (l *liveStats) Waiting() int {
+	n := 0
+	for _, w := range l.stats().Waiting {
+		n += w
+	}
+	return n
+}
+
+// Chatting counts people in chats: two per chat.
+func (l *liveStats) Chatting() int { return 2 * l.stats().Chats }
+
+// MatchesLastMinute is the growth of the engine's match counter over the
+// last minute (or since the node started, if that is less).
+func (l *liveStats) MatchesLastMinute() int {
+	now := l.stats().Matches
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.samples) == 0 || now < l.samples[0].matches {
+		return 0
+	}
+	return int(now - l.samples[0].matches)
+}
+
+// sample records the match counter; the cleanup list stops it.
+func (l *liveStats) sample(ctx context.Context, clk clock.Clock) {
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		l.record(clk.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *liveStats) record(at time.Time) {
+	m := l.stats().Matches
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.samples = append(l.samples, matchSample{at: at, matches: m})
+	for len(l.samples) > 1 && at.Sub(l.samples[1].at) >= time.Minute {
+		l.samples = l.samples[1:]
+	}
 }

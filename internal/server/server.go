@@ -26,6 +26,7 @@ import (
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
+	"github.com/strangerchat/stranger/internal/moderation"
 	"github.com/strangerchat/stranger/internal/netpoll"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/redisnode"
@@ -38,6 +39,7 @@ import (
 // engine is what the server needs of a backend beyond signaling.Engine.
 type engine interface {
 	signaling.Engine
+	Stats() match.Stats
 	Close()
 }
 
@@ -49,6 +51,10 @@ type Server struct {
 	engine   engine
 	backend  *redisnode.Backend // nil on the in-memory engine
 	registry *prometheus.Registry
+	clock    clock.Clock
+
+	moderation *moderation.Service
+	live       *liveStats
 
 	turn    *turnserver.Server
 	creds   turnserver.Credentials
@@ -111,7 +117,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := signaling.NewMetrics(reg)
 
-	s := &Server{cfg: cfg, log: log, registry: reg}
+	s := &Server{cfg: cfg, log: log, registry: reg, clock: opt.Clock}
 	s.creds = turnserver.Credentials{STUN: cfg.STUN, TURNURLs: cfg.TURNURLs, Secret: cfg.TURNSecret, TTL: cfg.TURNTTL}
 	if p, err := netpoll.New(); err == nil {
 		s.poller = p
@@ -143,11 +149,16 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, s.abandon(err)
 	}
+	s.moderation, err = s.newModeration(octx, store, reg, opt.Clock)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
 	hub := signaling.New(signaling.Options{
-		Clock:    opt.Clock,
-		Log:      log,
-		Metrics:  metrics,
-		Identify: identify(keyer),
+		Clock:      opt.Clock,
+		Log:        log,
+		Metrics:    metrics,
+		Identify:   identify(keyer),
+		Moderation: moderator{s.moderation},
 		// Read at every welcome: Start fills in the embedded relay URLs.
 		ICEServers:     func(id ids.SessionID, now time.Time) []protocol.ICEServer { return s.creds.ICEServers(string(id), now) },
 		ResumeGrace:    cfg.ResumeGrace,
@@ -175,6 +186,14 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	}
 	hub.UseEngine(s.engine)
 	registerEngineGauges(reg, s.engine)
+	s.moderation.OnBan(hub.EndBanned)
+	s.live = &liveStats{stats: s.engine.Stats, online: func() int {
+		if cl != nil {
+			return cl.Online()
+		}
+		return hub.Online()
+	}}
+	adminAPI := s.moderation.AdminAPI(s.live)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", hub)
@@ -189,6 +208,10 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		_ = json.NewEncoder(w).Encode(map[string]int{"online": hub.Online()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /api/evidence", s.moderation.EvidenceHandler())
+	if cfg.AdminToken != "" {
+		mux.Handle("/admin/api/", s.moderation.RequireToken(cfg.AdminToken, adminAPI, hub.Identity))
+	}
 	mux.Handle("/", web.Handler())
 	var handler http.Handler = mux
 	if cfg.TLS() {
@@ -207,6 +230,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if cfg.AdminAddr != "" {
 		am := http.NewServeMux()
 		am.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		am.Handle("/admin/api/", adminAPI)
 		am.HandleFunc("/debug/pprof/", pprof.Index)
 		am.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		am.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -328,6 +352,8 @@ func (s *Server) Start(ctx context.Context) error {
 			return s.abandon(fmt.Errorf("--redis %s: %w", s.cfg.Redis, err))
 		}
 	}
+	s.runModeration()
+	s.runLiveStats()
 	if ln == nil {
 		l, err := net.Listen("tcp", s.cfg.Addr)
 		if err != nil {

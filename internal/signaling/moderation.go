@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/identity"
@@ -157,4 +158,14 @@ func (s *session) identity() identity.Hash {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.who
+}
+
+// Identity is the identity of an HTTP request's client, resolved as for a
+// WebSocket (trusted proxies included): the operator API limits failed
+// token attempts by it.
+func (h *Hub) Identity(r *http.Request) identity.Hash {
+	if h.opts.Identify == nil {
+		return ""
+	}
+	return h.opts.Identify(clientIP(r, h.opts.TrustProxy))
 }
