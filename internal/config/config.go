@@ -110,6 +110,8 @@ type Config struct {
 	// DataDir holds what a node keeps across restarts: ACME account and
 	// certificates.
 	DataDir string
+
+	Moderation ModerationLimits
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -144,6 +146,7 @@ func Default() Config {
 		TURNBandwidth:          1_000_000,
 		ACMECA:                 LetsEncrypt,
 		DataDir:                "/var/lib/stranger",
+		Moderation:             defaultModeration(),
 	}
 }
 
@@ -193,6 +196,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	tlsFlags(fs, &c)
 	if c.Role == RoleNode {
 		nodeFlags(fs, &c)
+		moderationFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -427,6 +431,9 @@ func (c Config) Validate() error {
 		bad("turn-allocation-lifetime", "must be 0 (no cap) or at least 1m")
 	}
 	c.validateTLS(bad)
+	if c.Role == RoleNode {
+		c.validateModeration(bad)
+	}
 	if c.Role == RoleRelay {
 		if c.TURNListen == "" {
 			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")

@@ -82,6 +82,11 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{[]string{"--turn-relay-ports", "9-3"}, nil, "--turn-relay-ports"},
 		{nil, map[string]string{"STRANGER_RESUME_GRACE": "soon"}, "STRANGER_RESUME_GRACE (--resume-grace)"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--report-retention", "0s"}, nil, "--report-retention"},
+		{[]string{"--evidence-max-bytes", "1000"}, nil, "--evidence-max-bytes"},
+		{[]string{"--report-burst", "0"}, nil, "--report-burst"},
+		{[]string{"--report-every", "-1m"}, nil, "--report-every"},
+		{[]string{"--admin-auth-failures", "0"}, nil, "--admin-auth-failures"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
@@ -164,5 +169,25 @@ func TestActions(t *testing.T) {
 	c, err = Parse([]string{"turn", "--check-config", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0"}, env(nil), &bytes.Buffer{})
 	if err != nil || c.Action != CheckConfig || c.Role != RoleRelay || c.GOMAXPROCS != 1 {
 		t.Fatalf("turn --check-config: %+v %v", c, err)
+	}
+}
+
+func TestModerationFlags(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.ModerationConfig(); m.Retention != 720*time.Hour || m.Threshold != 3 || m.Window != 24*time.Hour ||
+		m.EvidenceMaxBytes != 1<<30 || m.ReportBurst != 5 || m.ReportEvery != 2*time.Minute || m.AuthFailures != 10 {
+		t.Fatalf("moderation defaults: %+v", m)
+	}
+	c, err = Parse([]string{"--report-retention", "48h", "--evidence-max-bytes", "10000000", "--report-burst", "2",
+		"--report-every", "10m", "--admin-auth-failures", "4"}, env(map[string]string{"STRANGER_BAN_THRESHOLD": "5"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.ModerationConfig(); m.Retention != 48*time.Hour || m.Threshold != 5 || m.EvidenceMaxBytes != 10_000_000 ||
+		m.ReportBurst != 2 || m.ReportEvery != 10*time.Minute || m.AuthFailures != 4 {
+		t.Fatalf("moderation flags: %+v", m)
 	}
 }
