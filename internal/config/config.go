@@ -119,13 +119,10 @@ type Config struct {
 	// Database is a PostgreSQL URL for reports, evidence and bans, shared by
 	// the nodes of a deployment; "": SQLite in DataDir.
 	Database string
-	// ReportRetention: reports and evidence older than this are deleted.
-	ReportRetention time.Duration
 	// AdminToken opens the operator API and console on the public listener
 	// (Bearer); "": they are only on the admin listener.
 	AdminToken string
-	// EvidenceMaxBytes caps the evidence images kept in total.
-	EvidenceMaxBytes int64
+	Moderation ModerationLimits
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -159,8 +156,7 @@ func Default() Config {
 		TURNAllocationLifetime: 4 * time.Hour,
 		TURNBandwidth:          1_000_000,
 		ACMECA:                 LetsEncrypt,
-		ReportRetention:        720 * time.Hour,
-		EvidenceMaxBytes:       1 << 30,
+		Moderation:             defaultModeration(),
 	}
 }
 
@@ -210,6 +206,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	tlsFlags(fs, &c)
 	if c.Role == RoleNode {
 		nodeFlags(fs, &c)
+		storeFlags(fs, &c)
 		moderationFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
@@ -287,11 +284,10 @@ func defaultDataDir(getenv func(string) string) string {
 	return "stranger-data"
 }
 
-func moderationFlags(fs *flag.FlagSet, c *Config) {
+// storeFlags are where reports and bans are kept and who reads them.
+func storeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for reports, evidence and bans, shared by every node, e.g. postgres://stranger@db/stranger (empty: SQLite in --data-dir; several nodes on --redis need it)")
-	fs.DurationVar(&c.ReportRetention, "report-retention", c.ReportRetention, "reports and their evidence older than this are deleted")
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "serve the operator API and console on the public listener too, under /admin/, to requests with 'Authorization: Bearer <token>' (prefer STRANGER_ADMIN_TOKEN: a flag shows in ps)")
-	fs.Int64Var(&c.EvidenceMaxBytes, "evidence-max-bytes", c.EvidenceMaxBytes, "total size of stored evidence images; past it the oldest dismissed reports' images go first, then uploads are refused")
 }
 
 func commonFlags(fs *flag.FlagSet, c *Config) {
@@ -416,12 +412,6 @@ func (c Config) Validate() error {
 			bad("database", "want a postgres:// URL (the value is not shown: it may hold a password)")
 		}
 	}
-	if c.ReportRetention <= 0 {
-		bad("report-retention", "must be positive")
-	}
-	if c.EvidenceMaxBytes < 0 {
-		bad("evidence-max-bytes", "must not be negative")
-	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin-token", "too short: use at least 16 random characters (e.g. openssl rand -hex 16)")
 	}
@@ -483,6 +473,9 @@ func (c Config) Validate() error {
 		bad("turn-allocation-lifetime", "must be 0 (no cap) or at least 1m")
 	}
 	c.validateTLS(bad)
+	if c.Role == RoleNode {
+		c.validateModeration(bad)
+	}
 	if c.Role == RoleRelay {
 		if c.TURNListen == "" {
 			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")

@@ -84,6 +84,11 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{[]string{"--turn-relay-ports", "9-3"}, nil, "--turn-relay-ports"},
 		{nil, map[string]string{"STRANGER_RESUME_GRACE": "soon"}, "STRANGER_RESUME_GRACE (--resume-grace)"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--report-retention", "0s"}, nil, "--report-retention"},
+		{[]string{"--evidence-max-bytes", "1000"}, nil, "--evidence-max-bytes"},
+		{[]string{"--report-burst", "0"}, nil, "--report-burst"},
+		{[]string{"--report-every", "-1m"}, nil, "--report-every"},
+		{[]string{"--admin-auth-failures", "0"}, nil, "--admin-auth-failures"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.args, env(tc.env), &bytes.Buffer{})
@@ -191,18 +196,17 @@ func TestDataDirDefault(t *testing.T) {
 	}
 }
 
-func TestModerationFlags(t *testing.T) {
-	c, err := Parse([]string{"--database", "postgres://u:secret@db/stranger", "--report-retention", "48h"},
+func TestStoreFlags(t *testing.T) {
+	c, err := Parse([]string{"--database", "postgres://u:secret@db/stranger"},
 		env(map[string]string{"STRANGER_ADMIN_TOKEN": "0123456789abcdef0123"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Database != "postgres://u:secret@db/stranger" || c.ReportRetention != 48*time.Hour || c.AdminToken != "0123456789abcdef0123" {
+	if c.Database != "postgres://u:secret@db/stranger" || c.AdminToken != "0123456789abcdef0123" {
 		t.Fatalf("moderation flags not applied: %+v", c)
 	}
 	for _, args := range [][]string{
 		{"--database", "mysql://u:secret@db/x"},
-		{"--report-retention", "0s"},
 		{"--admin-token", "short"},
 	} {
 		_, err := Parse(args, env(nil), &bytes.Buffer{})
@@ -213,5 +217,25 @@ func TestModerationFlags(t *testing.T) {
 		if strings.Contains(err.Error(), "secret") {
 			t.Errorf("%v: the error shows the URL's password: %v", args, err)
 		}
+	}
+}
+
+func TestModerationFlags(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.ModerationConfig(); m.Retention != 720*time.Hour || m.Threshold != 3 || m.Window != 24*time.Hour ||
+		m.EvidenceMaxBytes != 1<<30 || m.ReportBurst != 5 || m.ReportEvery != 2*time.Minute || m.AuthFailures != 10 {
+		t.Fatalf("moderation defaults: %+v", m)
+	}
+	c, err = Parse([]string{"--report-retention", "48h", "--evidence-max-bytes", "10000000", "--report-burst", "2",
+		"--report-every", "10m", "--admin-auth-failures", "4"}, env(map[string]string{"STRANGER_BAN_THRESHOLD": "5"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.ModerationConfig(); m.Retention != 48*time.Hour || m.Threshold != 5 || m.EvidenceMaxBytes != 10_000_000 ||
+		m.ReportBurst != 2 || m.ReportEvery != 10*time.Minute || m.AuthFailures != 4 {
+		t.Fatalf("moderation flags: %+v", m)
 	}
 }

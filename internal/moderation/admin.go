@@ -143,10 +143,13 @@ func (s *Service) AdminAPI(live Live) http.Handler {
 	// shapes knows the paths without their methods, to tell a wrong method
 	// (405) from an unknown path (404), both in JSON.
 	shapes := http.NewServeMux()
+	paths := map[string]bool{}
 	for i, pattern := range adminRoutes {
 		mux.HandleFunc(pattern, handlers[i])
-		_, path, _ := strings.Cut(pattern, " ")
-		shapes.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
+		if _, path, _ := strings.Cut(pattern, " "); !paths[path] {
+			paths[path] = true
+			shapes.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
+		}
 	}
 	mux.HandleFunc("/admin/api/", func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := shapes.Handler(r); pattern != "" {

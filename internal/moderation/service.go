@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,17 +164,20 @@ type Service struct {
 	node     string // this Service's id on the Bus
 	tokenKey []byte // evidence tokens' HMAC key, derived from the deployment key
 
-	// mu guards the ban set and its change log; nothing is called with it
-	// held.
-	mu   sync.RWMutex
-	bans map[identity.Hash]time.Time // until; zero: permanent
+	// bans is the ban set (identity → until; zero: permanent), never
+	// modified once stored: writers copy it under mu and store the copy,
+	// so that Banned, on every connection, reads it without a lock.
+	bans atomic.Pointer[banSet]
+	// mu serialises the writers of bans and guards seq and touched;
+	// nothing is called with it held.
+	mu sync.Mutex
 	// seq numbers the changes applied from the Bus or by this node, and
 	// touched holds each identity's latest: a reload that read the store
 	// before a change must not undo it (see refresh).
 	seq     uint64
 	touched map[identity.Hash]uint64
 
-	hmu      sync.Mutex
+	hmu      sync.Mutex // guards handlers
 	handlers []func(identity.Hash)
 
 	reportLimit *limiterSet
@@ -204,7 +208,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:         cfg.Log,
 		node:        hex.EncodeToString(node[:]),
 		tokenKey:    deriveKey(key, "stranger/evidence-token/v1"),
-		bans:        map[identity.Hash]time.Time{},
 		touched:     map[identity.Hash]uint64{},
 		reportLimit: newLimiterSet(cfg.ReportEvery, cfg.ReportBurst),
 		authLimit:   newLimiterSet(cfg.AuthFailureEvery, cfg.AuthFailures),
@@ -214,9 +217,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("moderation: load bans: %w", err)
 	}
+	set := make(banSet, len(bans))
 	for _, b := range bans {
-		s.bans[b.Identity] = b.Until
+		set[b.Identity] = b.Until
 	}
+	s.bans.Store(&set)
 	s.m = newMetrics(cfg.Metrics, func() float64 { return float64(s.activeBans()) })
 	return s, nil
 }
@@ -231,20 +236,19 @@ func deriveKey(key []byte, purpose string) []byte {
 // Banned reports whether h is banned now. It reads memory only: the
 // connect-time check costs no database round trip.
 func (s *Service) Banned(h identity.Hash) bool {
-	s.mu.RLock()
-	until, ok := s.bans[h]
-	s.mu.RUnlock()
+	until, ok := (*s.bans.Load())[h]
 	return ok && active(until, s.clock.Now())
 }
+
+// banSet maps banned identities to the end of their ban (zero: permanent).
+type banSet map[identity.Hash]time.Time
 
 func active(until, now time.Time) bool { return until.IsZero() || until.After(now) }
 
 func (s *Service) activeBans() int {
 	now := s.clock.Now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	n := 0
-	for _, until := range s.bans {
+	for _, until := range *s.bans.Load() {
 		if active(until, now) {
 			n++
 		}
@@ -281,7 +285,8 @@ func (s *Service) started(hs []identity.Hash) {
 func (s *Service) apply(c Change) {
 	now := s.clock.Now()
 	s.mu.Lock()
-	prev, had := s.bans[c.Identity]
+	set := maps.Clone(*s.bans.Load())
+	prev, had := set[c.Identity]
 	wasActive := had && active(prev, now)
 	switch c.Op {
 	case OpBan:
@@ -289,10 +294,11 @@ func (s *Service) apply(c Change) {
 		if c.Until != nil {
 			until = *c.Until
 		}
-		s.bans[c.Identity] = until
+		set[c.Identity] = until
 	case OpUnban:
-		delete(s.bans, c.Identity)
+		delete(set, c.Identity)
 	}
+	s.bans.Store(&set)
 	s.seq++
 	s.touched[c.Identity] = s.seq
 	s.mu.Unlock()
@@ -320,9 +326,9 @@ func (s *Service) publish(ctx context.Context, c Change) {
 // they are: the read may predate them. An unreachable store keeps the
 // last set.
 func (s *Service) refresh(ctx context.Context) {
-	s.mu.RLock()
+	s.mu.Lock()
 	seq0 := s.seq
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	now := s.clock.Now()
 	bans, err := s.store.ActiveBans(ctx, now)
 	if err != nil {
@@ -334,29 +340,30 @@ func (s *Service) refresh(ctx context.Context) {
 	if s.storeDown.Swap(false) {
 		s.log.Info("moderation: bans reloaded again")
 	}
-	fresh := make(map[identity.Hash]time.Time, len(bans))
+	fresh := make(banSet, len(bans))
 	for _, b := range bans {
 		fresh[b.Identity] = b.Until
 	}
 	var starts []identity.Hash
 	s.mu.Lock()
+	cur := *s.bans.Load()
 	for h, seq := range s.touched {
 		if seq <= seq0 {
 			delete(s.touched, h)
 			continue
 		}
-		if until, ok := s.bans[h]; ok {
+		if until, ok := cur[h]; ok {
 			fresh[h] = until
 		} else {
 			delete(fresh, h)
 		}
 	}
 	for h, until := range fresh {
-		if prev, had := s.bans[h]; active(until, now) && !(had && active(prev, now)) {
+		if prev, had := cur[h]; active(until, now) && !(had && active(prev, now)) {
 			starts = append(starts, h)
 		}
 	}
-	s.bans = fresh
+	s.bans.Store(&fresh)
 	s.mu.Unlock()
 	s.started(starts)
 }

@@ -488,11 +488,11 @@ func BenchmarkBanned(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.mu.Lock()
+	set := banSet{}
 	for i := range 10_000 {
-		s.bans[hash(i)] = time.Now().Add(time.Hour)
+		set[hash(i)] = time.Now().Add(time.Hour)
 	}
-	s.mu.Unlock()
+	s.bans.Store(&set)
 	probe := []identity.Hash{hash(5), hash(1 << 40)} // banned, not banned
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -137,12 +137,9 @@ func (s *Server) newModeration(ctx context.Context, st *modstore.Store, reg prom
 	if s.backend != nil {
 		bus = moderation.NewRedisBus(s.backend.Client(), cluster.DefaultPrefix, s.log)
 	}
-	svc, err := moderation.New(ctx, moderation.Config{
-		Store: st, Clock: clk, Log: s.log, Metrics: reg,
-		Threshold: s.cfg.BanThreshold, Window: s.cfg.BanDuration,
-		Retention: s.cfg.ReportRetention, EvidenceMaxBytes: s.cfg.EvidenceMaxBytes,
-		Bus: bus,
-	})
+	mc := s.cfg.ModerationConfig()
+	mc.Store, mc.Clock, mc.Log, mc.Metrics, mc.Bus = st, clk, s.log, reg, bus
+	svc, err := moderation.New(ctx, mc)
 	if err != nil {
 		return nil, fmt.Errorf("moderation: %w", err)
 	}
