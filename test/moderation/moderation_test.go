@@ -52,7 +52,7 @@ type deployment struct {
 	nodes []*server.Server
 }
 
-func newDeployment(t *testing.T, kind string) *deployment {
+func newDeployment(t *testing.T, kind string, change ...func(*config.Config)) *deployment {
 	t.Helper()
 	base := config.Default()
 	base.Addr, base.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -73,6 +73,9 @@ func newDeployment(t *testing.T, kind string) *deployment {
 		base.Database = pgtest.Shared(t).NewDatabase(t)
 	default:
 		t.Fatalf("unknown deployment %q", kind)
+	}
+	for _, f := range change {
+		f(&base)
 	}
 	d := &deployment{t: t}
 	for range n {
@@ -193,7 +196,7 @@ func harass(t *testing.T, d *deployment, reporter string, abuserNode, reporterNo
 	r.send(map[string]any{"type": "join", "mode": "text"})
 	r.expect("matched")
 	a.expect("matched")
-	a.send(map[string]any{"type": "chat", "text": "something ugly from " + abuser})
+	a.send(map[string]any{"type": "chat", "text": "something ugly"})
 	r.expect("chat")
 	r.send(map[string]any{"type": "chat", "text": "stop it"})
 	a.expect("chat")
@@ -432,4 +435,89 @@ func TestBanLatency(t *testing.T) {
 	}
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	t.Logf("ban on node 0/1 to session closed on node %d, 20 rounds: median %v, worst %v", n-1, took[len(took)/2], took[len(took)-1])
+}
+
+// TestEvidenceAndPublicOperatorAPI: the token of a `reported` frame
+// uploads one image to the public listener, which the operator then sees;
+// the operator API on the public listener needs the --admin-token.
+func TestEvidenceAndPublicOperatorAPI(t *testing.T) {
+	const token = "operator-token-0123456789"
+	d := newDeployment(t, "memory", func(c *config.Config) { c.AdminToken = token })
+	rep := harass(t, d, reporters[0], 0, 0)
+	public := "http://" + d.nodes[0].Addr()
+
+	upload := func(tok, contentType string, body []byte) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", public+"/api/evidence", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	jpeg := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte{0x42}, 2000)...)
+	jpeg = append(jpeg, 0xFF, 0xD9)
+	if got := upload(rep.Str("evidenceToken"), "image/jpeg", []byte("just text, not a picture")); got != http.StatusUnsupportedMediaType {
+		t.Fatalf("text as image/jpeg: %d, want 415", got)
+	}
+	if got := upload(rep.Str("evidenceToken"), "image/jpeg", append(jpeg[:4:4], make([]byte, 300<<10)...)); got != http.StatusRequestEntityTooLarge {
+		t.Fatalf("300 KiB: %d, want 413", got)
+	}
+	if got := upload("not-a-token", "image/jpeg", jpeg); got != http.StatusUnauthorized {
+		t.Fatalf("unknown token: %d, want 401", got)
+	}
+	if got := upload(rep.Str("evidenceToken"), "image/jpeg", jpeg); got != http.StatusNoContent {
+		t.Fatalf("valid upload: %d, want 204", got)
+	}
+	if got := upload(rep.Str("evidenceToken"), "image/jpeg", jpeg); got != http.StatusUnauthorized {
+		t.Fatalf("second upload with the same token: %d, want 401", got)
+	}
+
+	// The operator sees it, on the admin listener without a token and on
+	// the public one only with it.
+	get := func(base, path, bearer string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	path := "/admin/api/reports/" + rep.Str("report") + "/evidence"
+	if code, b := get(d.admin(0), path, ""); code != http.StatusOK || !bytes.Equal(b, jpeg) {
+		t.Fatalf("evidence on the admin listener: %d, %d bytes", code, len(b))
+	}
+	if code, _ := get(public, path, ""); code != http.StatusUnauthorized {
+		t.Fatalf("evidence on the public listener without the token: %d, want 401", code)
+	}
+	if code, _ := get(public, path, "wrong-token-0123456789"); code != http.StatusUnauthorized {
+		t.Fatalf("evidence on the public listener with a wrong token: %d, want 401", code)
+	}
+	if code, b := get(public, path, token); code != http.StatusOK || !bytes.Equal(b, jpeg) {
+		t.Fatalf("evidence on the public listener with the token: %d, %d bytes", code, len(b))
+	}
+}
+
+// TestNoPublicOperatorAPIWithoutToken: without --admin-token the public
+// listener serves no operator API at all.
+func TestNoPublicOperatorAPIWithoutToken(t *testing.T) {
+	d := newDeployment(t, "memory")
+	resp, err := http.Get("http://" + d.nodes[0].Addr() + "/admin/api/reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"reports"`)) {
+		t.Fatalf("the public listener serves the operator API without a token: %s", b)
+	}
 }
