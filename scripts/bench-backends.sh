@@ -21,6 +21,17 @@ else
 fi
 RPORT=16399
 FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
+# Builds with moderation keep reports and bans in --data-dir (a temporary
+# one here), and several nodes on one Redis must share a PostgreSQL: a
+# throwaway server for the run (older builds have neither flag).
+DB_FLAGS=()
+if "$B/stranger" --help 2>&1 | grep -q -- '-database'; then
+  FLAGS+=(--data-dir "$B/data")
+  go build -o "$B/pgrun" ./internal/pgtest/pgrun
+  coproc PG { "$B/pgrun"; }
+  read -r DATABASE <&"${PG[0]}"
+  DB_FLAGS=(--database "$DATABASE")
+fi
 
 waitready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "node $1 not ready" >&2; return 1; }
 
@@ -35,7 +46,7 @@ run() { # name, nodes, redis?
   for i in $(seq "$n"); do
     local port=$((18180 + i))
     if [ "$redis" = 1 ]; then
-      "$B/stranger" --addr 127.0.0.1:$port --redis redis://127.0.0.1:$RPORT/0 "${FLAGS[@]}" 2>"$B/$name-$i.log" &
+      "$B/stranger" --addr 127.0.0.1:$port --redis redis://127.0.0.1:$RPORT/0 "${FLAGS[@]}" "${DB_FLAGS[@]}" 2>"$B/$name-$i.log" &
     else
       "$B/stranger" --addr 127.0.0.1:$port "${FLAGS[@]}" 2>"$B/$name-$i.log" &
     fi

@@ -17,11 +17,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/freeport"
+	"github.com/strangerchat/stranger/internal/pgtest"
 	"github.com/strangerchat/stranger/test/wsclient"
 )
 
@@ -44,6 +46,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.StopShared()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -128,6 +131,8 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--addr", "127.0.0.1:" + strconv.Itoa(port),
 			"--admin-addr", "",
 			"--redis", redisURL,
+			"--database", deploymentDatabase(t, redisURL),
+			"--data-dir", dir,
 			"--max-conns-per-ip", "0",
 			"--stun", "",
 			"--resume-grace", "5s",
@@ -147,6 +152,29 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 		}
 		t.Fatalf("%s: %v", name, err)
 	}
+}
+
+// databases holds one PostgreSQL database per deployment (per Redis): the
+// nodes of one deployment share it, as a node refuses to join others
+// without it.
+var databases struct {
+	sync.Mutex
+	byRedis map[string]string
+}
+
+func deploymentDatabase(t *testing.T, redisURL string) string {
+	t.Helper()
+	databases.Lock()
+	defer databases.Unlock()
+	if db, ok := databases.byRedis[redisURL]; ok {
+		return db
+	}
+	if databases.byRedis == nil {
+		databases.byRedis = map[string]string{}
+	}
+	db := pgtest.Shared(t).NewDatabase(t)
+	databases.byRedis[redisURL] = db
+	return db
 }
 
 // readyz returns the status of GET /readyz (0 if the request failed).

@@ -168,6 +168,17 @@ func (p *person) expect(typ string) wsclient.Frame {
 	}
 }
 
+// leave leaves the queue and closes the tab, and returns once the server
+// has processed the leave (a pong covers it): the next person's join must
+// not find this one still waiting.
+func (p *person) leave() {
+	p.t.Helper()
+	p.send(map[string]any{"type": "leave"})
+	p.send(map[string]any{"type": "ping"})
+	p.expect("pong")
+	p.c.Close(1000)
+}
+
 // joinOutcome joins text chat and returns the first answer: "waiting",
 // "matched" or the error code.
 func (p *person) joinOutcome() string {
@@ -222,7 +233,7 @@ func bannedWithin(t *testing.T, d *deployment, node int, from string, want bool,
 	for {
 		p := connect(t, d.ws(node), from)
 		got := p.joinOutcome()
-		p.c.Close(1000)
+		p.leave()
 		if (got == "banned") == want {
 			return time.Since(start)
 		}
