@@ -503,3 +503,36 @@ func BenchmarkBanned(b *testing.B) {
 		}
 	})
 }
+
+// TestBusDownAtStart: a node that starts while Redis is away serves the
+// bans it loaded, follows the store by reloading, and subscribes once
+// Redis is back.
+func TestBusDownAtStart(t *testing.T) {
+	url := pgURL(t)
+	rs := redistest.StartServer(t)
+	rs.Stop()
+	st, err := modstore.OpenPostgres(ctx, url)
+	st = mustStore(t, st, err)
+	n := newNode(t, st, Config{Bus: redisBus(t, rs.URL()), RefreshEvery: 200 * time.Millisecond})
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := st.Ban(ctx, moderatorBan(hash(1), time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 5*time.Second, "a ban from the store while Redis is away", func() bool { return n.Banned(hash(1)) })
+	select {
+	case <-n.Subscribed():
+		t.Fatal("subscribed with Redis away")
+	default:
+	}
+	if err := rs.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.Subscribed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not subscribed 10 s after Redis came back")
+	}
+}
