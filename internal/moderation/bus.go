@@ -80,6 +80,9 @@ func (b *RedisBus) Publish(ctx context.Context, c Change) error {
 	return nil
 }
 
+// subscribeTimeout bounds the wait for a subscription's confirmation.
+const subscribeTimeout = 2 * time.Second
+
 // busHealthCheck is how often a quiet subscription is pinged, so that a
 // dead connection is noticed and go-redis reconnects and resubscribes.
 const busHealthCheck = time.Second
@@ -89,7 +92,12 @@ const busHealthCheck = time.Second
 // meanwhile is lost, which the Service's reload heals.
 func (b *RedisBus) Subscribe(ctx context.Context) (<-chan Change, error) {
 	ps := b.client.Subscribe(ctx, b.channel)
-	if _, err := ps.Receive(ctx); err != nil { // the subscribe confirmation
+	// The confirmation's wait is bounded: with Redis away, Run goes on
+	// reloading from the store and tries again later.
+	confirm, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	_, err := ps.Receive(confirm) // the subscribe confirmation
+	cancel()
+	if err != nil {
 		_ = ps.Close()
 		return nil, fmt.Errorf("moderation bus: subscribe %s: %w", b.channel, err)
 	}

@@ -154,6 +154,21 @@ func TestEvidenceTokenAnyNode(t *testing.T) {
 		st, err := modstore.OpenSQLite(ctx, t.TempDir())
 		other := newNode(t, mustStore(t, st, err), Config{})
 		wantStatus(t, upload(other.EvidenceHandler(), f.EvidenceToken, "image/png", pngBytes), http.StatusUnauthorized, "another deployment")
+		// With a key set by the operator, nodes sharing it accept each
+		// other's tokens and no others.
+		key := []byte("0123456789abcdef0123456789abcdef")
+		k1 := newNode(t, open(t), Config{Key: key})
+		k2 := newNode(t, mustStore(t, st, err), Config{Key: key})
+		g, err := k1.File(ctx, report(3, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, upload(b.EvidenceHandler(), g.EvidenceToken, "image/png", pngBytes), http.StatusUnauthorized, "another key")
+		wantStatus(t, upload(k2.EvidenceHandler(), g.EvidenceToken, "image/png", pngBytes), http.StatusUnauthorized, "same key, report in another store")
+		wantStatus(t, upload(k1.EvidenceHandler(), g.EvidenceToken, "image/png", pngBytes), http.StatusNoContent, "same key")
+		if _, err := New(ctx, Config{Store: st, Key: []byte("short")}); err == nil {
+			t.Fatal("a 5-byte key accepted")
+		}
 		wantStatus(t, upload(b.EvidenceHandler(), f.EvidenceToken, "image/png", pngBytes), http.StatusNoContent, "the other node")
 	})
 }

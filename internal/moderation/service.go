@@ -7,6 +7,14 @@
 // The store (internal/modstore) is the truth; the in-memory set is a copy
 // that a Bus message updates within milliseconds and the reload repairs
 // within RefreshEvery when a message was lost.
+//
+// A node wires it so: New with config.ModerationConfig() plus the store,
+// NewRedisBus (with --redis), the clock, logger and registry; go Run(ctx);
+// OnBan to end a banned identity's sessions; Banned at connect, join and
+// next; AllowReport then File on a report (Filed goes into `reported`);
+// EvidenceHandler at POST /api/evidence; AdminAPI(live) under /admin/api/
+// on the admin listener, and wrapped in RequireToken on the public one
+// when --admin-token is set.
 package moderation
 
 import (
@@ -82,6 +90,10 @@ type Config struct {
 
 	// Bus carries bans to the other nodes; nil for a single node.
 	Bus Bus
+	// Key is the deployment's identity key when the operator sets one
+	// (every node the same); nil: the store's (Store.Key). Evidence tokens
+	// are signed with a key derived from it, so any node verifies them.
+	Key []byte
 
 	// EvidenceMaxBytes caps the total size of stored evidence images.
 	EvidenceMaxBytes int64
@@ -195,9 +207,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	key, err := cfg.Store.Key(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("moderation: deployment key: %w", err)
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if key, err = cfg.Store.Key(ctx); err != nil {
+			return nil, fmt.Errorf("moderation: deployment key: %w", err)
+		}
+	} else if len(key) < identity.MinKeyBytes {
+		return nil, fmt.Errorf("moderation: deployment key of %d bytes, need at least %d", len(key), identity.MinKeyBytes)
 	}
 	var node [8]byte
 	_, _ = rand.Read(node[:]) // never fails (crypto/rand)

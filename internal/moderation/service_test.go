@@ -33,12 +33,18 @@ func redisBus(t *testing.T, url string) *RedisBus {
 // twoNodes is two Services of one deployment: one PostgreSQL database,
 // one Redis, a store handle and a bus client each.
 func twoNodes(t *testing.T, refresh time.Duration) (a, b *node, rs *redistest.Server, url string) {
+	return twoNodesWith(t, Config{RefreshEvery: refresh})
+}
+
+func twoNodesWith(t *testing.T, cfg Config) (a, b *node, rs *redistest.Server, url string) {
 	t.Helper()
 	url = pgURL(t)
 	rs = redistest.StartServer(t)
 	mk := func() *node {
 		st, err := modstore.OpenPostgres(ctx, url)
-		n := newNode(t, mustStore(t, st, err), Config{Bus: redisBus(t, rs.URL()), RefreshEvery: refresh})
+		c := cfg
+		c.Bus = redisBus(t, rs.URL())
+		n := newNode(t, mustStore(t, st, err), c)
 		n.run(t)
 		return n
 	}
@@ -502,4 +508,61 @@ func BenchmarkBanned(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestBusDownAtStart: a node that starts while Redis is away serves the
+// bans it loaded, follows the store by reloading, and subscribes once
+// Redis is back.
+func TestBusDownAtStart(t *testing.T) {
+	url := pgURL(t)
+	rs := redistest.StartServer(t)
+	rs.Stop()
+	st, err := modstore.OpenPostgres(ctx, url)
+	st = mustStore(t, st, err)
+	n := newNode(t, st, Config{Bus: redisBus(t, rs.URL()), RefreshEvery: 200 * time.Millisecond})
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := st.Ban(ctx, moderatorBan(hash(1), time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 5*time.Second, "a ban from the store while Redis is away", func() bool { return n.Banned(hash(1)) })
+	select {
+	case <-n.Subscribed():
+		t.Fatal("subscribed with Redis away")
+	default:
+	}
+	if err := rs.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.Subscribed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not subscribed 10 s after Redis came back")
+	}
+}
+
+// TestAutoBanAcrossNodes: three people report an abuser on two different
+// nodes; the abuser is banned on both within a second of the third report,
+// and a moderator's unban through the other node's API lets them chat
+// again everywhere within a second.
+func TestAutoBanAcrossNodes(t *testing.T) {
+	a, b, _, _ := twoNodesWith(t, Config{Threshold: 3, Window: 24 * time.Hour, RefreshEvery: time.Hour})
+	abuser := hash(100)
+	for i, n := range []*node{a, b, a} {
+		if _, err := n.File(ctx, report(i+1, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 && (a.Banned(abuser) || b.Banned(abuser)) {
+			t.Fatalf("banned after %d reports", i+1)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		within(t, time.Second, "the automatic ban", func() bool { return n.Banned(abuser) })
+		within(t, time.Second, "its OnBan", func() bool { return slices.Contains(n.startedBans(), abuser) })
+	}
+	ops := api{t, b.AdminAPI(fixedLive{})}
+	ops.do("DELETE", "/admin/api/bans/"+string(abuser), "", 204, nil)
+	within(t, time.Second, "the unban on the other node", func() bool { return !a.Banned(abuser) })
 }
