@@ -73,6 +73,7 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{[]string{"--allowed-origins", "chat.example.com"}, nil, "--allowed-origins"},
 		{[]string{"--stun", "http://x"}, nil, "--stun"},
 		{[]string{"--msg-rate", "0"}, nil, "--msg-rate"},
+		{[]string{"--max-report-blocks", "-1"}, nil, "--max-report-blocks"},
 		{[]string{"--ping-interval", "40s"}, nil, "--pong-timeout"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--redis", "http://x"}, nil, "--redis"},
@@ -164,5 +165,16 @@ func TestActions(t *testing.T) {
 	c, err = Parse([]string{"turn", "--check-config", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", "0123456789abcdef0"}, env(nil), &bytes.Buffer{})
 	if err != nil || c.Action != CheckConfig || c.Role != RoleRelay || c.GOMAXPROCS != 1 {
 		t.Fatalf("turn --check-config: %+v %v", c, err)
+	}
+}
+
+func TestMaxReportBlocks(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil || c.MaxReportBlocks != 100000 {
+		t.Fatalf("default: %d, %v", c.MaxReportBlocks, err)
+	}
+	c, err = Parse(nil, env(map[string]string{"STRANGER_MAX_REPORT_BLOCKS": "500"}), &bytes.Buffer{})
+	if err != nil || c.MaxReportBlocks != 500 {
+		t.Fatalf("from the environment: %d, %v", c.MaxReportBlocks, err)
 	}
 }
