@@ -245,3 +245,24 @@ func TestMemoryBlockTimer(t *testing.T) {
 		matched("b", "room4", "a", false, video, time.Hour))
 	h.blocks(0)
 }
+
+// TestMemoryBlockCapKeepsTheNewBlock: the block a report makes is in place
+// before a full FIFO lifts the oldest, so the retry that lift makes cannot
+// pair the two sessions being reported.
+func TestMemoryBlockCapKeepsTheNewBlock(t *testing.T) {
+	h := newMemoryHarness(t, match.MemoryConfig{MaxBlocks: 2})
+	h.pairAs("s", idA, "p", idB)
+	h.report("s", "p", nil) // s|p, A|B
+	h.joinAs("s", idA, text)
+	h.joinAs("p", idB, text)
+	h.pairAs("x", "", "y", "")
+	h.report("x", "y", nil) // A|B, x|y: s|p was lifted, A|B keeps them apart
+	h.rec.take()
+	// s reports p again (their chat ended within the 60 s): s|p comes back
+	// and lifts A|B, but s and p stay apart.
+	h.report("s", "p", nil)
+	h.expect()
+	h.state("s", match.Waiting)
+	h.state("p", match.Waiting)
+	h.blocks(2)
+}

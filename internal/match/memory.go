@@ -787,17 +787,18 @@ func (m *Memory) blocked(x, y *session) bool {
 }
 
 // block blocks the pair k for reportBlock from now. A renewed block moves to
-// the back of the FIFO with its new expiry; a new one that finds the FIFO
-// full lifts the oldest first.
+// the back of the FIFO with its new expiry; beyond maxBlocks the oldest is
+// lifted. The new block is in place before that: the lift retries matching,
+// which must not pair the sessions just reported.
 func (m *Memory) block(k blockKey, now time.Time) {
 	if el := m.blocks[k]; el != nil {
 		m.blockFIFO.Remove(el)
 		delete(m.blocks, k)
 	}
-	for len(m.blocks) >= m.maxBlocks {
+	m.blocks[k] = m.blockFIFO.PushBack(&blockEntry{key: k, until: now.Add(m.reportBlock)})
+	for len(m.blocks) > m.maxBlocks {
 		m.lift(m.blockFIFO.Front(), now)
 	}
-	m.blocks[k] = m.blockFIFO.PushBack(&blockEntry{key: k, until: now.Add(m.reportBlock)})
 	m.armBlockTimer()
 }
 
