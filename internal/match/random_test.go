@@ -612,7 +612,8 @@ func TestConcurrentRandomOps(t *testing.T) {
 					return
 				}
 				id := ids.SessionID(fmt.Sprintf("s%d", rng.IntN(nIDs)))
-				p := match.Prefs{Mode: protocol.Modes[rng.IntN(2)]}
+				// Identities too: identity blocks under concurrency.
+				p := match.Prefs{Mode: protocol.Modes[rng.IntN(2)], Identity: []identity.Hash{"", idA, idB, idC}[rng.IntN(4)]}
 				for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
 					p.Interests = append(p.Interests, topics[j])
 				}

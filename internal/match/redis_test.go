@@ -15,6 +15,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -372,7 +373,8 @@ func TestRedisConcurrentThreeNodes(t *testing.T) {
 		for i := 0; i < maxOps && !stop.Load() && time.Now().Before(deadline); i++ {
 			// Sessions of this node: ids ≡ node (mod nodes).
 			id := ids.SessionID(fmt.Sprintf("s%d", rng.IntN(nIDs/nodes)*nodes+node))
-			p := match.Prefs{Mode: protocolModes[rng.IntN(2)]}
+			// Identities too: identity blocks under concurrency.
+			p := match.Prefs{Mode: protocolModes[rng.IntN(2)], Identity: []identity.Hash{"", idA, idB, idC}[rng.IntN(4)]}
 			for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
 				p.Interests = append(p.Interests, topics[j])
 			}
