@@ -104,8 +104,9 @@ type RedisConfig struct {
 // back; if it does not come back within OpTimeout the operation fails with
 // ErrOverloaded (its change may have happened).
 //
-// Timers (interest timeout, end of a report block) run on the node that
-// caused them; the sweeper (Sweep) ends what a dead node's timers cannot.
+// Timers (interest timeout, end of a report block of two sessions) run on
+// the node that caused them; the sweeper (Sweep) ends what a dead node's
+// timers cannot, and the blocks of two identities, which have no timer.
 //
 // Every failure to reach Redis returns an error wrapping ErrOverloaded.
 type Redis struct {
@@ -620,8 +621,9 @@ func decodeList(s string) []string {
 
 // Sweep looks for nodes whose heartbeat expired: their sessions count as
 // dropped at once and end (partners: EventPeerLeft "disconnected") after
-// ResumeGrace unless another node adopted them; and it ends report blocks
-// whose timer was on a dead node. The sweeper calls it every SweepEvery;
+// ResumeGrace unless another node adopted them; it ends report blocks
+// whose timer was on a dead node, and every identity block whose time is
+// over (those have no timer). The sweeper calls it every SweepEvery;
 // any number of nodes may sweep at once. It returns how many nodes it found
 // dead, sessions it ended and blocks it lifted.
 func (r *Redis) Sweep(ctx context.Context) (dead, ended, unblocked int, err error) {
