@@ -1,6 +1,7 @@
 package match_test
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -265,4 +266,20 @@ func TestMemoryBlockCapKeepsTheNewBlock(t *testing.T) {
 	h.state("s", match.Waiting)
 	h.state("p", match.Waiting)
 	h.blocks(2)
+}
+
+// An identity that is not a hash is refused and changes nothing.
+func suiteBadIdentityRefused(t *testing.T, newHarness harnessFunc) {
+	h := newHarness(t, match.MemoryConfig{})
+	for _, ih := range []identity.Hash{"a\tb", "203.0.113.7", "A000000000000001", "a00000000000000"} {
+		if err := h.m.Join(ctx, "a", match.Prefs{Mode: video, Identity: ih}); !errors.Is(err, identity.ErrBadHash) {
+			t.Fatalf("join as %q: %v", ih, err)
+		}
+		if err := h.m.Next(ctx, "a", match.Prefs{Mode: video, Identity: ih}); !errors.Is(err, identity.ErrBadHash) {
+			t.Fatalf("next as %q: %v", ih, err)
+		}
+	}
+	h.state("a", match.Idle)
+	h.expect()
+	h.check()
 }

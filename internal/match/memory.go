@@ -373,8 +373,8 @@ func validMode(mode protocol.Mode) bool {
 
 // Join puts an idle session in the queue.
 func (m *Memory) Join(_ context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("join", prefs); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -395,8 +395,8 @@ func (m *Memory) Join(_ context.Context, id ids.SessionID, prefs Prefs) error {
 // Next ends the current chat, if any, and queues the session with prefs.
 // While waiting it does nothing.
 func (m *Memory) Next(_ context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("next", prefs); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -134,6 +134,7 @@ var suite = []struct {
 	{"RecentPartnerReportReturnsTheChat", suiteRecentPartnerReportReturnsTheChat},
 	{"IdentityBlockKeepsPeopleApart", suiteIdentityBlockKeepsPeopleApart},
 	{"SameIdentityReportBlocksSessionsOnly", suiteSameIdentityReportBlocksSessionsOnly},
+	{"BadIdentityRefused", suiteBadIdentityRefused},
 }
 
 // TestMemory runs the suite against the in-memory engine.

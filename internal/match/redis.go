@@ -402,8 +402,8 @@ func prefsArgs(id ids.SessionID, p Prefs) []any {
 
 // Join puts an idle session in the queue.
 func (r *Redis) Join(ctx context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("join", prefs); err != nil {
+		return err
 	}
 	if r.isClosed() {
 		return ErrOverloaded
@@ -418,8 +418,8 @@ func (r *Redis) Join(ctx context.Context, id ids.SessionID, prefs Prefs) error {
 
 // Next ends the current chat, if any, and queues the session with prefs.
 func (r *Redis) Next(ctx context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("next", prefs); err != nil {
+		return err
 	}
 	if r.isClosed() {
 		return ErrOverloaded
