@@ -123,6 +123,11 @@ type Config struct {
 	// (Bearer); "": they are only on the admin listener.
 	AdminToken string
 	Moderation ModerationLimits
+	// MaxReportBlocks caps the report blocks a single node's in-memory
+	// engine holds (pairs of sessions and of identities); the oldest is
+	// lifted early when it is full. The Redis engine's blocks expire in
+	// Redis instead.
+	MaxReportBlocks int
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -140,6 +145,7 @@ func Default() Config {
 		MsgRate:                20,
 		MsgBurst:               60,
 		MaxWaiting:             100000,
+		MaxReportBlocks:        100000,
 		MaxSessions:            0,
 		PingInterval:           10 * time.Second,
 		PongTimeout:            30 * time.Second,
@@ -208,6 +214,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		nodeFlags(fs, &c)
 		storeFlags(fs, &c)
 		moderationFlags(fs, &c)
+		engineFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -324,6 +331,10 @@ func tlsFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for what the node keeps across restarts: reports, evidence and bans (without --database), the ACME account and certificates (with --redis those are kept in Redis instead); default $XDG_STATE_HOME/stranger or ~/.local/state/stranger")
 }
 
+func engineFlags(fs *flag.FlagSet, c *Config) {
+	fs.IntVar(&c.MaxReportBlocks, "max-report-blocks", c.MaxReportBlocks, "report blocks (reported pairs of sessions and of identities, kept 24 h) the in-memory engine holds; when full the oldest is lifted early (0: 100000)")
+}
+
 func nodeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address for the web app, /ws, /healthz, /readyz and /metrics")
 	fs.DurationVar(&c.InterestTimeout, "interest-timeout", c.InterestTimeout, "how long a session with interests waits for a shared interest before accepting anyone")
@@ -387,6 +398,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWaiting < 0 {
 		bad("max-waiting", "must not be negative")
+	}
+	if c.MaxReportBlocks < 0 {
+		bad("max-report-blocks", "must not be negative (0: the default, 100000)")
 	}
 	if c.MaxSessions < 0 {
 		bad("max-sessions", "must not be negative")

@@ -75,6 +75,7 @@ func TestInvalidConfigurationNamesTheFlag(t *testing.T) {
 		{[]string{"--allowed-origins", "chat.example.com"}, nil, "--allowed-origins"},
 		{[]string{"--stun", "http://x"}, nil, "--stun"},
 		{[]string{"--msg-rate", "0"}, nil, "--msg-rate"},
+		{[]string{"--max-report-blocks", "-1"}, nil, "--max-report-blocks"},
 		{[]string{"--ping-interval", "40s"}, nil, "--pong-timeout"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--redis", "http://x"}, nil, "--redis"},
@@ -237,5 +238,16 @@ func TestModerationFlags(t *testing.T) {
 	if m := c.ModerationConfig(); m.Retention != 48*time.Hour || m.Threshold != 5 || m.EvidenceMaxBytes != 10_000_000 ||
 		m.ReportBurst != 2 || m.ReportEvery != 10*time.Minute || m.AuthFailures != 4 {
 		t.Fatalf("moderation flags: %+v", m)
+	}
+}
+
+func TestMaxReportBlocks(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil || c.MaxReportBlocks != 100000 {
+		t.Fatalf("default: %d, %v", c.MaxReportBlocks, err)
+	}
+	c, err = Parse(nil, env(map[string]string{"STRANGER_MAX_REPORT_BLOCKS": "500"}), &bytes.Buffer{})
+	if err != nil || c.MaxReportBlocks != 500 {
+		t.Fatalf("from the environment: %d, %v", c.MaxReportBlocks, err)
 	}
 }

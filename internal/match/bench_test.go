@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -44,15 +45,22 @@ func pairsLoop(b *testing.B, m interface {
 	Join(context.Context, ids.SessionID, match.Prefs) error
 	Leave(context.Context, ids.SessionID) error
 }, sids []ids.SessionID) {
+	pairsLoopAs(b, m, sids, func(int) identity.Hash { return "" })
+}
+
+// pairsLoopAs is pairsLoop with session i of sids joining as person of(i).
+func pairsLoopAs(b *testing.B, m interface {
+	Join(context.Context, ids.SessionID, match.Prefs) error
+	Leave(context.Context, ids.SessionID) error
+}, sids []ids.SessionID, of func(int) identity.Hash) {
 	n := len(sids)
-	p := match.Prefs{Mode: protocol.ModeVideo}
 	for k := 0; b.Loop(); k++ {
-		x := sids[k%n]
-		y := sids[(k+1+(k/n)%(n-1))%n]
-		if err := m.Join(ctx, x, p); err != nil {
+		i, j := k%n, (k+1+(k/n)%(n-1))%n
+		x, y := sids[i], sids[j]
+		if err := m.Join(ctx, x, match.Prefs{Mode: protocol.ModeVideo, Identity: of(i)}); err != nil {
 			b.Fatal(err)
 		}
-		if err := m.Join(ctx, y, p); err != nil {
+		if err := m.Join(ctx, y, match.Prefs{Mode: protocol.ModeVideo, Identity: of(j)}); err != nil {
 			b.Fatal(err)
 		}
 		if err := m.Leave(ctx, x); err != nil {

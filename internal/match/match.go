@@ -10,6 +10,7 @@ package match
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/identity"
@@ -62,6 +63,21 @@ type Prefs struct {
 	// deployment does not know it. The engine captures both sides' at the
 	// match (see Reported) and keeps reported pairs of identities apart.
 	Identity identity.Hash
+}
+
+// checkPrefs refuses prefs an engine cannot keep: a mode that does not
+// exist, an identity that is not a hash (it is stored and compared as one;
+// a Redis key holds it).
+func checkPrefs(op string, p Prefs) error {
+	if !validMode(p.Mode) {
+		return fmt.Errorf("match: %s with invalid mode %d", op, p.Mode)
+	}
+	if p.Identity != "" {
+		if _, err := identity.ParseHash(string(p.Identity)); err != nil {
+			return fmt.Errorf("match: %s: %w", op, err)
+		}
+	}
+	return nil
 }
 
 // Reported is the chat a report was about, as the engine kept it. It is

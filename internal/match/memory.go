@@ -373,8 +373,8 @@ func validMode(mode protocol.Mode) bool {
 
 // Join puts an idle session in the queue.
 func (m *Memory) Join(_ context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("join", prefs); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -395,8 +395,8 @@ func (m *Memory) Join(_ context.Context, id ids.SessionID, prefs Prefs) error {
 // Next ends the current chat, if any, and queues the session with prefs.
 // While waiting it does nothing.
 func (m *Memory) Next(_ context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("next", prefs); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -787,17 +787,18 @@ func (m *Memory) blocked(x, y *session) bool {
 }
 
 // block blocks the pair k for reportBlock from now. A renewed block moves to
-// the back of the FIFO with its new expiry; a new one that finds the FIFO
-// full lifts the oldest first.
+// the back of the FIFO with its new expiry; beyond maxBlocks the oldest is
+// lifted. The new block is in place before that: the lift retries matching,
+// which must not pair the sessions just reported.
 func (m *Memory) block(k blockKey, now time.Time) {
 	if el := m.blocks[k]; el != nil {
 		m.blockFIFO.Remove(el)
 		delete(m.blocks, k)
 	}
-	for len(m.blocks) >= m.maxBlocks {
+	m.blocks[k] = m.blockFIFO.PushBack(&blockEntry{key: k, until: now.Add(m.reportBlock)})
+	for len(m.blocks) > m.maxBlocks {
 		m.lift(m.blockFIFO.Front(), now)
 	}
-	m.blocks[k] = m.blockFIFO.PushBack(&blockEntry{key: k, until: now.Add(m.reportBlock)})
 	m.armBlockTimer()
 }
 

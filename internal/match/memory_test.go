@@ -70,6 +70,18 @@ type harness struct {
 	rec *recorder
 	// invariants checks the engine's consistency (CheckInvariants).
 	invariants func() error
+	// sweep runs what an engine does periodically besides its timers, and
+	// waits for the events it caused (Redis: Sweep, which lifts identity
+	// blocks); nil if nothing.
+	sweepFn func()
+}
+
+func (h *harness) sweep() {
+	h.t.Helper()
+	if h.sweepFn != nil {
+		h.sweepFn()
+	}
+	h.check()
 }
 
 // engine is what the suite needs of an engine under test.
@@ -118,6 +130,11 @@ var suite = []struct {
 	{"Close", suiteClose},
 	{"CommonIsACopyPerMatch", suiteCommonIsACopyPerMatch},
 	{"ReconnectKeepsPlaceAmongBlocked", suiteReconnectKeepsPlaceAmongBlocked},
+	{"ReportReturnsTheChat", suiteReportReturnsTheChat},
+	{"RecentPartnerReportReturnsTheChat", suiteRecentPartnerReportReturnsTheChat},
+	{"IdentityBlockKeepsPeopleApart", suiteIdentityBlockKeepsPeopleApart},
+	{"SameIdentityReportBlocksSessionsOnly", suiteSameIdentityReportBlocksSessionsOnly},
+	{"BadIdentityRefused", suiteBadIdentityRefused},
 }
 
 // TestMemory runs the suite against the in-memory engine.

@@ -104,8 +104,9 @@ type RedisConfig struct {
 // back; if it does not come back within OpTimeout the operation fails with
 // ErrOverloaded (its change may have happened).
 //
-// Timers (interest timeout, end of a report block) run on the node that
-// caused them; the sweeper (Sweep) ends what a dead node's timers cannot.
+// Timers (interest timeout, end of a report block of two sessions) run on
+// the node that caused them; the sweeper (Sweep) ends what a dead node's
+// timers cannot, and the blocks of two identities, which have no timer.
 //
 // Every failure to reach Redis returns an error wrapping ErrOverloaded.
 type Redis struct {
@@ -401,8 +402,8 @@ func prefsArgs(id ids.SessionID, p Prefs) []any {
 
 // Join puts an idle session in the queue.
 func (r *Redis) Join(ctx context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: join with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("join", prefs); err != nil {
+		return err
 	}
 	if r.isClosed() {
 		return ErrOverloaded
@@ -417,8 +418,8 @@ func (r *Redis) Join(ctx context.Context, id ids.SessionID, prefs Prefs) error {
 
 // Next ends the current chat, if any, and queues the session with prefs.
 func (r *Redis) Next(ctx context.Context, id ids.SessionID, prefs Prefs) error {
-	if !validMode(prefs.Mode) {
-		return fmt.Errorf("match: next with invalid mode %d", prefs.Mode)
+	if err := checkPrefs("next", prefs); err != nil {
+		return err
 	}
 	if r.isClosed() {
 		return ErrOverloaded
@@ -620,8 +621,9 @@ func decodeList(s string) []string {
 
 // Sweep looks for nodes whose heartbeat expired: their sessions count as
 // dropped at once and end (partners: EventPeerLeft "disconnected") after
-// ResumeGrace unless another node adopted them; and it ends report blocks
-// whose timer was on a dead node. The sweeper calls it every SweepEvery;
+// ResumeGrace unless another node adopted them; it ends report blocks
+// whose timer was on a dead node, and every identity block whose time is
+// over (those have no timer). The sweeper calls it every SweepEvery;
 // any number of nodes may sweep at once. It returns how many nodes it found
 // dead, sessions it ended and blocks it lifted.
 func (r *Redis) Sweep(ctx context.Context) (dead, ended, unblocked int, err error) {

@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 )
@@ -107,6 +109,37 @@ func benchRedisSetup(b *testing.B, nodes int, setup, body func(b *testing.B, eng
 func BenchmarkRedisPairs(b *testing.B) {
 	benchRedis(b, 1, func(b *testing.B, engs []*match.Redis) {
 		pairsLoop(b, engs[0], sessionIDs("s", 1024))
+	})
+}
+
+// BenchmarkRedisPairsIdentities: BenchmarkRedisPairs with an identity per
+// session, as in production (the identity index and the identity-block
+// marker cost their commands); with "reported", every identity has an
+// identity block with someone outside the loop, so every candidate a scan
+// looks at is checked for an identity pair too.
+func BenchmarkRedisPairsIdentities(b *testing.B) {
+	sids := sessionIDs("s", 1024)
+	of := func(i int) identity.Hash { return identity.Hash(fmt.Sprintf("%016x", i)) }
+	b.Run("none-reported", func(b *testing.B) {
+		benchRedis(b, 1, func(b *testing.B, engs []*match.Redis) { pairsLoopAs(b, engs[0], sids, of) })
+	})
+	b.Run("all-reported", func(b *testing.B) {
+		benchRedisSetup(b, 1, func(b *testing.B, engs []*match.Redis) {
+			for i := range sids {
+				x, y := ids.SessionID(fmt.Sprint("rx", i)), ids.SessionID(fmt.Sprint("ry", i))
+				for _, j := range []struct {
+					id ids.SessionID
+					ih identity.Hash
+				}{{x, of(i)}, {y, identity.Hash(fmt.Sprintf("f%015x", i))}} {
+					if err := engs[0].Join(ctx, j.id, match.Prefs{Mode: protocol.ModeText, Identity: j.ih}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := engs[0].Report(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}, func(b *testing.B, engs []*match.Redis) { pairsLoopAs(b, engs[0], sids, of) })
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/cluster"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -130,6 +131,12 @@ func newRedisHarness(t *testing.T, cfg match.MemoryConfig) *harness {
 	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: redisConfig(cfg, h.clk), n: h.rec})
 	h.m = tn.eng
 	h.invariants = func() error { return tn.eng.CheckInvariants(context.Background()) }
+	h.sweepFn = func() {
+		if _, _, _, err := tn.eng.Sweep(ctx); err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+		barrier(t, tn) // the sweep does not wait for its events
+	}
 	t.Cleanup(func() {
 		if err := h.invariants(); err != nil {
 			t.Errorf("invariants at end: %v", err)
@@ -161,14 +168,19 @@ func TestRedisMatchesNaiveModel(t *testing.T) {
 	}
 }
 
-func newRedisModelEngine(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func()) {
+func newRedisModelEngine(t *testing.T, cfg match.MemoryConfig, rec *recorder) (engine, func() error, func(), func()) {
 	rcfg := redisConfig(cfg, cfg.Clock)
 	rcfg.NewRoomID, rcfg.SequentialRooms = nil, true // room1, room2, ... as the model names them
 	tn := startNode(t, nodeOpts{prefix: newPrefix(), cfg: rcfg, n: rec})
 	return tn.eng, func() error { return tn.eng.CheckInvariants(context.Background()) }, func() {
-		tn.eng.Close()
-		tn.node.Close()
-	}
+			tn.eng.Close()
+			tn.node.Close()
+		}, func() {
+			if _, _, _, err := tn.eng.Sweep(ctx); err != nil {
+				t.Fatalf("sweep: %v", err)
+			}
+			barrier(t, tn)
+		}
 }
 
 // barrier returns once every event published to tn's channel before it has
@@ -361,7 +373,8 @@ func TestRedisConcurrentThreeNodes(t *testing.T) {
 		for i := 0; i < maxOps && !stop.Load() && time.Now().Before(deadline); i++ {
 			// Sessions of this node: ids ≡ node (mod nodes).
 			id := ids.SessionID(fmt.Sprintf("s%d", rng.IntN(nIDs/nodes)*nodes+node))
-			p := match.Prefs{Mode: protocolModes[rng.IntN(2)]}
+			// Identities too: identity blocks under concurrency.
+			p := match.Prefs{Mode: protocolModes[rng.IntN(2)], Identity: []identity.Hash{"", idA, idB, idC}[rng.IntN(4)]}
 			for _, j := range rng.Perm(len(topics))[:rng.IntN(3)] {
 				p.Interests = append(p.Interests, topics[j])
 			}
@@ -479,10 +492,10 @@ func TestRedisNodeDeath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(A.eng.Join(ctx, "a", match.Prefs{Mode: video}))
-	must(B.eng.Join(ctx, "b", match.Prefs{Mode: video})) // chats with a
-	must(B.eng.Join(ctx, "x", match.Prefs{Mode: text}))  // waits
-	must(B.eng.Join(ctx, "z", match.Prefs{Mode: text, Interests: []string{"q"}}))
+	must(A.eng.Join(ctx, "a", match.Prefs{Mode: video, Identity: idA}))
+	must(B.eng.Join(ctx, "b", match.Prefs{Mode: video, Identity: idB})) // chats with a
+	must(B.eng.Join(ctx, "x", match.Prefs{Mode: text}))                 // waits
+	must(B.eng.Join(ctx, "z", match.Prefs{Mode: text, Interests: []string{"q"}, Identity: idC}))
 	barrier(t, A)
 	barrier(t, B)
 	ra.take()
@@ -515,7 +528,7 @@ func TestRedisNodeDeath(t *testing.T) {
 	clk.Advance(10 * time.Second)
 	snap, ok, err := A.eng.Adopt(ctx, "z")
 	if err != nil || !ok || snap.State != match.Waiting || snap.Connected || snap.Prefs.Mode != text ||
-		fmt.Sprint(snap.Prefs.Interests) != "[q]" {
+		fmt.Sprint(snap.Prefs.Interests) != "[q]" || snap.Prefs.Identity != idC {
 		t.Fatalf("adopt z: %+v %v %v", snap, ok, err)
 	}
 	must(A.eng.SetConnected(ctx, "z", true))
@@ -540,6 +553,24 @@ func TestRedisNodeDeath(t *testing.T) {
 	}
 	must(nil)
 	expectEvents(t, rb) // B heard nothing after its death
+
+	// a reports b, whose record went with its node: the chat, b's identity
+	// included, was kept on a's side.
+	clk.Advance(time.Second)
+	got, err := A.eng.Report(ctx, "a")
+	if err != nil || got.Partner != "b" || got.Room != "room1" || got.Mode != video ||
+		got.Reporter != idA || got.Suspect != idB || !got.Started.Equal(t0) || !got.Ended.Equal(t0.Add(15*time.Second)) {
+		t.Fatalf("report of a partner whose node died: %+v %v", got, err)
+	}
+	// b comes back on a new node, as a new session: it does not meet a.
+	C := startNode(t, nodeOpts{prefix: prefix, cfg: cfg, n: rb, hb: 50 * time.Millisecond})
+	must(A.eng.Join(ctx, "a", match.Prefs{Mode: video, Identity: idA}))
+	must(C.eng.Join(ctx, "b2", match.Prefs{Mode: video, Identity: idB}))
+	for id, want := range map[ids.SessionID]match.State{"a": match.Waiting, "b2": match.Waiting} {
+		if got, err := A.eng.State(ctx, id); err != nil || got != want {
+			t.Fatalf("state of %s: %v %v, want %v", id, got, err, want)
+		}
+	}
 }
 
 // lossCounter is a node's cluster.Local that counts the node's reports of

@@ -180,6 +180,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 			Clock:           opt.Clock,
 			InterestTimeout: cfg.InterestTimeout,
 			MaxWaiting:      cfg.MaxWaiting,
+			MaxBlocks:       cfg.MaxReportBlocks,
 		}, hub)
 		s.engine = m
 		s.cleanup.add(func(context.Context) error { m.Close(); return nil })
@@ -258,6 +259,9 @@ func registerEngineGauges(reg prometheus.Registerer, e any) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "stranger_chats_active", Help: "Chats in progress.",
 	}, func() float64 { return float64(st.Stats().Chats) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stranger_report_blocks", Help: "Report blocks held: reported pairs of sessions and of identities kept apart (--max-report-blocks caps the in-memory engine's).",
+	}, func() float64 { return float64(st.Stats().Blocks) }))
 }
 
 // registerHubGauges exports what the hub counts that operators watch.
