@@ -61,4 +61,7 @@ type Transfer struct {
 	Held      [][]byte      `json:"held,omitempty"` // frames acked+1 … outSeq
 	IP        string        `json:"ip,omitempty"`
 	Budget    float64       `json:"budget"`
+	// Requeue: the join/next budget's tokens (quota.go), so a resume on
+	// another node does not refill it.
+	Requeue float64 `json:"requeue"`
 }

@@ -16,6 +16,8 @@ type Metrics struct {
 	Resumes     *prometheus.CounterVec
 	Ended       *prometheus.CounterVec
 	Reports     prometheus.Counter
+	// QuotaRefusals counts what the quotas refused, by reason (quota.go).
+	QuotaRefusals *prometheus.CounterVec
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
@@ -39,6 +41,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "stranger_sessions_ended_total", Help: "Sessions ended, by cause."}, []string{"cause"}),
 		Reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stranger_reports_total", Help: "Reports recorded."}),
+		QuotaRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stranger_quota_refusals_total", Help: "Connections and join/next frames refused by a quota, by reason (docs/security.md, Quotas)."}, []string{"reason"}),
 		errors: map[protocol.Code]prometheus.Counter{},
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -55,6 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"resumed", "unknown", "lost"} {
 		m.Resumes.WithLabelValues(r)
 	}
+	for _, r := range refusalReasons {
+		m.QuotaRefusals.WithLabelValues(r)
+	}
+	reg.MustRegister(m.QuotaRefusals)
 	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, relayed, errs)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
@@ -79,6 +80,10 @@ type session struct {
 	inSeq     int64 // highest client seq processed
 	budget    bucket
 	abuse     abuse
+	requeue   bucket // join/next budget (quota.go)
+	// quotaID is the identity s counts against (quota.go); guarded by
+	// hub.mu, not mu.
+	quotaID identity.Identity
 	// watchCounts: the client asked for pushed counts (counts.go).
 	watchCounts bool
 }
