@@ -20,7 +20,7 @@ else
   go build -o "$B/stranger-load" ./cmd/stranger-load
 fi
 RPORT=16399
-FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
+FLAGS=(--admin-addr "" --max-conns-per-ip 0 --conn-rate 0 --max-waiting-per-ip 0 --next-rate 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
 
 waitready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "node $1 not ready" >&2; return 1; }
 

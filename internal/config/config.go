@@ -384,7 +384,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.MaxConnsPerIP < 0 {
-		bad("max-conns-per-ip", "must not be negative")
+		bad("max-sessions-per-ip", "must not be negative (--max-conns-per-ip is its older name)")
 	}
 	c.validateQuotas(bad)
 	if c.MsgRate <= 0 {

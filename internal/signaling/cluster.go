@@ -62,6 +62,7 @@ type Transfer struct {
 	IP        string        `json:"ip,omitempty"`
 	Budget    float64       `json:"budget"`
 	// Requeue: the join/next budget's tokens (quota.go), so a resume on
-	// another node does not refill it.
-	Requeue float64 `json:"requeue"`
+	// another node does not refill it; nil from a node that does not limit
+	// join/next (or predates the budget): a full budget.
+	Requeue *float64 `json:"requeue,omitempty"`
 }

@@ -71,10 +71,9 @@ func (s *session) transferLocked() Transfer {
 	t := Transfer{Found: true, Live: true, State: s.state, Room: s.chat.room, Partner: s.chat.partner,
 		Initiator: s.chat.initiator, Mode: s.chat.mode, Common: s.chat.common, Prefs: s.prefs,
 		LastChat: s.lastChat, InSeq: s.inSeq, OutSeq: s.outSeq, Acked: s.acked, IP: s.ip, Budget: s.budget.tokens}
-	t.Requeue = -1 // not limited here
 	if o.NextRate > 0 {
 		s.requeue.refill(now, o.NextRate, o.NextBurst)
-		t.Requeue = s.requeue.tokens
+		t.Requeue = new(s.requeue.tokens)
 	}
 	for _, f := range s.held {
 		t.Held = append(t.Held, f.data)
@@ -136,8 +135,8 @@ func (s *session) arrive(c *conn, t Transfer, token, lastParam string) bool {
 		// record starts with full ones.
 		now := s.hub.clock.Now()
 		s.budget = bucket{tokens: t.Budget, last: now}
-		if t.Requeue >= 0 {
-			s.requeue = bucket{tokens: t.Requeue, last: now}
+		if t.Requeue != nil {
+			s.requeue = bucket{tokens: *t.Requeue, last: now}
 		}
 	}
 	if t.State == match.Chatting {

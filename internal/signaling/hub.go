@@ -113,6 +113,7 @@ func New(o Options) *Hub {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
+	o.fillQuotas()
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}

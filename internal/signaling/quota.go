@@ -392,3 +392,14 @@ func (h *Hub) admit(w http.ResponseWriter, r *http.Request, ip string) (*conn, c
 	}
 	return &conn{ip: ip, id: id, lastPong: now}, cl, true
 }
+
+// fillQuotas makes the bursts of rates that are on at least 1: a bucket
+// with no room would refuse everything.
+func (o *Options) fillQuotas() {
+	if o.ConnRate > 0 {
+		o.ConnBurst = max(o.ConnBurst, 1)
+	}
+	if o.NextRate > 0 {
+		o.NextBurst = max(o.NextBurst, 1)
+	}
+}

@@ -129,6 +129,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--admin-addr", "",
 			"--redis", redisURL,
 			"--max-conns-per-ip", "0",
+			"--conn-rate", "0", "--max-waiting-per-ip", "0", "--next-rate", "0",
 			"--stun", "",
 			"--resume-grace", "5s",
 			"--log-format", "json",
