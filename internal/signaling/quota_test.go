@@ -463,3 +463,36 @@ func TestQuotaNextBudgetSurvivesResume(t *testing.T) {
 		t.Fatal("the arrived session had a join/next token; its budget was spent on the old node")
 	}
 }
+
+// Connections that arrive together cannot pass the per-identity cap
+// together: each is counted from admission, before its upgrade.
+func TestQuotaConcurrentAdmissions(t *testing.T) {
+	n := newQuotaNode(t, Options{MaxConnsPerIP: 20}, 0)
+	results := make(chan int, 30)
+	for range 30 {
+		go func() {
+			ws, resp, err := n.dialFrom(t, "127.0.0.2", "")
+			switch {
+			case err == nil:
+				_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, _, err = ws.ReadMessage() // welcome
+				if err != nil {
+					results <- -1
+					return
+				}
+				results <- http.StatusSwitchingProtocols
+			case resp != nil:
+				results <- resp.StatusCode
+			default:
+				results <- -1
+			}
+		}()
+	}
+	got := map[int]int{}
+	for range 30 {
+		got[<-results]++
+	}
+	if got[http.StatusSwitchingProtocols] != 20 || got[http.StatusTooManyRequests] != 10 {
+		t.Fatalf("results %v, want 20 upgraded and 10 refused with 429", got)
+	}
+}
