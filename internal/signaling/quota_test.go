@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/identity"
+	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 )
 
@@ -494,5 +498,54 @@ func TestQuotaConcurrentAdmissions(t *testing.T) {
 	}
 	if got[http.StatusSwitchingProtocols] != 20 || got[http.StatusTooManyRequests] != 10 {
 		t.Fatalf("results %v, want 20 upgraded and 10 refused with 429", got)
+	}
+}
+
+// BenchmarkQuotaAdmission is what the quotas add to one connection: its
+// attempt bucket, a reservation and its release, over 1000 identities.
+func BenchmarkQuotaAdmission(b *testing.B) {
+	h := New(Options{MaxConnsPerIP: 20, MaxSessions: 1 << 20, ConnRate: 5, ConnBurst: 40})
+	ids := make([]identity.Identity, 1000)
+	for i := range ids {
+		ids[i] = identityOf(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String())
+	}
+	now := time.Now()
+	b.ResetTimer()
+	for i := range b.N {
+		id := ids[i%len(ids)]
+		now = now.Add(time.Millisecond) // 1000 attempts a second in all: 1 per identity
+		if _, ok := h.allowAttempt(id, now); !ok {
+			b.Fatal("refused")
+		}
+		if st, _, _ := h.reserve(id); st != 0 {
+			b.Fatal("no room")
+		}
+		h.unreserve(id)
+	}
+}
+
+// BenchmarkQuotaMayQueue is the waiting cap's check for a session whose
+// identity holds the most sessions the default allows (20).
+func BenchmarkQuotaMayQueue(b *testing.B) {
+	h := New(Options{MaxWaitingPerIP: 10})
+	id := identityOf("10.0.0.1")
+	var first *session
+	for i := range 20 {
+		s := &session{id: ids.SessionID("s" + strconv.Itoa(i)), hub: h, phase: phaseConnected}
+		h.mu.Lock()
+		h.reserved++
+		h.useLocked(id).reserved++
+		h.mu.Unlock()
+		h.register(s, "t"+strconv.Itoa(i), id)
+		if first == nil {
+			first = s
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if !h.mayQueue(first) {
+			b.Fatal("refused")
+		}
+		h.queued(first)
 	}
 }
