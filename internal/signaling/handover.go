@@ -87,9 +87,10 @@ func (s *session) transferLocked() Transfer {
 	return t
 }
 
-// resumeRemote resumes a session this node does not hold: it takes the
-// token from the deployment's directory, registers the session (buffering
-// what arrives for it) and fetches it from its node or the engine.
+// resumeRemote resumes a session this node does not hold, whose token the
+// connection claimed from the deployment's directory (claimToken): it
+// registers the session (buffering what arrives for it) and fetches it
+// from its node or the engine.
 func (h *Hub) resumeRemote(c *conn, cl claim, lastParam string, hasLast bool) *session {
 	id, owner, token := cl.remote, cl.owner, cl.token
 	s := &session{id: id, hub: h, phase: phaseArriving}

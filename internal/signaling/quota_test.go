@@ -549,3 +549,29 @@ func BenchmarkQuotaMayQueue(b *testing.B) {
 		h.queued(first)
 	}
 }
+
+// A token valid when its connection was admitted, whose session ends
+// before the takeover, makes a new session only if there is room: here
+// there is none, so attach refuses (ServeHTTP then closes with 1013).
+func TestQuotaResumeThatFailsLateMeetsTheCap(t *testing.T) {
+	n := newQuotaNode(t, Options{MaxConnsPerIP: 1}, 0)
+	ws, w := n.mustDial(t, "127.0.0.2", "")
+	cl := n.h.claimToken(w["resumeToken"].(string))
+	if cl.local == nil {
+		t.Fatal("token not claimed")
+	}
+	// The session ends (a clean close), and another takes the one place.
+	_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	waitFor(t, func() bool { return len(n.h.snapshot()) == 0 })
+	n.mustDial(t, "127.0.0.2", "")
+	c := &conn{ip: "127.0.0.2", id: identityOf("127.0.0.2")}
+	if n.h.attach(c, cl, "", false) {
+		t.Fatal("attach made a session past the cap")
+	}
+	if c.s != nil || len(n.h.snapshot()) != 1 {
+		t.Fatalf("refused connection got a session (%d sessions)", len(n.h.snapshot()))
+	}
+	if got := n.refusals(t, refusedLateResume); got != 1 {
+		t.Errorf("resume_then_full refusals = %v, want 1", got)
+	}
+}
