@@ -32,6 +32,10 @@ if "$B/stranger" --help 2>&1 | grep -q -- '-database'; then
   read -r DATABASE <&"${PG[0]}"
   DB_FLAGS=(--database "$DATABASE")
 fi
+# Builds with per-identity quotas: off, every client is 127.0.0.1.
+if "$B/stranger" --help 2>&1 | grep -q -- '-conn-rate'; then
+  FLAGS+=(--conn-rate 0 --max-waiting-per-ip 0 --next-rate 0)
+fi
 
 waitready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "node $1 not ready" >&2; return 1; }
 

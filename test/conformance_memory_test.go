@@ -19,13 +19,15 @@ func TestConformanceMemory(t *testing.T) {
 }
 
 // suiteConfig is a node's configuration for the suite's options, on a
-// free loopback port with no admin listener and no per-IP cap (every test
-// client comes from 127.0.0.1).
+// free loopback port with no admin listener and no per-IP quotas (every
+// test client comes from 127.0.0.1) nor join/next budget: the suite is the
+// protocol; the quotas have tests of their own (internal/signaling).
 func suiteConfig(o conformance.Options) config.Config {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.AdminAddr = ""
 	cfg.MaxConnsPerIP = 0
+	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0
 	cfg.InterestTimeout = o.InterestTimeout
 	cfg.ResumeGrace = o.ResumeGrace
 	cfg.MsgRate = o.MsgRate

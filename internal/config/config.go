@@ -128,6 +128,13 @@ type Config struct {
 	// lifted early when it is full. The Redis engine's blocks expire in
 	// Redis instead.
 	MaxReportBlocks int
+	// Quotas per identity (quotaFlags; docs/security.md, "Quotas"). The
+	// sessions per identity are MaxConnsPerIP above.
+	ConnRate        float64
+	ConnBurst       int
+	MaxWaitingPerIP int
+	NextRate        float64
+	NextBurst       int
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -163,6 +170,11 @@ func Default() Config {
 		TURNBandwidth:          1_000_000,
 		ACMECA:                 LetsEncrypt,
 		Moderation:             defaultModeration(),
+		ConnRate:               5,
+		ConnBurst:              40,
+		MaxWaitingPerIP:        10,
+		NextRate:               0.5,
+		NextBurst:              5,
 	}
 }
 
@@ -215,6 +227,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		storeFlags(fs, &c)
 		moderationFlags(fs, &c)
 		engineFlags(fs, &c)
+		quotaFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -341,7 +354,7 @@ func nodeFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.ResumeGrace, "resume-grace", c.ResumeGrace, "how long a dropped session is kept for a resume")
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated extra allowed Origins, e.g. https://chat.example.com (the request's own host is always allowed)")
 	fs.Var(listFlag{&c.STUN}, "stun", "comma-separated STUN URLs offered in welcome.iceServers (empty: none)")
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "open WebSocket connections allowed per client IP (0: unlimited)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "sessions allowed per client IP, those in their grace period included (older name of --max-sessions-per-ip; 0: unlimited)")
 	fs.Float64Var(&c.MsgRate, "msg-rate", c.MsgRate, "client frames per second a session may send, sustained")
 	fs.IntVar(&c.MsgBurst, "msg-burst", c.MsgBurst, "client frames a session may send in a burst")
 	fs.IntVar(&c.MaxWaiting, "max-waiting", c.MaxWaiting, "sessions the queue holds; join beyond it gets 'overloaded' (0: unlimited)")
@@ -354,6 +367,36 @@ func nodeFlags(fs *flag.FlagSet, c *Config) {
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take the client IP from X-Forwarded-For / X-Real-IP (only behind your own proxy)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "plain HTTP address answering ACME challenges and redirecting to HTTPS (default with --tls-domain: :80; empty: off)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL shared by all nodes, e.g. redis://127.0.0.1:6379/0 (empty: in-memory, one node)")
+}
+
+// quotaFlags are the per-identity quotas; --max-conns-per-ip (nodeFlags)
+// is the sessions per identity, and --max-sessions-per-ip its new name.
+func quotaFlags(fs *flag.FlagSet, c *Config) {
+	fs.IntVar(&c.MaxConnsPerIP, "max-sessions-per-ip", c.MaxConnsPerIP, "sessions one client IP (IPv6: its /64) may hold, those in their resume grace period included; beyond it new connections get 429 (0: unlimited; same as --max-conns-per-ip)")
+	fs.Float64Var(&c.ConnRate, "conn-rate", c.ConnRate, "WebSocket connection attempts per second one client IP (IPv6: its /64) may make, sustained; beyond it 429 with Retry-After (0: unlimited)")
+	fs.IntVar(&c.ConnBurst, "conn-burst", c.ConnBurst, "connection attempts one client IP may make in a burst")
+	fs.IntVar(&c.MaxWaitingPerIP, "max-waiting-per-ip", c.MaxWaitingPerIP, "sessions of one client IP (IPv6: its /64) waiting for a partner at once; join/next beyond it gets 'rate_limited' (0: unlimited)")
+	fs.Float64Var(&c.NextRate, "next-rate", c.NextRate, "join/next frames per second one session may send, sustained; beyond it 'rate_limited' (0: unlimited)")
+	fs.IntVar(&c.NextBurst, "next-burst", c.NextBurst, "join/next frames one session may send in a burst")
+}
+
+// validateQuotas is Validate for quotaFlags.
+func (c Config) validateQuotas(bad func(flag, format string, args ...any)) {
+	if c.ConnRate < 0 {
+		bad("conn-rate", "must not be negative")
+	}
+	if c.ConnRate > 0 && c.ConnBurst < 1 {
+		bad("conn-burst", "must be at least 1 with --conn-rate")
+	}
+	if c.MaxWaitingPerIP < 0 {
+		bad("max-waiting-per-ip", "must not be negative")
+	}
+	if c.NextRate < 0 {
+		bad("next-rate", "must not be negative")
+	}
+	if c.NextRate > 0 && c.NextBurst < 1 {
+		bad("next-burst", "must be at least 1 with --next-rate")
+	}
 }
 
 // Validate names the first setting that cannot work and why.
@@ -388,8 +431,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.MaxConnsPerIP < 0 {
-		bad("max-conns-per-ip", "must not be negative")
+		bad("max-sessions-per-ip", "must not be negative (--max-conns-per-ip is its older name)")
 	}
+	c.validateQuotas(bad)
 	if c.MsgRate <= 0 {
 		bad("msg-rate", "must be positive")
 	}

@@ -39,6 +39,7 @@ func startNode(t *testing.T) string {
 	cfg.AdminAddr = ""
 	cfg.STUN = nil
 	cfg.MaxConnsPerIP = 0
+	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0 // no quota: one address is everyone
 	cfg.MsgRate, cfg.MsgBurst = 10000, 10000
 	logs := &syncBuffer{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), server.Options{})

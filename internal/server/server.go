@@ -172,6 +172,13 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MsgBurst:       cfg.MsgBurst,
 		Cluster:        cl,
 		Poller:         s.poller,
+
+		// Quotas (signaling/quota.go)
+		ConnRate:        cfg.ConnRate,
+		ConnBurst:       cfg.ConnBurst,
+		MaxWaitingPerIP: cfg.MaxWaitingPerIP,
+		NextRate:        cfg.NextRate,
+		NextBurst:       cfg.NextBurst,
 	})
 	s.hub = hub
 	registerHubGauges(reg, hub)

@@ -66,4 +66,8 @@ type Transfer struct {
 	// would carry (moderation.go).
 	Who   identity.Hash `json:"who,omitempty"`
 	Lines transcript    `json:"lines"`
+	// Requeue: the join/next budget's tokens (quota.go), so a resume on
+	// another node does not refill it; nil from a node that does not limit
+	// join/next (or predates the budget): a full budget.
+	Requeue *float64 `json:"requeue,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/protocol"
 	"github.com/strangerchat/stranger/internal/websocket"
@@ -34,6 +35,7 @@ type conn struct {
 	ws *websocket.Conn
 	s  *session
 	ip string
+	id identity.Identity // ip's, for the quotas (quota.go)
 
 	// Guarded by s.mu:
 	written  int64  // highest seq written to this connection

@@ -30,8 +30,12 @@ func (h *Hub) join(s *session, f *protocol.Frame) {
 	if !ok {
 		return
 	}
+	if !h.mayRequeue(s, true) {
+		return
+	}
 	prefs := match.Prefs{Mode: f.Mode, Interests: protocol.NormalizeInterests(f.Interests), Identity: who}
 	err := h.callFor(f, func(ctx context.Context) error { return h.engine.Join(ctx, s.id, prefs) })
+	h.requeued(s, true, err)
 	h.undoIfEnded(s)
 	if err == nil {
 		s.setPrefs(prefs)
@@ -63,7 +67,12 @@ func (h *Hub) next(s *session, f *protocol.Frame) {
 	if !ok {
 		return
 	}
+	requeues := !s.isWaiting() // a next while waiting does nothing: no quota
+	if !h.mayRequeue(s, requeues) {
+		return
+	}
 	err := h.callFor(f, func(ctx context.Context) error { return h.engine.Next(ctx, s.id, prefs) })
+	h.requeued(s, requeues, err)
 	h.undoIfEnded(s)
 	h.engineError(s, err)
 }

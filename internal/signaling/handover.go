@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 
 	"github.com/strangerchat/stranger/internal/ids"
@@ -66,10 +65,17 @@ func (s *session) handOver() (Transfer, departure, bool) {
 // transferLocked is what the new node needs to carry on: the view, the
 // seq counters, and the frames not yet acknowledged.
 func (s *session) transferLocked() Transfer {
+	// The budgets as of now (a bucket never used has no tokens yet).
+	o, now := &s.hub.opts, s.hub.clock.Now()
+	s.budget.refill(now, o.MsgRate, o.MsgBurst)
 	t := Transfer{Found: true, Live: true, State: s.state, Room: s.chat.room, Partner: s.chat.partner,
 		Initiator: s.chat.initiator, Mode: s.chat.mode, Common: s.chat.common, Prefs: s.prefs,
 		LastChat: s.lastChat, InSeq: s.inSeq, OutSeq: s.outSeq, Acked: s.acked, IP: s.ip, Budget: s.budget.tokens,
 		Who: s.who, Lines: s.lines}
+	if o.NextRate > 0 {
+		s.requeue.refill(now, o.NextRate, o.NextBurst)
+		t.Requeue = new(s.requeue.tokens)
+	}
 	for _, f := range s.held {
 		t.Held = append(t.Held, f.data)
 	}
@@ -82,31 +88,20 @@ func (s *session) transferLocked() Transfer {
 	return t
 }
 
-// resumeRemote resumes a session this node does not hold: it takes the
-// token from the deployment's directory, registers the session (buffering
-// what arrives for it) and fetches it from its node or the engine.
-func (h *Hub) resumeRemote(c *conn, token, lastParam string, hasLast bool) *session {
-	var id ids.SessionID
-	var owner ids.NodeID
-	err := h.call(func(ctx context.Context) (err error) {
-		id, owner, err = h.cluster.TakeToken(ctx, token)
-		return err
-	})
-	if err != nil {
-		if !errors.Is(err, ErrUnknownToken) {
-			h.log.Warn("resume: token directory", "err", err)
-		}
-		h.countResume("unknown")
-		return nil
-	}
+// resumeRemote resumes a session this node does not hold, whose token the
+// connection claimed from the deployment's directory (claimToken): it
+// registers the session (buffering what arrives for it) and fetches it
+// from its node or the engine.
+func (h *Hub) resumeRemote(c *conn, cl claim, lastParam string, hasLast bool) *session {
+	id, owner, token := cl.remote, cl.owner, cl.token
 	s := &session{id: id, hub: h, phase: phaseArriving}
-	if !h.registerArriving(s) {
+	if !h.registerArriving(s, c.id) {
 		h.countResume("unknown") // a racing resume of the same session won
 		return nil
 	}
 
 	var t Transfer
-	err = h.call(func(ctx context.Context) (err error) {
+	err := h.call(func(ctx context.Context) (err error) {
 		t, err = h.cluster.Fetch(ctx, id, owner, token)
 		return err
 	})
@@ -122,9 +117,8 @@ func (h *Hub) resumeRemote(c *conn, token, lastParam string, hasLast bool) *sess
 		h.countResume("unknown")
 		return nil
 	}
-	h.registerToken(token, s)
 	// The session is local now, disconnected: resume it as any local one.
-	return h.resumeLocal(c, token, lastParam, hasLast)
+	return h.resumeLocal(c, s, token, lastParam, hasLast)
 }
 
 // arrive applies a fetched session and then what arrived for it meanwhile;
@@ -137,7 +131,16 @@ func (s *session) arrive(c *conn, t Transfer, token, lastParam string) bool {
 		return false
 	}
 	s.ip, s.state, s.prefs, s.lastChat, s.inSeq = c.ip, t.State, t.Prefs, t.LastChat, t.InSeq
-	s.budget.tokens = t.Budget
+	if t.Live {
+		// The budgets carry on where they were (the zero time would
+		// refill them on first use). A session rebuilt from the engine's
+		// record starts with full ones.
+		now := s.hub.clock.Now()
+		s.budget = bucket{tokens: t.Budget, last: now}
+		if t.Requeue != nil {
+			s.requeue = bucket{tokens: *t.Requeue, last: now}
+		}
+	}
 	// The person is who began the session: the handed-over identity, else
 	// the one the engine kept with its last join (the old node died), else
 	// the address it resumed from.

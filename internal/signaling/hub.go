@@ -49,10 +49,16 @@ type Options struct {
 	PongTimeout    time.Duration // default 30 s
 	AllowedOrigins []string
 	TrustProxy     bool
-	MaxConnsPerIP  int // 0: unlimited
+	MaxConnsPerIP  int // sessions per identity, grace included (quota.go; named when it counted connections); 0: unlimited
 	MaxSessions    int // 0: unlimited
 	MsgRate        float64
 	MsgBurst       int
+	// Quotas (quota.go); 0 turns each off.
+	ConnRate        float64 // connection attempts per identity per second
+	ConnBurst       int
+	MaxWaitingPerIP int     // waiting sessions per identity
+	NextRate        float64 // join/next per session per second
+	NextBurst       int
 	// Cluster connects this node to the others of a deployment; nil on a
 	// single node.
 	Cluster Cluster
@@ -77,7 +83,12 @@ type Hub struct {
 	mu       sync.RWMutex
 	sessions map[ids.SessionID]*session
 	tokens   map[string]*session
-	perIP    map[string]int
+	// Quotas (quota.go): what each identity holds, admitted connections
+	// whose session is not registered yet, connection-attempt buckets.
+	use           map[identity.Identity]*identityUse
+	reserved      int
+	attempts      map[identity.Identity]*bucket
+	attemptsSwept time.Time
 
 	online         atomic.Int64
 	watchers       atomic.Int64 // sessions with watchCounts set
@@ -108,6 +119,7 @@ func New(o Options) *Hub {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
+	o.fillQuotas()
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
@@ -124,7 +136,8 @@ func New(o Options) *Hub {
 		cluster:    o.Cluster,
 		sessions:   map[ids.SessionID]*session{},
 		tokens:     map[string]*session{},
-		perIP:      map[string]int{},
+		use:        map[identity.Identity]*identityUse{},
+		attempts:   map[identity.Identity]*bucket{},
 		stop:       make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log}
@@ -201,21 +214,25 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r, h.opts.TrustProxy)
-	if status, msg := h.admit(ip, r.URL.Query().Get("resume") != ""); status != 0 {
-		http.Error(w, msg, status)
+	c, cl, ok := h.admit(w, r, ip)
+	if !ok {
 		return
 	}
-
-	c := &conn{ip: ip, lastPong: h.clock.Now()}
 	ws, err := h.upgrader.Upgrade(w, r, c, c) // the origin was checked above
 	if err != nil {
-		h.releaseIP(ip)
+		if !cl.resumes() {
+			h.unreserve(c.id)
+		}
+		h.unclaim(cl)
 		return // Upgrade wrote the HTTP error
 	}
 	c.ws = ws
 	h.metrics.Connections.Inc()
 	q := r.URL.Query()
-	h.attach(c, q.Get("resume"), q.Get("last"), q.Has("last"))
+	if !h.attach(c, cl, q.Get("last"), q.Has("last")) {
+		c.closeWith(closeTryAgain, "node is full or too many sessions from your address; try again later")
+		return
+	}
 	c.ws.Start()
 	// Drain closes the connections its snapshot finds. One upgraded before
 	// Drain began but attached after the snapshot (a resume waiting for a

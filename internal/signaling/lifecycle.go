@@ -103,12 +103,19 @@ func (h *Hub) addOnline(n int) {
 	h.metrics.Connected.Add(float64(n))
 }
 
-// attach gives c a session: the one its resume token names, if that can be
-// resumed, else a new one, and queues the welcome.
-func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
-	if token != "" {
-		if s := h.resume(c, token, lastParam, hasLast); s != nil {
-			return
+// attach gives c a session: the one its claimed resume token names, if
+// that can be resumed, else a new one, and queues the welcome. A resume
+// that fails here (its session ended since the claim) needs room for a new
+// session like any new connection; false: there is none, and c has no
+// session.
+func (h *Hub) attach(c *conn, cl claim, lastParam string, hasLast bool) bool {
+	if cl.resumes() {
+		if s := h.resume(c, cl, lastParam, hasLast); s != nil {
+			return true
+		}
+		if _, _, reason := h.reserve(c.id); reason != "" {
+			h.refused(refusedLateResume)
+			return false
 		}
 	}
 	s := &session{id: ids.SessionID("s_" + randomID()), hub: h}
@@ -121,30 +128,27 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 		s.who = h.opts.Identify(c.ip)
 	}
 	s.connectLocked(c)
-	h.register(s, tok)
+	h.register(s, tok, c.id)
 	h.addOnline(1)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
 		Session: string(s.id), ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
 	})
 	c.kickLocked()
+	return true
 }
 
-// resume attaches c to the session of token, re-sending what the client
-// missed. It returns nil if the token names no resumable session.
-func (h *Hub) resume(c *conn, token, lastParam string, hasLast bool) *session {
-	if !h.hasToken(token) && h.cluster != nil {
-		return h.resumeRemote(c, token, lastParam, hasLast)
+// resume attaches c to the session of its claimed token, re-sending what
+// the client missed. It returns nil if that session cannot be resumed.
+func (h *Hub) resume(c *conn, cl claim, lastParam string, hasLast bool) *session {
+	if cl.local == nil {
+		return h.resumeRemote(c, cl, lastParam, hasLast)
 	}
-	return h.resumeLocal(c, token, lastParam, hasLast)
+	return h.resumeLocal(c, cl.local, cl.token, lastParam, hasLast)
 }
 
-// resumeLocal resumes a session held by this node.
-func (h *Hub) resumeLocal(c *conn, token, lastParam string, hasLast bool) *session {
-	s := h.takeToken(token) // a token works once
-	if s == nil {
-		h.countResume("unknown")
-		return nil
-	}
+// resumeLocal resumes s, a session held by this node whose token the
+// connection claimed (claimToken).
+func (h *Hub) resumeLocal(c *conn, s *session, token, lastParam string, hasLast bool) *session {
 	// Wait for a frame of the old connection still being carried out, so
 	// that welcome.state and lastSeq describe whole frames (see frameMu).
 	s.frameMu.Lock()
@@ -244,9 +248,11 @@ func (h *Hub) countResume(result string) {
 // connEnded runs when c's reader stops: a clean client close or rate abuse
 // ends the session; any other end is a drop that starts the grace period.
 func (h *Hub) connEnded(c *conn, e websocket.End) {
-	h.releaseIP(c.ip)
 	err := e.Err
 	s := c.s
+	if s == nil {
+		return // refused after the upgrade (attach): it never had a session
+	}
 	ended, cause, reason := h.drop(s, c, e)
 	switch {
 	case !ended:

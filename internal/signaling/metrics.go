@@ -17,6 +17,8 @@ type Metrics struct {
 	Ended       *prometheus.CounterVec
 	Reports     prometheus.Counter
 	ReportsLost prometheus.Counter
+	// QuotaRefusals counts what the quotas refused, by reason (quota.go).
+	QuotaRefusals *prometheus.CounterVec
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
@@ -42,6 +44,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "stranger_reports_total", Help: "Reports made (accepted by the engine)."}),
 		ReportsLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stranger_reports_lost_total", Help: "Reports whose record the moderation store refused or could not take (logged)."}),
+		QuotaRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stranger_quota_refusals_total", Help: "Connections and join/next frames refused by a quota, by reason (docs/security.md, Quotas)."}, []string{"reason"}),
 		errors: map[protocol.Code]prometheus.Counter{},
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -58,6 +62,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"resumed", "unknown", "lost"} {
 		m.Resumes.WithLabelValues(r)
 	}
+	for _, r := range refusalReasons {
+		m.QuotaRefusals.WithLabelValues(r)
+	}
+	reg.MustRegister(m.QuotaRefusals)
 	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, m.ReportsLost, relayed, errs)
 	return m
 }

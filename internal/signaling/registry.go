@@ -2,59 +2,37 @@ package signaling
 
 import (
 	"context"
-	"net/http"
 
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // The hub's registry: which sessions this node holds, which resume token
-// names which of them, and how many connections each IP has. All under
+// names which of them, and what each identity holds (quota.go). All under
 // h.mu, which is taken after a session's mu, never before it.
 
-// admit decides whether a new connection from ip may be upgraded (the
-// per-IP cap, and the node's session cap, which a resume does not count
-// against) and counts it for ip. A refusal is an HTTP status and message;
-// an admitted connection is released with releaseIP when it ends.
-func (h *Hub) admit(ip string, resuming bool) (status int, msg string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.opts.MaxConnsPerIP > 0 && h.perIP[ip] >= h.opts.MaxConnsPerIP {
-		return http.StatusTooManyRequests, "too many connections from your address"
-	}
-	if h.opts.MaxSessions > 0 && len(h.sessions) >= h.opts.MaxSessions && !resuming {
-		return http.StatusServiceUnavailable, "node is full; try again later"
-	}
-	h.perIP[ip]++
-	return 0, ""
-}
-
-func (h *Hub) releaseIP(ip string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.perIP[ip] <= 1 {
-		delete(h.perIP, ip)
-	} else {
-		h.perIP[ip]--
-	}
-}
-
-// register adds a new session and its resume token.
-func (h *Hub) register(s *session, token string) {
+// register adds a new session and its resume token, counting it against
+// the identity id with the reservation its connection was admitted with.
+func (h *Hub) register(s *session, token string, id identity.Identity) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sessions[s.id] = s
 	h.tokens[token] = s
+	h.countLocked(s, id, true)
 }
 
 // registerArriving adds a session on its way from another node, unless
-// this node already has one with that id (a racing resume of it won).
-func (h *Hub) registerArriving(s *session) bool {
+// this node already has one with that id (a racing resume of it won). It
+// counts against the identity id of the connection resuming it, with no
+// cap: it takes over a session that was counted on its old node.
+func (h *Hub) registerArriving(s *session, id identity.Identity) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sessions[s.id] != nil {
 		return false
 	}
 	h.sessions[s.id] = s
+	h.countLocked(s, id, false)
 	return true
 }
 
@@ -64,6 +42,7 @@ func (h *Hub) unregister(s *session, token string) {
 	defer h.mu.Unlock()
 	if h.sessions[s.id] == s {
 		delete(h.sessions, s.id)
+		h.uncountLocked(s)
 	}
 	if token != "" && h.tokens[token] == s {
 		delete(h.tokens, token)
@@ -74,13 +53,6 @@ func (h *Hub) registerToken(token string, s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.tokens[token] = s
-}
-
-func (h *Hub) hasToken(token string) bool {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	_, ok := h.tokens[token]
-	return ok
 }
 
 // takeToken consumes a local resume token: it returns its session, or nil.

@@ -82,6 +82,10 @@ type session struct {
 	lines     transcript // the chat messages of the current or last chat
 	budget    bucket
 	abuse     abuse
+	requeue   bucket // join/next budget (quota.go)
+	// quotaID is the identity s counts against (quota.go); guarded by
+	// hub.mu, not mu.
+	quotaID identity.Identity
 	// watchCounts: the client asked for pushed counts (counts.go).
 	watchCounts bool
 }

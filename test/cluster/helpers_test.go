@@ -134,6 +134,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--database", deploymentDatabase(t, redisURL),
 			"--data-dir", dir,
 			"--max-conns-per-ip", "0",
+			"--conn-rate", "0", "--max-waiting-per-ip", "0", "--next-rate", "0",
 			"--stun", "",
 			"--resume-grace", "5s",
 			"--log-format", "json",

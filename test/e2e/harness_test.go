@@ -103,6 +103,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	cfg.AdminAddr = ""
 	cfg.STUN = nil
 	cfg.MaxConnsPerIP = 0
+	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0 // every browser is 127.0.0.1
 	if o.resumeGrace > 0 {
 		cfg.ResumeGrace = o.resumeGrace
 	}
