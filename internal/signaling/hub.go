@@ -120,7 +120,7 @@ func New(o Options) *Hub {
 		perIP:      map[string]int{},
 		stop:       make(chan struct{}),
 	}
-	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log}
+	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log, MessageTimeouts: o.Metrics.MessageTimeouts}
 	return h
 }
 

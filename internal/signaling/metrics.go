@@ -16,6 +16,9 @@ type Metrics struct {
 	Resumes     *prometheus.CounterVec
 	Ended       *prometheus.CounterVec
 	Reports     prometheus.Counter
+	// MessageTimeouts counts connections closed with 1008 because a
+	// message was not complete in time (websocket.Upgrader).
+	MessageTimeouts prometheus.Counter
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
@@ -40,6 +43,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stranger_reports_total", Help: "Reports recorded."}),
 		errors: map[protocol.Code]prometheus.Counter{},
+		MessageTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_ws_message_timeouts_total", Help: "Connections closed (1008) because a message was not complete within 10 s of its first frame."}),
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stranger_messages_relayed_total", Help: "Client messages relayed to a partner, by type."}, []string{"type"})
@@ -56,5 +61,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Resumes.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, relayed, errs)
+	reg.MustRegister(m.MessageTimeouts)
 	return m
 }
