@@ -41,7 +41,6 @@ type Options struct {
 	PingInterval   time.Duration // default 10 s
 	PongTimeout    time.Duration // default 30 s
 	AllowedOrigins []string
-	TrustProxy     bool
 	MaxConnsPerIP  int // 0: unlimited
 	MaxSessions    int // 0: unlimited
 	MsgRate        float64
@@ -52,6 +51,10 @@ type Options struct {
 	// Poller drives reads, so idle connections hold no goroutine; nil: one
 	// reading goroutine per connection.
 	Poller *netpoll.Poller
+
+	// ClientIP is the address a request counts against (per-IP cap,
+	// bans); nil: the TCP peer's.
+	ClientIP func(*http.Request) string
 }
 
 // Hub holds the sessions of this node.
@@ -193,7 +196,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ip := clientIP(r, h.opts.TrustProxy)
+	ip := clientIP(r, h.opts.ClientIP)
 	if status, msg := h.admit(ip, r.URL.Query().Get("resume") != ""); status != 0 {
 		http.Error(w, msg, status)
 		return

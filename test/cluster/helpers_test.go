@@ -129,6 +129,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--admin-addr", "",
 			"--redis", redisURL,
 			"--max-conns-per-ip", "0",
+			"--public-metrics", // connected() reads the gauge on the node's own port
 			"--stun", "",
 			"--resume-grace", "5s",
 			"--log-format", "json",
