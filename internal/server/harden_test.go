@@ -206,3 +206,86 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	}
 	t.Fatal("no answer to join")
 }
+
+// Issue 12 row 7 on a real node: a client that leaves a fragmented message
+// unfinished while its connection stays open is closed with 1008 within
+// the 10 s message timeout, and its session ends at once (no grace
+// period): the partner is told peer_left "disconnected".
+func TestUnfinishedMessageEndsTheSession(t *testing.T) {
+	t.Parallel()
+	s := start(t, testConfig())
+	var conns []*websocket.Conn
+	for range 2 {
+		_, c := dialFrom(t, s.Addr(), "127.0.0.1", "")
+		conns = append(conns, c)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil { // welcome
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","mode":"text"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), `"matched"`) {
+				break
+			}
+		}
+	}
+	a, b := conns[0], conns[1]
+	// The first frame of a text message (FIN clear), masked as a client's.
+	payload := []byte(`{"type":"chat","te`)
+	frame := []byte{0x01, 0x80 | byte(len(payload)), 1, 2, 3, 4}
+	for i, p := range payload {
+		frame = append(frame, p^[]byte{1, 2, 3, 4}[i%4])
+	}
+	start := time.Now()
+	if _, err := a.UnderlyingConn().Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan int, 1)
+	go func() { // reading answers the server's pings
+		_ = a.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			if _, _, err := a.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					closed <- ce.Code
+				} else {
+					closed <- 0
+				}
+				return
+			}
+		}
+	}()
+	_ = b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, msg, err := b.ReadMessage()
+		if err != nil {
+			t.Fatalf("partner: %v", err)
+		}
+		if strings.Contains(string(msg), `"peer_left"`) {
+			if !strings.Contains(string(msg), `"disconnected"`) {
+				t.Fatalf("partner got %s, want reason disconnected", msg)
+			}
+			break
+		}
+	}
+	if took := time.Since(start); took < 9*time.Second || took > 14*time.Second {
+		t.Errorf("partner told after %v, want about the 10 s message timeout (no grace period)", took)
+	}
+	if code := <-closed; code != websocket.ClosePolicyViolation {
+		t.Errorf("close code %d, want 1008", code)
+	}
+	_, body := get(t, "http://"+s.AdminAddr()+"/metrics")
+	if !strings.Contains(body, "stranger_ws_message_timeouts_total 1\n") {
+		t.Error("stranger_ws_message_timeouts_total is not 1")
+	}
+}

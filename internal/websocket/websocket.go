@@ -15,7 +15,8 @@
 //     from a pool, parses every frame that arrived, hands each message to
 //     Handler.OnMessage in order and re-arms the registration (one-shot), so
 //     at most one goroutine reads a connection at a time. A message split
-//     over several frames is read to its end, blocking for the rest. Without
+//     over several frames is read to its end, blocking for the rest, for at
+//     most the message timeout (10 s) from its first frame. Without
 //     a poller (not Linux, or a socket it cannot watch) one goroutine per
 //     connection reads the same way.
 //   - Writing: a writer goroutine runs only while its Source has something
