@@ -23,7 +23,7 @@ func dialFrom(t *testing.T, addr, from, xff string) (int, *websocket.Conn) {
 	t.Helper()
 	d := websocket.Dialer{
 		HandshakeTimeout: 3 * time.Second,
-		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext,
+		NetDialContext:   (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext,
 	}
 	h := http.Header{}
 	if xff != "" {
