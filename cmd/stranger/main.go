@@ -47,12 +47,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if cfg.Role == config.RoleRelay {
 			role = "relay"
 		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "stranger: warning: %s\n", w)
+		}
 		fmt.Fprintf(stdout, "stranger: configuration valid (%s)\n", role)
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := server.NewLogger(cfg, stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	if cfg.Role == config.RoleRelay {
 		err = runRelay(ctx, cfg, log)
 	} else {

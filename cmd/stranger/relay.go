@@ -88,7 +88,7 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 			return nil, fmt.Errorf("--admin-addr %s: %w", cfg.AdminAddr, err)
 		}
 		r.admin = ln
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout}
 		go func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin server stopped", "err", err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,7 +71,6 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	BanThreshold    int
 	BanDuration     time.Duration
-	TrustProxy      bool
 	LogFormat       string
 	LogLevel        string
 	Redis           string
@@ -135,6 +135,22 @@ type Config struct {
 	MaxWaitingPerIP int
 	NextRate        float64
 	NextBurst       int
+	// HTTP and transport hardening (harden.go, docs/security.md).
+	//
+	// TrustedProxies are the peers whose X-Forwarded-For is honoured
+	// (--trusted-proxies; the deprecated --trust-proxy means loopback).
+	TrustedProxies []netip.Prefix
+	// PublicMetrics serves /metrics on --addr too, not only on the admin
+	// listener.
+	PublicMetrics bool
+	// HTTPIdleTimeout closes keep-alive connections idle for this long.
+	HTTPIdleTimeout time.Duration
+	// IdentityKey is the key of the HMAC that turns client addresses into
+	// identities, from --identity-key-file; nil when not given.
+	IdentityKey []byte
+	// Warnings are logged once at start: deprecated flags, secret files
+	// others may read.
+	Warnings []string
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -175,6 +191,7 @@ func Default() Config {
 		MaxWaitingPerIP:        10,
 		NextRate:               0.5,
 		NextBurst:              5,
+		HTTPIdleTimeout:        DefaultHTTPIdleTimeout,
 	}
 }
 
@@ -222,6 +239,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	commonFlags(fs, &c)
 	turnFlags(fs, &c)
 	tlsFlags(fs, &c)
+	secrets := hardenFlags(fs, &c)
 	if c.Role == RoleNode {
 		nodeFlags(fs, &c)
 		storeFlags(fs, &c)
@@ -264,6 +282,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	if err := secrets.apply(&c); err != nil {
+		return c, err
 	}
 	switch {
 	case *version:
@@ -349,7 +370,7 @@ func engineFlags(fs *flag.FlagSet, c *Config) {
 }
 
 func nodeFlags(fs *flag.FlagSet, c *Config) {
-	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address for the web app, /ws, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP address for the web app, /ws, /healthz, /readyz and /api/online (and /metrics with --public-metrics)")
 	fs.DurationVar(&c.InterestTimeout, "interest-timeout", c.InterestTimeout, "how long a session with interests waits for a shared interest before accepting anyone")
 	fs.DurationVar(&c.ResumeGrace, "resume-grace", c.ResumeGrace, "how long a dropped session is kept for a resume")
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated extra allowed Origins, e.g. https://chat.example.com (the request's own host is always allowed)")
@@ -364,7 +385,6 @@ func nodeFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful drain on SIGINT/SIGTERM")
 	fs.IntVar(&c.BanThreshold, "ban-threshold", c.BanThreshold, "distinct reporters within --ban-duration that ban a client IP (0: never ban)")
 	fs.DurationVar(&c.BanDuration, "ban-duration", c.BanDuration, "how long a ban lasts, and the window in which reports count")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take the client IP from X-Forwarded-For / X-Real-IP (only behind your own proxy)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "plain HTTP address answering ACME challenges and redirecting to HTTPS (default with --tls-domain: :80; empty: off)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL shared by all nodes, e.g. redis://127.0.0.1:6379/0 (empty: in-memory, one node)")
 }
@@ -534,6 +554,7 @@ func (c Config) Validate() error {
 	if c.Role == RoleNode {
 		c.validateModeration(bad)
 	}
+	c.validateHardening(bad)
 	if c.Role == RoleRelay {
 		if c.TURNListen == "" {
 			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")

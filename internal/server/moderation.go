@@ -95,6 +95,9 @@ func identify(k *identity.Keyer) func(ip string) identity.Hash {
 // identityKeyer is the deployment's identity keyer, with the key kept in
 // the moderation store (made there by the first node that asks).
 func (s *Server) identityKeyer(ctx context.Context, st *modstore.Store) (*identity.Keyer, error) {
+	if len(s.cfg.IdentityKey) > 0 { // --identity-key-file: the operator's own
+		return identity.NewKeyer(s.cfg.IdentityKey)
+	}
 	key, err := st.Key(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("identity key: %w", err)
@@ -139,6 +142,7 @@ func (s *Server) newModeration(ctx context.Context, st *modstore.Store, reg prom
 	}
 	mc := s.cfg.ModerationConfig()
 	mc.Store, mc.Clock, mc.Log, mc.Metrics, mc.Bus = st, clk, s.log, reg, bus
+	mc.Key = s.cfg.IdentityKey // nil: the store's deployment key
 	svc, err := moderation.New(ctx, mc)
 	if err != nil {
 		return nil, fmt.Errorf("moderation: %w", err)

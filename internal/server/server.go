@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/strangerchat/stranger/internal/clientip"
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/ids"
@@ -165,7 +165,6 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		PingInterval:   cfg.PingInterval,
 		PongTimeout:    cfg.PongTimeout,
 		AllowedOrigins: cfg.AllowedOrigins,
-		TrustProxy:     cfg.TrustProxy,
 		MaxConnsPerIP:  cfg.MaxConnsPerIP,
 		MaxSessions:    cfg.MaxSessions,
 		MsgRate:        cfg.MsgRate,
@@ -179,6 +178,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MaxWaitingPerIP: cfg.MaxWaitingPerIP,
 		NextRate:        cfg.NextRate,
 		NextBurst:       cfg.NextBurst,
+		ClientIP:       clientip.New(cfg.TrustedProxies, reg).IP,
 	})
 	s.hub = hub
 	registerHubGauges(reg, hub)
@@ -215,7 +215,13 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(map[string]int{"online": hub.Online()})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.PublicMetrics {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	} else {
+		// Not the web app's page either: a scraper pointed at the wrong
+		// port should see that it is wrong.
+		mux.Handle("/metrics", http.NotFoundHandler())
+	}
 	mux.Handle("POST /api/evidence", s.moderation.EvidenceHandler())
 	if cfg.AdminToken != "" {
 		mux.Handle("/admin/api/", s.moderation.RequireToken(cfg.AdminToken, adminAPI, hub.Identity))
@@ -233,18 +239,12 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		}
 		handler = withHSTS(mux)
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s.http = newHTTPServer(handler, publicTimeouts, cfg.HTTPIdleTimeout, log)
 
 	if cfg.AdminAddr != "" {
-		am := http.NewServeMux()
-		am.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		am := adminMux(reg)
 		am.Handle("/admin/api/", adminAPI)
-		am.HandleFunc("/debug/pprof/", pprof.Index)
-		am.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		am.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		am.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		am.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		s.admin = &http.Server{Handler: am, ReadHeaderTimeout: 10 * time.Second}
+		s.admin = newHTTPServer(am, adminTimeouts, cfg.HTTPIdleTimeout, log)
 	}
 	return s, nil
 }
@@ -396,7 +396,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.tls.acme != nil {
 			h = s.tls.acme.HTTPHandler(h)
 		}
-		redirect = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		redirect = newHTTPServer(h, redirectTimeouts, s.cfg.HTTPIdleTimeout, s.log)
 	}
 	if s.admin != nil {
 		aln, err := net.Listen("tcp", s.cfg.AdminAddr)

@@ -56,7 +56,9 @@ func get(t *testing.T, url string) (int, string) {
 // The metrics of issue 2 exist under their documented names on both the
 // public and the admin address, and move when clients are matched.
 func TestMetricsAfterAMatch(t *testing.T) {
-	s := start(t, testConfig())
+	c := testConfig()
+	c.PublicMetrics = true // both listeners serve the same metrics
+	s := start(t, c)
 	ws := "ws://" + s.Addr() + "/ws"
 	var conns []*websocket.Conn
 	for range 2 {

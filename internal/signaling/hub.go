@@ -48,7 +48,6 @@ type Options struct {
 	PingInterval   time.Duration // default 10 s
 	PongTimeout    time.Duration // default 30 s
 	AllowedOrigins []string
-	TrustProxy     bool
 	MaxConnsPerIP  int // sessions per identity, grace included (quota.go; named when it counted connections); 0: unlimited
 	MaxSessions    int // 0: unlimited
 	MsgRate        float64
@@ -65,6 +64,10 @@ type Options struct {
 	// Poller drives reads, so idle connections hold no goroutine; nil: one
 	// reading goroutine per connection.
 	Poller *netpoll.Poller
+
+	// ClientIP is the address a request counts against (per-IP cap,
+	// bans); nil: the TCP peer's.
+	ClientIP func(*http.Request) string
 }
 
 // Hub holds the sessions of this node.
@@ -140,7 +143,7 @@ func New(o Options) *Hub {
 		attempts:   map[identity.Identity]*bucket{},
 		stop:       make(chan struct{}),
 	}
-	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log}
+	h.upgrader = websocket.Upgrader{Poller: o.Poller, MaxMessage: protocol.MaxFrameBytes, Log: o.Log, MessageTimeouts: o.Metrics.MessageTimeouts}
 	return h
 }
 
@@ -213,7 +216,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ip := clientIP(r, h.opts.TrustProxy)
+	ip := clientIP(r, h.opts.ClientIP)
 	c, cl, ok := h.admit(w, r, ip)
 	if !ok {
 		return

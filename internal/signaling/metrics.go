@@ -19,6 +19,9 @@ type Metrics struct {
 	ReportsLost prometheus.Counter
 	// QuotaRefusals counts what the quotas refused, by reason (quota.go).
 	QuotaRefusals *prometheus.CounterVec
+	// MessageTimeouts counts connections closed with 1008 because a
+	// message was not complete in time (websocket.Upgrader).
+	MessageTimeouts prometheus.Counter
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
@@ -47,6 +50,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		QuotaRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stranger_quota_refusals_total", Help: "Connections and join/next frames refused by a quota, by reason (docs/security.md, Quotas)."}, []string{"reason"}),
 		errors: map[protocol.Code]prometheus.Counter{},
+		MessageTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stranger_ws_message_timeouts_total", Help: "Connections closed (1008) because a message was not complete within 10 s of its first frame."}),
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stranger_messages_relayed_total", Help: "Client messages relayed to a partner, by type."}, []string{"type"})
@@ -67,5 +72,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.QuotaRefusals)
 	reg.MustRegister(m.Connected, m.Connections, m.Matches, m.MatchWait, m.Resumes, m.Ended, m.Reports, m.ReportsLost, relayed, errs)
+	reg.MustRegister(m.MessageTimeouts)
 	return m
 }

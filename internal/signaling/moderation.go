@@ -167,5 +167,5 @@ func (h *Hub) Identity(r *http.Request) identity.Hash {
 	if h.opts.Identify == nil {
 		return ""
 	}
-	return h.opts.Identify(clientIP(r, h.opts.TrustProxy))
+	return h.opts.Identify(clientIP(r, h.opts.ClientIP))
 }

@@ -56,19 +56,11 @@ func hostPort(hp, scheme string) (host, port string) {
 	return host, port
 }
 
-// clientIP is the peer's IP, or with trustProxy the first address of
-// X-Forwarded-For (or X-Real-IP) set by the operator's own proxy.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
-			return ip.String()
-		}
+// clientIP is the address a request is counted against: resolve's answer
+// (the server's --trusted-proxies rule), or without one the TCP peer's.
+func clientIP(r *http.Request, resolve func(*http.Request) string) string {
+	if resolve != nil {
+		return resolve(r)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

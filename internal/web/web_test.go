@@ -87,8 +87,20 @@ func TestIndexIsRevalidated(t *testing.T) {
 		if b := body(t, res); !strings.Contains(b, `<div id="root">`) {
 			t.Errorf("%s: not the app's index.html: %q", p, b)
 		}
-		if res.Header.Get("Content-Security-Policy") == "" {
+		csp := res.Header.Get("Content-Security-Policy")
+		if csp == "" {
 			t.Errorf("%s: no Content-Security-Policy", p)
+		}
+		// Sockets and fetches to this origin only (issue 12): no ws: or
+		// wss: to any host.
+		var connect string
+		for _, d := range strings.Split(csp, ";") {
+			if f := strings.Fields(d); len(f) > 0 && f[0] == "connect-src" {
+				connect = strings.Join(f[1:], " ")
+			}
+		}
+		if connect != "'self'" {
+			t.Errorf("%s: connect-src %q, want 'self' only", p, connect)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -103,8 +104,42 @@ func (c *Conn) readLoop() {
 // readFrames reads and handles frames from br. Unless all is set it stops,
 // without blocking, once br holds no more bytes and no message is half
 // read: the poller calls again when more arrive. A message split over
-// several frames is read to its end, blocking for the rest.
+// several frames is read to its end, blocking for the rest, but for at
+// most the message timeout from its first frame.
 func (c *Conn) readFrames(br *bufio.Reader, all bool) error {
+	err := c.readMessages(br, all)
+	if c.msgDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.msgTimeouts != nil {
+			c.msgTimeouts.Inc()
+		}
+		c.Close(ClosePolicyViolation, "message not completed in time")
+		return ErrMessageTimeout
+	}
+	return err
+}
+
+// startMessage is called at the first frame of a message, whose header
+// says length bytes follow. If the message is not all in br already, the
+// rest must arrive within the message timeout: a read deadline says so.
+// Messages that arrived whole (all a browser sends) set no deadline.
+func (c *Conn) startMessage(br *bufio.Reader, fin bool, length int64) {
+	if fin && int64(br.Buffered()) >= length {
+		return
+	}
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.msgTimeout)); err == nil {
+		c.msgDeadline = true
+	}
+}
+
+// endMessage lifts the deadline of the message just completed.
+func (c *Conn) endMessage() {
+	if c.msgDeadline {
+		c.msgDeadline = false
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+func (c *Conn) readMessages(br *bufio.Reader, all bool) error {
 	var hdr [ws.MaxHeaderSize - 2]byte
 	var ctl [125]byte
 	for {
@@ -144,6 +179,7 @@ func (c *Conn) readFrames(br *bufio.Reader, all bool) error {
 			}
 			if c.msg == nil {
 				c.msg = msgBufs.Get().(*[]byte)
+				c.startMessage(br, fh.Fin, fh.Length)
 			}
 			m := *c.msg
 			n := len(m)
@@ -158,6 +194,7 @@ func (c *Conn) readFrames(br *bufio.Reader, all bool) error {
 			}
 			ws.Cipher(m[n:], fh.Mask, 0)
 			if fh.Fin {
+				c.endMessage()
 				bp := c.msg
 				c.msg = nil
 				c.h.OnMessage(m)

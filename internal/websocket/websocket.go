@@ -15,7 +15,8 @@
 //     from a pool, parses every frame that arrived, hands each message to
 //     Handler.OnMessage in order and re-arms the registration (one-shot), so
 //     at most one goroutine reads a connection at a time. A message split
-//     over several frames is read to its end, blocking for the rest. Without
+//     over several frames is read to its end, blocking for the rest, for at
+//     most the message timeout (10 s) from its first frame. Without
 //     a poller (not Linux, or a socket it cannot watch) one goroutine per
 //     connection reads the same way.
 //   - Writing: a writer goroutine runs only while its Source has something
@@ -39,6 +40,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -59,6 +61,13 @@ const (
 
 // DefaultMaxMessage is the message size limit when Upgrader.MaxMessage is 0.
 const DefaultMaxMessage = 64 << 10
+
+// DefaultMessageTimeout is how long a message may take from its first frame
+// to its last when Upgrader.MessageTimeout is 0.
+const DefaultMessageTimeout = 10 * time.Second
+
+// Counter counts an event (a prometheus.Counter is one).
+type Counter interface{ Inc() }
 
 // Handler is what a connection's user does with what arrives. Its methods
 // are called one at a time and in order, except OnClose, which may run on
@@ -111,6 +120,9 @@ var (
 	// ErrEarlyData: the client sent frames before the handshake's
 	// response (RFC 6455 §4.1 forbids it); closed with 1002.
 	ErrEarlyData = errors.New("websocket: data before the handshake completed")
+	// ErrMessageTimeout: a message was not complete within the
+	// Upgrader's MessageTimeout of its first frame; closed with 1008.
+	ErrMessageTimeout = errors.New("websocket: message not completed in time")
 )
 
 // Upgrader turns HTTP requests into Conns. Its zero value reads each
@@ -122,6 +134,14 @@ type Upgrader struct {
 	// MaxMessage limits a message, counted over all its frames; a larger
 	// one closes the connection with 1009. 0: DefaultMaxMessage.
 	MaxMessage int64
+	// MessageTimeout bounds the time from a message's first frame to its
+	// last; a message still incomplete then closes the connection with
+	// 1008. Without it a peer could hold a reading goroutine (and its
+	// buffers) forever with an unfinished fragmented message while
+	// answering pings. 0: DefaultMessageTimeout.
+	MessageTimeout time.Duration
+	// MessageTimeouts, if set, counts the connections closed for that.
+	MessageTimeouts Counter
 	// Log receives the one warning when a socket cannot be polled.
 	Log *slog.Logger
 }
@@ -138,7 +158,15 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h Handler, sr
 		}
 		return nil, err
 	}
+	// net/http clears its server's read and write deadlines (ReadTimeout,
+	// WriteTimeout) at the hijack, so they do not end the WebSocket; this
+	// package sets its own. TestServerTimeoutsClearedAfterUpgrade holds
+	// net/http to that.
 	c := newConn(nc, h, src, u.MaxMessage)
+	if u.MessageTimeout > 0 {
+		c.msgTimeout = u.MessageTimeout
+	}
+	c.msgTimeouts = u.MessageTimeouts
 	// Bytes the HTTP server read past the request would be frames sent
 	// before the client saw the response; no conforming client sends them.
 	if rw.Reader.Buffered() > 0 {
@@ -162,6 +190,12 @@ type Conn struct {
 	// msg is the fragmented message being assembled; only the reader
 	// touches it, and it is nil between reads.
 	msg *[]byte
+	// msgDeadline is whether a read deadline bounds the message being
+	// read (it could not be read without waiting); only the reader
+	// touches it.
+	msgDeadline bool
+	msgTimeout  time.Duration
+	msgTimeouts Counter // nil: not counted
 
 	wstate atomic.Int32 // a writerState
 	// closing is set once, by the first of Close, Drop and the reader's
@@ -177,7 +211,7 @@ func newConn(nc net.Conn, h Handler, src Source, maxMessage int64) *Conn {
 	if maxMessage <= 0 {
 		maxMessage = DefaultMaxMessage
 	}
-	return &Conn{nc: nc, h: h, src: src, max: maxMessage}
+	return &Conn{nc: nc, h: h, src: src, max: maxMessage, msgTimeout: DefaultMessageTimeout}
 }
 
 // closeCause is how the connection came to be closed.

@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -691,4 +692,117 @@ func readFrame(r io.Reader) (ws.Frame, error) {
 		return ws.Frame{}, err
 	}
 	return ws.Frame{Header: h, Payload: p}, nil
+}
+
+// count is a Counter for tests.
+type count struct{ n atomic.Int64 }
+
+func (c *count) Inc() { c.n.Add(1) }
+
+// A peer that starts a fragmented message and never finishes it, while
+// answering pings and sending pings of its own (so no pong timeout would
+// notice), is closed with 1008 once the message timeout has passed since
+// its first frame.
+func TestUnfinishedMessageTimesOut(t *testing.T) {
+	modes(t, func(t *testing.T, u *Upgrader) {
+		const timeout = 300 * time.Millisecond
+		closed := &count{}
+		u.MessageTimeout, u.MessageTimeouts = timeout, closed
+		c, p := connect(t, u, nil)
+		start := time.Now()
+		c.write(text(false, "hel"))
+		var code int
+		for code == 0 {
+			if time.Since(start) > timeout+2*time.Second {
+				t.Fatalf("still open %v after an unfinished message", time.Since(start))
+			}
+			c.write(ws.NewPingFrame([]byte("still here")))
+			switch f := c.read(); f.Header.OpCode {
+			case ws.OpPong:
+				time.Sleep(50 * time.Millisecond)
+			case ws.OpClose:
+				code = int(binary.BigEndian.Uint16(f.Payload))
+			default:
+				t.Fatalf("unexpected frame %v", f.Header.OpCode)
+			}
+		}
+		took := time.Since(start)
+		if code != ClosePolicyViolation {
+			t.Fatalf("close code %d, want 1008", code)
+		}
+		if took < timeout || took > timeout+2*time.Second {
+			t.Fatalf("closed after %v, want soon after %v", took, timeout)
+		}
+		if e := p.waitEnd(t); e.Sent != ClosePolicyViolation {
+			t.Fatalf("End.Sent %d, want 1008", e.Sent)
+		}
+		if n := closed.n.Load(); n != 1 {
+			t.Fatalf("MessageTimeouts counted %d, want 1", n)
+		}
+		select {
+		case m := <-p.msgs:
+			t.Fatalf("the unfinished message was handled: %q", m)
+		default:
+		}
+	})
+}
+
+// The message timeout bounds one message only: after a fragmented message
+// completed, a connection may stay silent for longer than the timeout and
+// send again.
+func TestMessageTimeoutLiftedAfterTheMessage(t *testing.T) {
+	modes(t, func(t *testing.T, u *Upgrader) {
+		const timeout = 200 * time.Millisecond
+		closed := &count{}
+		u.MessageTimeout, u.MessageTimeouts = timeout, closed
+		c, p := connect(t, u, nil)
+		c.write(text(false, "hel"))
+		time.Sleep(timeout / 2)
+		c.write(cont(true, "lo"))
+		if m := p.waitMsg(t); m != "hello" {
+			t.Fatalf("message %q", m)
+		}
+		time.Sleep(3 * timeout)
+		c.write(text(true, "later"))
+		if m := p.waitMsg(t); m != "later" {
+			t.Fatalf("message %q", m)
+		}
+		if n := closed.n.Load(); n != 0 {
+			t.Fatalf("MessageTimeouts counted %d, want 0", n)
+		}
+	})
+}
+
+// The HTTP server's ReadTimeout and WriteTimeout do not reach the upgraded
+// connection: it works in both directions long after they have passed.
+func TestServerTimeoutsClearedAfterUpgrade(t *testing.T) {
+	modes(t, func(t *testing.T, u *Upgrader) {
+		peers := make(chan *peer, 1)
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := newPeer()
+			c, err := u.Upgrade(w, r, p, p)
+			if err != nil {
+				t.Errorf("upgrade: %v", err)
+				return
+			}
+			p.c = c
+			c.Start()
+			peers <- p
+		}))
+		const timeout = 150 * time.Millisecond
+		srv.Config.ReadTimeout, srv.Config.WriteTimeout = timeout, timeout
+		srv.Start()
+		t.Cleanup(srv.Close)
+		s := &server{url: "ws" + strings.TrimPrefix(srv.URL, "http"), peers: peers}
+		c, p := s.dial(t)
+		time.Sleep(3 * timeout)
+		c.write(text(true, "in"))
+		if m := p.waitMsg(t); m != "in" {
+			t.Fatalf("message %q", m)
+		}
+		p.send(nil, "out")
+		if f := c.read(); f.Header.OpCode != ws.OpText || string(f.Payload) != "out" {
+			t.Fatalf("got %v %q, want the text message", f.Header.OpCode, f.Payload)
+		}
+	})
 }

@@ -135,6 +135,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--data-dir", dir,
 			"--max-conns-per-ip", "0",
 			"--conn-rate", "0", "--max-waiting-per-ip", "0", "--next-rate", "0",
+			"--public-metrics", // connected() reads the gauge on the node's own port
 			"--stun", "",
 			"--resume-grace", "5s",
 			"--log-format", "json",

@@ -129,7 +129,7 @@ func TestNginxResumeAfterNodeKilled(t *testing.T) {
 	var nodes []*node
 	var ports []int
 	for i := 1; i <= 3; i++ {
-		n := startNode(t, "node"+strconv.Itoa(i), rd.URL(), "--trust-proxy")
+		n := startNode(t, "node"+strconv.Itoa(i), rd.URL(), "--trusted-proxies", "127.0.0.1/32")
 		nodes = append(nodes, n)
 		ports = append(ports, n.port)
 	}
@@ -196,7 +196,7 @@ func TestNginxResumeAfterNodeKilled(t *testing.T) {
 	chat(t, partner, a, "welcome back")
 	partner.quiet(200 * time.Millisecond)
 
-	// --trust-proxy: the node sees nginx's X-Forwarded-For, and a fresh pair
+	// --trusted-proxies: the node sees nginx's X-Forwarded-For, and a fresh pair
 	// through nginx still works with one node down.
 	e := dial(t, "E", lb)
 	f := dial(t, "F", lb)
