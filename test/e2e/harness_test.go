@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -93,6 +94,11 @@ type nodeOptions struct {
 	turn bool
 	// resumeGrace overrides the grace period of a dropped session.
 	resumeGrace time.Duration
+	// admin serves the admin listener (operator API and console) on a free
+	// loopback port.
+	admin bool
+	// trustLoopbackProxy honours X-Forwarded-For from 127.0.0.1 (asPerson).
+	trustLoopbackProxy bool
 }
 
 func startNode(t *testing.T, o nodeOptions) *node {
@@ -106,6 +112,12 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0 // every browser is 127.0.0.1
 	if o.resumeGrace > 0 {
 		cfg.ResumeGrace = o.resumeGrace
+	}
+	if o.admin {
+		cfg.AdminAddr = "127.0.0.1:0"
+	}
+	if o.trustLoopbackProxy {
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	}
 	if o.turn {
 		cfg.TURNListen = "127.0.0.1:0"
