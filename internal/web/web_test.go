@@ -409,3 +409,34 @@ func TestConsoleNotBuilt(t *testing.T) {
 		t.Fatalf("status %d, body %q", res.StatusCode, b)
 	}
 }
+
+func TestEmbeddedConsole(t *testing.T) {
+	if _, err := fs.Stat(dist, "dist/index.html"); err != nil {
+		t.Skip("web client not built (make web)")
+	}
+	// The build has the console as a page of its own, whose scripts the
+	// handler serves, and the app's page does not load them.
+	res := get(t, Handler(), http.MethodGet, "/admin/", nil)
+	page := body(t, res)
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "moderation") {
+		t.Fatalf("/admin/: status %d, body %q", res.StatusCode, page)
+	}
+	app := body(t, get(t, Handler(), http.MethodGet, "/", nil))
+	scripts := 0
+	for _, part := range strings.Split(page, `src="`)[1:] {
+		src, _, _ := strings.Cut(part, `"`)
+		if !strings.HasPrefix(src, "/assets/") {
+			continue
+		}
+		scripts++
+		if res := get(t, ConsoleHandler(), http.MethodGet, src, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d from the console handler", src, res.StatusCode)
+		}
+		if strings.Contains(app, src) {
+			t.Errorf("the app's page loads the console's entry %s", src)
+		}
+	}
+	if scripts == 0 {
+		t.Errorf("no script in the console page %q", page)
+	}
+}
