@@ -60,16 +60,24 @@ describe('evidence', () => {
     expect(ev.capture(audioOnly as unknown as MediaStream)).toBeNull();
   });
 
-  it('a picture over 256 KiB is not sent', async () => {
+  it('a picture over 256 KiB is encoded again at a lower quality, and not sent if still too big', async () => {
     const stream = new FakeMediaStream([new FakeTrack('video')]);
     playing(stream, 640, 480);
     vi.spyOn(HTMLCanvasElement.prototype, 'getContext').mockReturnValue({
       drawImage: () => {},
     } as unknown as CanvasRenderingContext2D as never);
-    vi.spyOn(HTMLCanvasElement.prototype, 'toBlob').mockImplementation((cb) =>
-      cb(new Blob([new Uint8Array(256 * 1024 + 1)])),
-    );
+    const qualities: unknown[] = [];
+    let sizes = [256 * 1024 + 1, 256 * 1024 + 1];
+    vi.spyOn(HTMLCanvasElement.prototype, 'toBlob').mockImplementation((cb, _type, q) => {
+      qualities.push(q);
+      cb(new Blob([new Uint8Array(sizes[qualities.length - 1] ?? 0)]));
+    });
     expect(await browserEvidence(document).capture(stream as unknown as MediaStream)).toBeNull();
+    expect(qualities).toEqual([0.8, 0.5]);
+    qualities.length = 0;
+    sizes = [256 * 1024 + 1, 100_000];
+    expect((await browserEvidence(document).capture(stream as unknown as MediaStream))?.size).toBe(100_000);
+    expect(qualities).toEqual([0.8, 0.5]);
   });
 
   it('uploads with the token as Bearer and image/jpeg; false on a refusal or a network error', async () => {
