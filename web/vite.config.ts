@@ -47,7 +47,8 @@ function gzipAssets(): Plugin {
   };
 }
 
-// The node the dev server forwards to; override with STRANGER_NODE.
+// The node the dev server forwards to; override with STRANGER_NODE (and its
+// admin listener, for the console's /admin/api, with STRANGER_ADMIN).
 const node = process.env.STRANGER_NODE ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
@@ -59,6 +60,14 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: false,
+    // Two pages: the app, and the operator console at /admin/ (a separate
+    // entry, so the app's pages never load the console's code).
+    rollupOptions: {
+      input: {
+        main: resolve(import.meta.dirname, 'index.html'),
+        admin: resolve(import.meta.dirname, 'admin/index.html'),
+      },
+    },
   },
   server: {
     host: '127.0.0.1',
@@ -76,6 +85,7 @@ export default defineConfig({
         },
       },
       '/api': { target: node, changeOrigin: true },
+      '/admin/api': { target: process.env.STRANGER_ADMIN ?? 'http://127.0.0.1:6060', changeOrigin: true },
     },
   },
   test: {

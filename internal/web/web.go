@@ -1,5 +1,6 @@
 // Package web serves the browser client: the single-page app that web/ builds
-// into dist/ and that this package embeds into the binary.
+// into dist/ and that this package embeds into the binary, and the operator's
+// console, a second page of the same build (admin/index.html).
 package web
 
 import (
@@ -34,6 +35,16 @@ func Handler() http.Handler {
 	return NewHandler(sub)
 }
 
+// ConsoleHandler serves the embedded operator console alone, for the admin
+// listener: /admin/ and its client routes, and the assets the console loads.
+func ConsoleHandler() http.Handler {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		panic(fmt.Sprintf("web: %v", err))
+	}
+	return NewConsoleHandler(sub)
+}
+
 // file is one asset, read once at start-up: the build never changes while the
 // process runs.
 type file struct {
@@ -51,9 +62,20 @@ type file struct {
 }
 
 type handler struct {
-	files map[string]*file // by clean path without the leading slash
-	index *file            // index.html, or the "not built" page
+	files   map[string]*file // by clean path without the leading slash
+	index   *file            // index.html, or the "not built" page
+	console *file            // admin/index.html, or the "not built" page
+	// consoleOnly: the admin listener's handler, which serves no app page.
+	consoleOnly bool
 }
+
+// consolePrefix is where the operator console lives; consoleAPI under it is
+// the operator API, served by the moderation service, never by this package.
+const (
+	consolePrefix = "admin"
+	consoleAPI    = "admin/api"
+	consoleIndex  = "admin/index.html"
+)
 
 const (
 	cacheImmutable  = "public, max-age=31536000, immutable"
@@ -71,6 +93,12 @@ const (
 	htmlCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; " +
 		"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+// The app needs the camera and microphone; the console never does.
+const (
+	appPermissions     = "camera=(self), microphone=(self)"
+	consolePermissions = "camera=(), microphone=()"
 )
 
 // Extensions whose type must not depend on the host's /etc/mime.types.
@@ -112,12 +140,26 @@ then <code>go build ./cmd/stranger</code>.</p>
 `
 
 // NewHandler serves the single-page app held in fsys (the contents of the
-// build directory: index.html, assets/…). Hashed files under /assets/ are
-// cached for a year; index.html is revalidated on every load so a deploy takes
-// effect at once; any other path that is not a file is a client-side route and
-// gets index.html. Without index.html it serves a page that says how to build
-// the client, never a bare 404.
+// build directory: index.html, admin/index.html, assets/…). Hashed files under
+// /assets/ are cached for a year; the pages are revalidated on every load so a
+// deploy takes effect at once; /admin/ and any path under it but /admin/api/
+// is the console's client route and gets admin/index.html; any other path that
+// is not a file is the app's client route and gets index.html. Without a page
+// it serves one that says how to build the client, never a bare 404.
 func NewHandler(fsys fs.FS) http.Handler {
+	return newHandler(fsys)
+}
+
+// NewConsoleHandler serves only the console held in fsys: /admin/ and its
+// client routes, and /assets/ (the console's scripts and styles). Anything
+// else is 404.
+func NewConsoleHandler(fsys fs.FS) http.Handler {
+	h := newHandler(fsys)
+	h.consoleOnly = true
+	return h
+}
+
+func newHandler(fsys fs.FS) *handler {
 	h := &handler{files: map[string]*file{}}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -151,7 +193,18 @@ func NewHandler(fsys fs.FS) http.Handler {
 	} else {
 		h.index = newFile("index.html", []byte(notBuilt))
 	}
+	if idx, ok := h.files[consoleIndex]; ok {
+		h.console = idx
+	} else {
+		h.console = newFile("index.html", []byte(notBuilt))
+	}
 	return h
+}
+
+// underConsole reports whether a clean path (no leading slash) is the
+// console's: admin itself or anything under admin/.
+func underConsole(name string) bool {
+	return name == consolePrefix || strings.HasPrefix(name, consolePrefix+"/")
 }
 
 func newFile(name string, body []byte) *file {
@@ -212,13 +265,32 @@ func acceptsGzip(r *http.Request) bool {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if name == consoleAPI || strings.HasPrefix(name, consoleAPI+"/") {
+		// The operator API is mounted beside this handler; a request that
+		// reaches here has no API behind it (no moderation, or the public
+		// listener without --admin-token): never a page in its place.
+		w.Header().Set("Cache-Control", cacheRevalidate)
+		http.NotFound(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+
+	if underConsole(name) {
+		// The console's own page and every client route under it; a page
+		// always carries the policy, even asked for by its file name.
+		servePage(w, r, h.console, consolePermissions)
+		return
+	}
+	if h.consoleOnly && !strings.HasPrefix(name, "assets/") {
+		http.NotFound(w, r)
+		return
+	}
 
 	if f, ok := h.files[name]; ok && name != "index.html" {
 		if strings.HasPrefix(name, "assets/") {
@@ -237,11 +309,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	servePage(w, r, h.index, appPermissions)
+}
+
+// servePage serves an HTML page with the headers every page carries.
+func servePage(w http.ResponseWriter, r *http.Request, page *file, permissions string) {
 	w.Header().Set("Cache-Control", cacheRevalidate)
 	w.Header().Set("Content-Security-Policy", htmlCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Permissions-Policy", "camera=(self), microphone=(self)")
-	serve(w, r, h.index)
+	w.Header().Set("Permissions-Policy", permissions)
+	serve(w, r, page)
 }
 
 func serve(w http.ResponseWriter, r *http.Request, f *file) {

@@ -330,3 +330,125 @@ func TestPrecompressedFromTheBuild(t *testing.T) {
 		t.Errorf("the .gz itself: status %d, want 404", res.StatusCode)
 	}
 }
+
+func consoleFS() fstest.MapFS {
+	fsys := testFS()
+	fsys["admin/index.html"] = &fstest.MapFile{Data: []byte(`<!doctype html><html><body><div id="console"></div><script type="module" src="/assets/admin-77aa.js"></script></body></html>`)}
+	fsys["assets/admin-77aa.js"] = &fstest.MapFile{Data: []byte(`console.log("console")`)}
+	return fsys
+}
+
+func TestConsolePageAndItsRoutes(t *testing.T) {
+	for name, h := range map[string]http.Handler{"app": NewHandler(consoleFS()), "console only": NewConsoleHandler(consoleFS())} {
+		for _, p := range []string{"/admin", "/admin/", "/admin/reports/42", "/admin/index.html", "/admin/bans?x=1"} {
+			res := get(t, h, http.MethodGet, p, nil)
+			b := body(t, res)
+			if res.StatusCode != http.StatusOK || !strings.Contains(b, `id="console"`) {
+				t.Fatalf("%s %s: status %d, body %q: want the console page", name, p, res.StatusCode, b)
+			}
+			if got := res.Header.Get("Content-Security-Policy"); got != htmlCSP {
+				t.Errorf("%s %s: CSP %q, want the app's", name, p, got)
+			}
+			if got := res.Header.Get("Cache-Control"); got != cacheRevalidate {
+				t.Errorf("%s %s: Cache-Control %q", name, p, got)
+			}
+			if got := res.Header.Get("Permissions-Policy"); got != "camera=(), microphone=()" {
+				t.Errorf("%s %s: Permissions-Policy %q: the console needs no camera", name, p, got)
+			}
+			if got := res.Header.Get("Referrer-Policy"); got != "no-referrer" {
+				t.Errorf("%s %s: Referrer-Policy %q", name, p, got)
+			}
+		}
+	}
+}
+
+func TestConsoleAPIIsNeverAPage(t *testing.T) {
+	for name, h := range map[string]http.Handler{"app": NewHandler(consoleFS()), "console only": NewConsoleHandler(consoleFS())} {
+		for _, c := range []struct{ method, path string }{
+			{http.MethodGet, "/admin/api"},
+			{http.MethodGet, "/admin/api/"},
+			{http.MethodGet, "/admin/api/reports?status=open"},
+			{http.MethodPost, "/admin/api/bans"},
+			{http.MethodDelete, "/admin/api/bans/abcd"},
+		} {
+			res := get(t, h, c.method, c.path, nil)
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s %s: status %d, want 404", name, c.method, c.path, res.StatusCode)
+			}
+			if b := body(t, res); strings.Contains(b, "<html") {
+				t.Errorf("%s %s %s: served a page: %q", name, c.method, c.path, b)
+			}
+		}
+	}
+}
+
+func TestAppKeepsItsRoutesBesideTheConsole(t *testing.T) {
+	h := NewHandler(consoleFS())
+	for _, p := range []string{"/", "/chat", "/administrator", "/adminx/y"} {
+		res := get(t, h, http.MethodGet, p, nil)
+		b := body(t, res)
+		if res.StatusCode != http.StatusOK || !strings.Contains(b, `id="root"`) {
+			t.Fatalf("%s: status %d, body %q: want the app", p, res.StatusCode, b)
+		}
+		if got := res.Header.Get("Permissions-Policy"); got != "camera=(self), microphone=(self)" {
+			t.Errorf("%s: Permissions-Policy %q", p, got)
+		}
+	}
+	res := get(t, h, http.MethodGet, "/assets/admin-77aa.js", nil)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != cacheImmutable {
+		t.Fatalf("console asset: status %d, cache %q", res.StatusCode, res.Header.Get("Cache-Control"))
+	}
+}
+
+func TestConsoleOnlyServesNoApp(t *testing.T) {
+	h := NewConsoleHandler(consoleFS())
+	for _, p := range []string{"/", "/index.html", "/favicon.svg", "/chat"} {
+		if res := get(t, h, http.MethodGet, p, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404 on the console-only handler", p, res.StatusCode)
+		}
+	}
+	for _, p := range []string{"/assets/admin-77aa.js", "/assets/index-def456.css"} {
+		if res := get(t, h, http.MethodGet, p, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d, want the asset", p, res.StatusCode)
+		}
+	}
+}
+
+func TestConsoleNotBuilt(t *testing.T) {
+	// A build from before the console: /admin/ says how to build, never the app.
+	res := get(t, NewHandler(testFS()), http.MethodGet, "/admin/", nil)
+	if b := body(t, res); res.StatusCode != http.StatusOK || !strings.Contains(b, "make web") || strings.Contains(b, `id="root"`) {
+		t.Fatalf("status %d, body %q", res.StatusCode, b)
+	}
+}
+
+func TestEmbeddedConsole(t *testing.T) {
+	if _, err := fs.Stat(dist, "dist/index.html"); err != nil {
+		t.Skip("web client not built (make web)")
+	}
+	// The build has the console as a page of its own, whose scripts the
+	// handler serves, and the app's page does not load them.
+	res := get(t, Handler(), http.MethodGet, "/admin/", nil)
+	page := body(t, res)
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "moderation") {
+		t.Fatalf("/admin/: status %d, body %q", res.StatusCode, page)
+	}
+	app := body(t, get(t, Handler(), http.MethodGet, "/", nil))
+	scripts := 0
+	for _, part := range strings.Split(page, `src="`)[1:] {
+		src, _, _ := strings.Cut(part, `"`)
+		if !strings.HasPrefix(src, "/assets/") {
+			continue
+		}
+		scripts++
+		if res := get(t, ConsoleHandler(), http.MethodGet, src, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d from the console handler", src, res.StatusCode)
+		}
+		if strings.Contains(app, src) {
+			t.Errorf("the app's page loads the console's entry %s", src)
+		}
+	}
+	if scripts == 0 {
+		t.Errorf("no script in the console page %q", page)
+	}
+}

@@ -177,4 +177,67 @@ describe('App under React.StrictMode', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Continue with text' }));
     expect(FakeSocket.last().sentOf('join')).toMatchObject([{ mode: 'text' }]);
   });
+  it('join answered with error banned: the banned screen, with nothing to start', async () => {
+    await mount();
+    act(() => {
+      FakeSocket.last().open();
+      FakeSocket.last().receive(welcome());
+    });
+    fireEvent.click(screen.getByTestId('accept-terms'));
+    fireEvent.click(screen.getByTestId('start-text'));
+    expect(FakeSocket.last().sentOf('join')).toHaveLength(1);
+    server({ type: 'error', code: 'banned', message: 'banned' });
+    expect(screen.getByRole('heading', { name: 'You can’t chat right now' })).toBeTruthy();
+    expect(screen.queryAllByRole('button')).toEqual([]);
+    expect(screen.queryByTestId('start-text')).toBeNull();
+  });
+
+  it('a ban pushed mid-chat (error banned, close 4003): the banned screen at once, and no reconnect', async () => {
+    await mount();
+    act(() => {
+      FakeSocket.last().open();
+      FakeSocket.last().receive(welcome());
+    });
+    fireEvent.click(screen.getByTestId('accept-terms'));
+    fireEvent.click(screen.getByTestId('start-text'));
+    server({ type: 'matched', room: 'r1', initiator: true, mode: 'text', commonInterests: [] });
+    server({ type: 'error', code: 'banned', message: 'banned' });
+    expect(screen.getByTestId('banned')).toBeTruthy();
+    act(() => FakeSocket.last().drop(4003));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(screen.getByTestId('banned')).toBeTruthy();
+  });
+
+  it('close 4003 without the error frame shows the banned screen too', async () => {
+    await mount();
+    act(() => {
+      FakeSocket.last().open();
+      FakeSocket.last().receive(welcome());
+    });
+    act(() => FakeSocket.last().drop(4003));
+    expect(screen.getByTestId('banned')).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
+  it('report: the dialog sends the reason; a text chat uploads no picture', async () => {
+    await mount();
+    act(() => {
+      FakeSocket.last().open();
+      FakeSocket.last().receive(welcome());
+    });
+    fireEvent.click(screen.getByTestId('accept-terms'));
+    fireEvent.click(screen.getByTestId('start-text'));
+    server({ type: 'matched', room: 'r1', initiator: true, mode: 'text', commonInterests: [] });
+    fireEvent.click(screen.getByTestId('report'));
+    fireEvent.click(screen.getByTestId('reason-spam'));
+    fireEvent.click(screen.getByTestId('report-confirm'));
+    expect(FakeSocket.last().sentOf('report')).toMatchObject([{ type: 'report', reason: 'spam' }]);
+    server({ type: 'reported', report: 'r1', evidenceToken: 'tok' });
+    await act(async () => {});
+    const fetched = vi.mocked(fetch).mock.calls.map((c) => (typeof c[0] === 'string' ? c[0] : ''));
+    expect(fetched.filter((u) => u.includes('/api/evidence'))).toEqual([]);
+    expect(screen.getByText('Thanks. The stranger was reported.')).toBeTruthy();
+  });
 });

@@ -1,10 +1,12 @@
 import { useStrangerCall } from './call/useStrangerCall';
+import { BannedScreen } from './components/BannedScreen';
 import { ChatScreen } from './components/ChatScreen';
 import { Landing } from './components/Landing';
 
-/** Two screens: the landing page until a chat is started, then the chat. */
+/** Two screens: the landing page until a chat is started, then the chat; or the banned screen. */
 export function App() {
   const { view, actions } = useStrangerCall();
+  if (view.phase === 'banned') return <BannedScreen />;
   if (view.phase === 'idle') {
     return (
       <Landing

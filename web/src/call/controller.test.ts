@@ -2,12 +2,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SignalingClient } from '../signaling/client';
 import { cameraStream, FakeMediaStream, FakePeerConnection, FakeSocket, flush, welcome } from '../test/fakes';
 import { CallController, type CallDeps } from './controller';
+import type { Evidence } from './evidence';
 import { selectedCandidateType } from './peer';
 import { statusText } from './status';
 
 interface Opts {
   media?: () => Promise<unknown>;
   allowed?: boolean;
+  evidence?: Evidence;
 }
 
 function setup(o: Opts = {}) {
@@ -19,6 +21,7 @@ function setup(o: Opts = {}) {
     createMediaStream: () => new FakeMediaStream() as unknown as MediaStream,
     getUserMedia: gum as unknown as (c: MediaStreamConstraints) => Promise<MediaStream>,
     mediaAllowed: () => Promise.resolve(o.allowed ?? true),
+    evidence: o.evidence,
   };
   const ctl = new CallController(deps);
   ctl.connect();
@@ -395,8 +398,8 @@ describe('CallController', () => {
     sock.receive(welcome());
     ctl.start('text', []);
     matched(sock, false, 'text');
-    ctl.report();
-    expect(sock.sent.at(-1)).toMatchObject({ type: 'report' });
+    ctl.report('spam');
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'report', reason: 'spam' });
     expect(ctl.getView().phase).toBe('ended');
     srv(sock, { type: 'reported' });
     expect(ctl.getView().notice).toMatch(/reported/);
@@ -407,15 +410,171 @@ describe('CallController', () => {
     sock.receive(welcome());
     ctl.start('text', []);
     expect(ctl.getView().phase).toBe('waiting');
-    ctl.report();
+    ctl.report('spam');
     expect(sock.sentOf('report')).toEqual([]);
     matched(sock, false, 'text');
     srv(sock, { type: 'peer_left', reason: 'left' });
-    ctl.report();
+    ctl.report('spam');
     expect(sock.sentOf('report')).toHaveLength(1);
     expect(ctl.getView().phase).toBe('ended');
     srv(sock, { type: 'reported' });
     expect(ctl.getView().notice).toMatch(/reported/);
+  });
+
+  describe('evidence', () => {
+    /** A fake capture that records what was true when it was called. */
+    function fakeEvidence(o: { upload?: (token: string, b: Blob) => Promise<boolean>; picture?: Blob | null } = {}) {
+      const seen: { stream: MediaStream; reportsSent: number; pcClosed: boolean; phase: string }[] = [];
+      const uploads: { token: string; image: Blob }[] = [];
+      const picture = o.picture === undefined ? new Blob(['jpeg'], { type: 'image/jpeg' }) : o.picture;
+      let sock: FakeSocket | null = null;
+      let ctl: CallController | null = null;
+      const evidence: Evidence = {
+        capture: (stream) => {
+          seen.push({
+            stream,
+            reportsSent: sock?.sentOf('report').length ?? -1,
+            pcClosed: FakePeerConnection.last().closed,
+            phase: ctl?.getView().phase ?? '',
+          });
+          return Promise.resolve(picture);
+        },
+        upload: (token, image) => {
+          uploads.push({ token, image });
+          return o.upload ? o.upload(token, image) : Promise.resolve(true);
+        },
+      };
+      return { evidence, seen, uploads, picture, bind: (s: FakeSocket, c: CallController) => ((sock = s), (ctl = c)) };
+    }
+
+    it('video: copies the partner frame before the report goes out and the call ends, uploads it with the token of reported', async () => {
+      const ev = fakeEvidence();
+      const t = setup({ evidence: ev.evidence });
+      ev.bind(t.sock, t.ctl);
+      t.sock.receive(welcome());
+      t.ctl.start('video', []);
+      await flush();
+      matched(t.sock, true);
+      await flush();
+      const remote = t.ctl.getView().remoteStream;
+      expect(remote).not.toBeNull();
+      t.ctl.report('nudity');
+      expect(ev.seen).toEqual([{ stream: remote, reportsSent: 0, pcClosed: false, phase: 'chatting' }]);
+      expect(t.sock.sentOf('report')).toEqual([expect.objectContaining({ type: 'report', reason: 'nudity' })]);
+      expect(t.ctl.getView().phase).toBe('ended');
+      expect(ev.uploads).toEqual([]); // not before the server gave a token
+      srv(t.sock, { type: 'reported', report: 'r1', evidenceToken: 'tok-1' });
+      await flush();
+      expect(ev.uploads).toHaveLength(1);
+      expect(ev.uploads[0]?.token).toBe('tok-1');
+      expect(ev.uploads[0]?.image).toBe(ev.picture);
+      expect(t.ctl.getView().notice).toBe('Thanks. The stranger was reported.');
+    });
+
+    it('text: nothing is captured or uploaded', async () => {
+      const ev = fakeEvidence();
+      const { ctl, sock } = setup({ evidence: ev.evidence });
+      ev.bind(sock, ctl);
+      sock.receive(welcome());
+      ctl.start('text', []);
+      matched(sock, false, 'text');
+      ctl.report('harassment');
+      srv(sock, { type: 'reported', report: 'r2', evidenceToken: 'tok-2' });
+      await flush();
+      expect(ev.seen).toEqual([]);
+      expect(ev.uploads).toEqual([]);
+      expect(ctl.getView().notice).toBe('Thanks. The stranger was reported.');
+    });
+
+    it('a chat that already ended has no picture to send', async () => {
+      const ev = fakeEvidence();
+      const u = setup({ evidence: ev.evidence });
+      ev.bind(u.sock, u.ctl);
+      u.sock.receive(welcome());
+      u.ctl.start('video', []);
+      await flush();
+      matched(u.sock, true);
+      await flush();
+      srv(u.sock, { type: 'peer_left', reason: 'left' });
+      u.ctl.report('spam');
+      srv(u.sock, { type: 'reported', report: 'r3', evidenceToken: 'tok-3' });
+      await flush();
+      expect(ev.seen).toEqual([]);
+      expect(ev.uploads).toEqual([]);
+    });
+
+    it('a failed upload leaves the report standing, with a quiet note', async () => {
+      const ev = fakeEvidence({ upload: () => Promise.resolve(false) });
+      const t = setup({ evidence: ev.evidence });
+      ev.bind(t.sock, t.ctl);
+      t.sock.receive(welcome());
+      t.ctl.start('video', []);
+      await flush();
+      matched(t.sock, true);
+      await flush();
+      t.ctl.report('hate');
+      srv(t.sock, { type: 'reported', report: 'r4', evidenceToken: 'tok-4' });
+      await flush();
+      expect(ev.uploads).toHaveLength(1);
+      expect(t.ctl.getView().phase).toBe('ended');
+      expect(t.ctl.getView().notice).toBe('Thanks. The stranger was reported (the picture could not be sent).');
+    });
+
+    it('a server without evidence tokens (1.0) gets no upload', async () => {
+      const ev = fakeEvidence();
+      const t = setup({ evidence: ev.evidence });
+      ev.bind(t.sock, t.ctl);
+      t.sock.receive(welcome());
+      t.ctl.start('video', []);
+      await flush();
+      matched(t.sock, true);
+      await flush();
+      t.ctl.report('other');
+      srv(t.sock, { type: 'reported' });
+      await flush();
+      expect(ev.seen).toHaveLength(1);
+      expect(ev.uploads).toEqual([]);
+    });
+  });
+
+  describe('banned', () => {
+    it('error banned on join: the banned phase, camera off, nothing can be started again', async () => {
+      const stream = cameraStream();
+      const { ctl, sock } = setup({ media: () => Promise.resolve(stream) });
+      sock.receive(welcome());
+      ctl.start('video', []);
+      await flush();
+      expect(sock.sentOf('join')).toHaveLength(1);
+      srv(sock, { type: 'error', code: 'banned', message: 'banned' });
+      expect(ctl.getView().phase).toBe('banned');
+      expect(stream.getTracks().every((t) => (t as unknown as { stopped: boolean }).stopped)).toBe(true);
+      ctl.next();
+      ctl.home();
+      ctl.start('text', []);
+      expect(ctl.getView().phase).toBe('banned');
+      expect(sock.sentOf('join')).toHaveLength(1);
+      expect(sock.sentOf('next')).toEqual([]);
+    });
+
+    it('a ban pushed mid-chat (error banned, then close 4003): banned at once, no reconnect', async () => {
+      const t = await videoCall(true);
+      srv(t.sock, { type: 'error', code: 'banned', message: 'banned' });
+      expect(t.ctl.getView().phase).toBe('banned');
+      expect(t.pc.closed).toBe(true);
+      t.sock.drop(4003);
+      vi.advanceTimersByTime(60_000);
+      expect(FakeSocket.instances).toHaveLength(1);
+      expect(t.ctl.getView().phase).toBe('banned');
+      expect(t.ctl.getView().link).toBe('closed');
+    });
+
+    it('close 4003 alone is enough', async () => {
+      const t = await videoCall(false);
+      t.sock.drop(4003);
+      expect(t.ctl.getView().phase).toBe('banned');
+      vi.advanceTimersByTime(60_000);
+      expect(FakeSocket.instances).toHaveLength(1);
+    });
   });
 
   it('home from a chat: typing false while still in it, then leave; the camera off and nothing of the chat left', async () => {

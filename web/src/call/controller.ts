@@ -10,15 +10,18 @@ import {
   type IceServer,
   type MatchedMsg,
   type Mode,
+  type ReportedMsg,
   type SequencedServerMsg,
   type SignalMsg,
   type WelcomeMsg,
 } from '../signaling/protocol';
 import { Camera } from './camera';
+import type { Evidence } from './evidence';
 import { classifyMediaError } from './media';
 import { PeerLink, type SignalData } from './peer';
 import { parsePresence, Presence, type PresenceInfo } from './presence';
 import { allowedActions, enterPhase, type PhaseEntry } from './phase';
+import type { ReportReason } from './report';
 import { Typing } from './typing';
 import { initialView, type CallView } from './view';
 
@@ -52,6 +55,17 @@ export interface CallDeps {
   onlinePollMs?: number;
   /** Where "Hide my IP" is remembered across reloads (localStorage). */
   storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  /** Captures and uploads a report's picture; without it reports carry none. */
+  evidence?: Evidence;
+}
+
+/**
+ * A report sent and not yet answered: the picture of the partner's video
+ * taken when it was sent (null: a text chat, or no frame was shown), to be
+ * uploaded with the token of the server's `reported`.
+ */
+interface PendingReport {
+  picture: Promise<Blob | null> | null;
 }
 
 const PRIVACY_KEY = 'stranger.hideMyIP';
@@ -80,7 +94,7 @@ export class CallController {
    * screen, so a click on Video can join at once instead of after a query.
    */
   private mediaAllowedHint: boolean | null = null;
-  private reportPending = false;
+  private pendingReport: PendingReport | null = null;
   private onlineTimer: ReturnType<typeof setInterval> | null = null;
   private readonly presence: Presence;
   /** What we last asked of the counts extension (watch); pushed counts arrived at least once. */
@@ -117,6 +131,9 @@ export class CallController {
       onMessage: (m) => this.onMessage(m),
       onStatus: (s) => this.update({ link: s }),
       onAck: (seq) => this.onAck(seq),
+      onEnded: (why) => {
+        if (why === 'banned') this.banned();
+      },
     });
   }
 
@@ -152,15 +169,15 @@ export class CallController {
    */
   private enter(e: PhaseEntry): void {
     if (this.view.phase === 'chatting' && e.phase !== 'chatting') this.typing.end();
-    if (e.phase === 'ended' || e.phase === 'idle') this.closePeer();
-    if (e.phase === 'idle') {
+    if (e.phase === 'ended' || e.phase === 'idle' || e.phase === 'banned') this.closePeer();
+    if (e.phase === 'idle' || e.phase === 'banned') {
       this.startEpoch++;
       this.camera.stop();
     }
     this.presence.stop();
     this.publish({ ...enterPhase(this.view, e), localStream: this.camera.stream, pcCount: this.livePeers });
     if (e.phase === 'chatting') this.presence.start();
-    this.watchCounts(e.phase !== 'chatting');
+    this.watchCounts(e.phase !== 'chatting' && e.phase !== 'banned');
   }
 
   /** Counts are pushed while someone looks at them: on the landing page and while waiting, not in a chat. */
@@ -319,16 +336,25 @@ export class CallController {
   /** Back to the landing screen: leaves any chat and turns the camera off. */
   home(): void {
     const { phase } = this.view;
+    // A banned page stays on its screen: nothing can be started from it.
+    if (phase === 'banned') return;
     this.enter({ phase: 'idle' });
     if (phase === 'waiting' || phase === 'chatting') this.signaling.send({ type: 'leave' });
   }
 
-  /** Report the stranger: ends a current chat, or reports the one that just ended. */
-  report(): void {
+  /**
+   * Report the stranger: ends a current chat, or reports the one that just
+   * ended. In a video chat the partner's current frame is copied first, while
+   * the call is still up (ending the chat stops their video); it is uploaded
+   * once the server answers with the report's evidence token.
+   */
+  report(reason: ReportReason): void {
     if (!allowedActions(this.view).report) return;
-    this.reportPending = true;
-    if (this.view.phase === 'chatting') this.enter({ phase: 'ended', endReason: 'you-reported', mediaError: null });
-    this.signaling.send({ type: 'report' });
+    const { phase, remoteStream } = this.view;
+    const picture = phase === 'chatting' && remoteStream ? (this.deps.evidence?.capture(remoteStream) ?? null) : null;
+    this.pendingReport = { picture };
+    if (phase === 'chatting') this.enter({ phase: 'ended', endReason: 'you-reported', mediaError: null });
+    this.signaling.send({ type: 'report', reason });
   }
 
   /** Sends a chat line; returns false when there is nothing to send or no chat. */
@@ -459,8 +485,7 @@ export class CallController {
         this.update({ online: m.online, waiting: m.waiting });
         return;
       case 'reported':
-        this.reportPending = false;
-        this.update({ notice: 'Thanks. The stranger was reported.' });
+        this.onReported(m);
         return;
       case 'error':
         this.onError(m);
@@ -468,24 +493,52 @@ export class CallController {
     }
   }
 
+  private onReported(m: ReportedMsg): void {
+    const pending = this.pendingReport;
+    this.pendingReport = null;
+    this.update({ notice: 'Thanks. The stranger was reported.' });
+    const { evidence } = this.deps;
+    const token = m.evidenceToken;
+    if (!pending?.picture || !evidence || token === undefined) return;
+    // The report stands whatever happens to its picture; a failed upload
+    // is only mentioned, quietly, in the notice that thanked for the report.
+    const failed = (): void => {
+      if (this.view.notice === 'Thanks. The stranger was reported.') {
+        this.update({ notice: 'Thanks. The stranger was reported (the picture could not be sent).' });
+      }
+    };
+    void pending.picture
+      .then((image) => (image ? evidence.upload(token, image) : true))
+      .then(
+        (ok) => {
+          if (!ok) failed();
+        },
+        failed,
+      );
+  }
+
+  /** The server refused this connection: the banned screen, the camera off, no more starts. */
+  private banned(): void {
+    if (this.view.phase === 'banned') return;
+    this.pendingReport = null;
+    this.enter({ phase: 'banned' });
+  }
+
   private onError(m: ErrorMsg): void {
     switch (m.code) {
-      case 'overloaded':
       case 'banned':
+        this.banned();
+        return;
+      case 'overloaded':
         if (this.view.phase === 'waiting') this.enter({ phase: 'ended', endReason: null, mediaError: null });
-        this.update({
-          notice:
-            m.code === 'banned'
-              ? 'You can’t start new chats right now.'
-              : 'The server is busy right now. Try again in a moment.',
-        });
+        this.update({ notice: 'The server is busy right now. Try again in a moment.' });
         return;
       case 'rate_limited':
         this.update({ notice: 'Slow down a little.' });
         return;
       case 'not_chatting':
-        if (this.reportPending) {
-          this.reportPending = false;
+        if (this.pendingReport) {
+          this.pendingReport = null;
           this.update({ notice: 'There is no recent chat to report.' });
         }
         // Otherwise a late frame of a chat that already ended.

@@ -50,7 +50,7 @@ const fresh = {
 };
 
 describe('enterPhase', () => {
-  it.each<PhaseEntry>([{ phase: 'idle' }, { phase: 'starting', mode: 'video' }, { phase: 'waiting' }])(
+  it.each<PhaseEntry>([{ phase: 'idle' }, { phase: 'starting', mode: 'video' }, { phase: 'waiting' }, { phase: 'banned' }])(
     '$phase starts clean: nothing of the last chat is left',
     (e) => {
       const ended = enterPhase(chatting, { phase: 'ended', endReason: 'next', mediaError: null });
@@ -175,5 +175,9 @@ describe('allowedActions', () => {
     expect(at('ended', { mediaError: 'busy' }).toggleMedia).toBe(false);
     expect(at('ended', { mediaError: 'busy' }).recoverMedia).toBe(true);
     expect(at('ended').recoverMedia).toBe(false);
+  });
+
+  it('banned: nothing at all', () => {
+    expect(Object.values(at('banned')).some(Boolean)).toBe(false);
   });
 });

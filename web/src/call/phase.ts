@@ -21,7 +21,8 @@ export type PhaseEntry =
       connection: Connection;
       remoteStream: MediaStream | null;
     }
-  | { phase: 'ended'; endReason: EndReason | null; mediaError: MediaErrorKind | null };
+  | { phase: 'ended'; endReason: EndReason | null; mediaError: MediaErrorKind | null }
+  | { phase: 'banned' };
 
 /** Before a chat: nothing of the last chat or search is shown any more. */
 const fresh = {
@@ -47,6 +48,8 @@ export function enterPhase(view: CallView, e: PhaseEntry): CallView {
   switch (e.phase) {
     case 'idle':
       return { ...view, ...fresh, phase: 'idle' };
+    case 'banned':
+      return { ...view, ...fresh, phase: 'banned' };
     case 'starting':
     case 'waiting':
       return { ...view, ...fresh, phase: e.phase, mode: e.mode ?? view.mode };
@@ -108,7 +111,7 @@ export function allowedActions(v: Pick<CallView, 'phase' | 'mode' | 'endReason' 
     // waiting, where there is nobody to report.
     report: phase === 'chatting' || (phase === 'ended' && endReason !== null && endReason !== 'you-reported'),
     chat: phase === 'chatting',
-    toggleMedia: v.mode === 'video' && mediaError === null,
+    toggleMedia: v.mode === 'video' && mediaError === null && phase !== 'banned',
     recoverMedia: mediaError !== null,
   };
 }

@@ -20,6 +20,7 @@ export function statusText(
 ): StatusText {
   switch (v.phase) {
     case 'idle':
+    case 'banned':
       return { main: '' };
     case 'starting':
       return { main: 'Starting your camera…' };
@@ -98,6 +99,7 @@ export function composerPlaceholder(v: Pick<CallView, 'phase'>): string {
     case 'starting':
       return 'Waiting for a stranger…';
     case 'idle':
+    case 'banned':
       return '';
   }
 }

@@ -2,6 +2,8 @@ import { startTransition, useEffect, useMemo, useRef, useState } from 'react';
 import { SignalingClient, defaultHeartbeat, defaultSignalingUrl } from '../signaling/client';
 import type { Mode } from '../signaling/protocol';
 import { CallController, type CallDeps } from './controller';
+import { browserEvidence } from './evidence';
+import type { ReportReason } from './report';
 import { initialView, type CallView } from './view';
 
 /** The browser's implementations; tests pass fakes instead. */
@@ -36,6 +38,7 @@ export function browserDeps(): CallDeps {
       if (typeof requestIdleCallback === 'function') requestIdleCallback(warm, { timeout: 1000 });
       else setTimeout(warm, 0);
     },
+    evidence: browserEvidence(),
     storage: (() => {
       try {
         return window.localStorage;
@@ -61,7 +64,7 @@ export interface CallActions {
   next: () => void;
   stop: () => void;
   home: () => void;
-  report: () => void;
+  report: (reason: ReportReason) => void;
   sendChat: (text: string) => boolean;
   inputChanged: (text: string) => void;
   toggleMic: () => void;
@@ -183,7 +186,7 @@ export function useStrangerCall(makeDeps: () => CallDeps = browserDeps): { view:
       next: () => ctl.current?.next(),
       stop: () => ctl.current?.stop(),
       home: () => ctl.current?.home(),
-      report: () => ctl.current?.report(),
+      report: (reason) => ctl.current?.report(reason),
       sendChat: (text) => ctl.current?.sendChat(text) ?? false,
       inputChanged: (text) => ctl.current?.inputChanged(text),
       toggleMic: () => ctl.current?.toggleMic(),

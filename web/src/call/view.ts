@@ -5,9 +5,11 @@ import type { MediaErrorKind } from './media';
 /**
  * idle: on the landing screen. starting: waiting for the camera before joining.
  * waiting: in the queue. chatting: matched. ended: a chat (or the search) ended;
- * still on the chat screen, ready for "New chat".
+ * still on the chat screen, ready for "New chat". banned: the server refused
+ * this connection (error `banned`, or a close with 4003); nothing more can be
+ * started from this page.
  */
-export type Phase = 'idle' | 'starting' | 'waiting' | 'chatting' | 'ended';
+export type Phase = 'idle' | 'starting' | 'waiting' | 'chatting' | 'ended' | 'banned';
 
 /** What the connection indicator shows (see PeerConnectionKind). */
 export type Connection = 'none' | 'connecting' | 'reconnecting' | 'stalled' | 'direct' | 'relay';

@@ -7,6 +7,7 @@ import { ChatLog } from './ChatLog';
 import { Composer } from './Composer';
 import { Controls } from './Controls';
 import { LeaveDialog } from './LeaveDialog';
+import { ReportDialog } from './ReportDialog';
 import { ModeOffer } from './ModeOffer';
 import { useVisualViewportHeight } from './useVisualViewportHeight';
 import { Logo } from './Logo';
@@ -30,6 +31,7 @@ export function ChatScreen({ view, actions }: Props) {
   const { phase, mode } = view;
   const allowed = allowedActions(view);
   const [askLeave, setAskLeave] = useState(false);
+  const [askReport, setAskReport] = useState(false);
   const pinned = pinnedNotice(view);
 
   // The browser's Back must not leave the site mid-chat: the chat screen has
@@ -60,6 +62,10 @@ export function ChatScreen({ view, actions }: Props) {
 
   const leaveAsked = askLeave && phase === 'chatting';
   const stay = useCallback(() => setAskLeave(false), []);
+  const openReport = useCallback(() => setAskReport(true), []);
+  const cancelReport = useCallback(() => setAskReport(false), []);
+  // The dialog lasts while there is someone to report (the partner may leave meanwhile).
+  const reportAsked = askReport && allowed.report && !leaveAsked;
 
   return (
     <div className={`chat-screen mode-${mode}`}>
@@ -91,7 +97,7 @@ export function ChatScreen({ view, actions }: Props) {
             onContinueInText={actions.continueInText}
             onRetryMedia={actions.retryMedia}
             onNext={actions.next}
-            onReport={actions.report}
+            onReport={openReport}
           />
         )}
 
@@ -127,7 +133,7 @@ export function ChatScreen({ view, actions }: Props) {
             allowed={allowed}
             onNext={actions.next}
             onStop={actions.stop}
-            onReport={actions.report}
+            onReport={openReport}
             onToggleMic={actions.toggleMic}
             onToggleCamera={actions.toggleCamera}
           />
@@ -140,6 +146,17 @@ export function ChatScreen({ view, actions }: Props) {
           />
         </section>
       </main>
+      {reportAsked && (
+        <ReportDialog
+          withPicture={phase === 'chatting' && view.remoteStream !== null}
+          live={phase === 'chatting'}
+          onReport={(reason) => {
+            setAskReport(false);
+            actions.report(reason);
+          }}
+          onCancel={cancelReport}
+        />
+      )}
       {leaveAsked && (
         <LeaveDialog
           onLeave={() => {

@@ -165,6 +165,34 @@ describe('SignalingClient', () => {
     expect(statuses.at(-1)).toBe('closed');
   });
 
+  it('does not reconnect after a ban (close 4003) and says why it ended', () => {
+    const ended: string[] = [];
+    const client = new SignalingClient({
+      url: 'ws://node.test/ws',
+      createSocket: (url) => new FakeSocket(url),
+      handlers: { onEnded: (why) => ended.push(why) },
+    });
+    client.connect();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive(welcome());
+    s.drop(4003);
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(client.status).toBe('closed');
+    expect(ended).toEqual(['banned']);
+  });
+
+  it('parses the 1.1 fields of reported', () => {
+    expect(parseServerMsg('{"type":"reported","seq":4,"report":"r1","evidenceToken":"tok"}')).toEqual({
+      type: 'reported',
+      seq: 4,
+      report: 'r1',
+      evidenceToken: 'tok',
+    });
+    expect(parseServerMsg('{"type":"reported","seq":4}')).toEqual({ type: 'reported', seq: 4 });
+  });
+
   it('dispose closes with 1000 (ends the session) and never reconnects', () => {
     const { client } = setup();
     client.connect();

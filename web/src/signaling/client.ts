@@ -43,7 +43,15 @@ export interface SignalingHandlers {
    * or a resumed welcome's lastSeq).
    */
   onAck?(seq: number): void;
+  /**
+   * The server ended the session for good and the client will not reconnect:
+   * another connection took it over (4001), or the connection's identity was
+   * banned (4003). The status is 'closed' from then on.
+   */
+  onEnded?(why: EndedBy): void;
 }
+
+export type EndedBy = 'taken-over' | 'banned';
 
 /**
  * The heartbeat extension (docs/protocol.md): a ping when the server has been
@@ -79,6 +87,8 @@ export interface SignalingOptions {
 const OPEN = 1;
 /** The server closes an old connection with 4001 when a resume takes the session over. */
 const CLOSE_TAKEN_OVER = 4001;
+/** The server closes a banned identity's connection with 4003, after an `error` `banned`. */
+const CLOSE_BANNED = 4003;
 
 const defaultTimers: Timers = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
@@ -192,10 +202,12 @@ export class SignalingClient {
       this.ready = false;
       this.stopHeartbeat();
       if (this.disposed) return;
-      if (ev.code === CLOSE_TAKEN_OVER) {
+      if (ev.code === CLOSE_TAKEN_OVER || ev.code === CLOSE_BANNED) {
         // Another connection (another tab, or a resume that raced this one)
         // owns the session now; fighting it would take it back and forth.
+        // A banned connection would only be refused again.
         this.setStatus('closed');
+        this.handlers.onEnded?.(ev.code === CLOSE_BANNED ? 'banned' : 'taken-over');
         return;
       }
       this.scheduleReconnect();

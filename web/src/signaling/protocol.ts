@@ -92,6 +92,10 @@ export interface PeerLeftMsg {
 export interface ReportedMsg {
   type: 'reported';
   seq: number;
+  /** 1.1: the recorded report's id. */
+  report?: string;
+  /** 1.1: a one-time token for POST /api/evidence (120 s). */
+  evidenceToken?: string;
 }
 
 /** The answer to a heartbeat ping (extension): the server processed every client frame up to `ack`. */
@@ -219,8 +223,12 @@ export function parseServerMsg(raw: string): ServerMsg | null {
       return v.reason === 'next' || v.reason === 'left' || v.reason === 'disconnected' || v.reason === 'reported'
         ? { type: 'peer_left', seq, reason: v.reason }
         : { type: 'peer_left', seq, reason: 'left' };
-    case 'reported':
-      return { type: 'reported', seq };
+    case 'reported': {
+      const msg: ReportedMsg = { type: 'reported', seq };
+      if (typeof v.report === 'string') msg.report = v.report;
+      if (typeof v.evidenceToken === 'string' && v.evidenceToken !== '') msg.evidenceToken = v.evidenceToken;
+      return msg;
+    }
     case 'counts': {
       const w = isObject(v.waiting) ? v.waiting : null;
       if (typeof v.online !== 'number' || !w || typeof w.video !== 'number' || typeof w.text !== 'number') return null;
