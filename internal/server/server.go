@@ -224,7 +224,11 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	}
 	mux.Handle("POST /api/evidence", s.moderation.EvidenceHandler())
 	if cfg.AdminToken != "" {
+		// The console page (web.Handler serves it at /admin/) holds no
+		// data; the API behind it needs the token.
 		mux.Handle("/admin/api/", s.moderation.RequireToken(cfg.AdminToken, adminAPI, hub.Identity))
+	} else {
+		mux.Handle("/admin/", http.NotFoundHandler()) // the operator's pages are on the admin listener only
 	}
 	mux.Handle("/", web.Handler())
 	var handler http.Handler = mux
@@ -244,6 +248,9 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if cfg.AdminAddr != "" {
 		am := adminMux(reg)
 		am.Handle("/admin/api/", adminAPI)
+		console := web.ConsoleHandler()
+		am.Handle("/admin/", console)
+		am.Handle("/assets/", console)
 		s.admin = newHTTPServer(am, adminTimeouts, cfg.HTTPIdleTimeout, log)
 	}
 	return s, nil

@@ -533,3 +533,29 @@ func TestNoPublicOperatorAPIWithoutToken(t *testing.T) {
 		t.Fatalf("the public listener serves the operator API without a token: %s", b)
 	}
 }
+
+// TestConsoleServed: the operator console page is on the admin listener;
+// on the public listener only with --admin-token.
+func TestConsoleServed(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	d := newDeployment(t, "memory")
+	if code, body := get(d.admin(0) + "/admin/"); code != http.StatusOK || !bytes.Contains([]byte(body), []byte("<html")) {
+		t.Fatalf("console on the admin listener: %d", code)
+	}
+	if code, _ := get("http://" + d.nodes[0].Addr() + "/admin/"); code != http.StatusNotFound {
+		t.Fatalf("console on the public listener without --admin-token: %d, want 404", code)
+	}
+	d2 := newDeployment(t, "memory", func(c *config.Config) { c.AdminToken = "operator-token-0123456789" })
+	if code, _ := get("http://" + d2.nodes[0].Addr() + "/admin/"); code != http.StatusOK {
+		t.Fatalf("console page on the public listener with --admin-token: %d, want 200", code)
+	}
+}
