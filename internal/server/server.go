@@ -251,6 +251,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		console := web.ConsoleHandler()
 		am.Handle("/admin/", console)
 		am.Handle("/assets/", console)
+		am.Handle("GET /favicon.png", console)
 		s.admin = newHTTPServer(am, adminTimeouts, cfg.HTTPIdleTimeout, log)
 	}
 	return s, nil

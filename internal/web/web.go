@@ -36,7 +36,8 @@ func Handler() http.Handler {
 }
 
 // ConsoleHandler serves the embedded operator console alone, for the admin
-// listener: /admin/ and its client routes, and the assets the console loads.
+// listener: /admin/ and its client routes, and the assets and icon the
+// console loads.
 func ConsoleHandler() http.Handler {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {
@@ -287,7 +288,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		servePage(w, r, h.console, consolePermissions)
 		return
 	}
-	if h.consoleOnly && !strings.HasPrefix(name, "assets/") {
+	if h.consoleOnly && !strings.HasPrefix(name, "assets/") && name != "favicon.png" {
 		http.NotFound(w, r)
 		return
 	}

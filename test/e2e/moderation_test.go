@@ -62,8 +62,8 @@ func TestReportBanFlow(t *testing.T) {
 	// notice of what goes to the operator.
 	a.click("report")
 	a.waitFor("the report dialog", jsTestID("report-dialog")+` !== null`, 5*time.Second)
-	if notice := a.text("report-notice"); !strings.Contains(strings.ToLower(notice), "operator") {
-		t.Errorf("the report dialog does not say what goes to the operator: %q", notice)
+	if notice := strings.ToLower(a.text("report-notice")); !strings.Contains(notice, "picture") || !strings.Contains(notice, "messages") {
+		t.Errorf("the report dialog does not say that the picture and the messages go to the site's operators: %q", notice)
 	}
 	checkAxe(t, a, "report dialog")
 	a.click("reason-harassment")
