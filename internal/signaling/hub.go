@@ -33,8 +33,10 @@ type Options struct {
 	Log        *slog.Logger
 	Metrics    *Metrics
 	Moderation *Moderation
-	// ICEServers returns welcome.iceServers for a session (fresh TURN
-	// credentials on every welcome). Nil: none.
+	// ICEServers returns a chat's ICE servers for a session, TURN entries
+	// with credentials minted at now: sent in matched and in the chat of a
+	// resumed welcome. welcome.iceServers carries only its entries without
+	// credentials. Nil: none.
 	ICEServers func(session ids.SessionID, now time.Time) []protocol.ICEServer
 
 	ResumeGrace    time.Duration // default 15 s

@@ -121,7 +121,7 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	h.register(s, tok)
 	h.addOnline(1)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
+		Session: string(s.id), ResumeToken: tok, ICEServers: h.welcomeICE(s.id), Online: h.onlineCount(),
 	})
 	c.kickLocked()
 }
@@ -214,7 +214,7 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	c.written = n
 	s.ip = c.ip
 	w := protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
+		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.welcomeICE(s.id),
 		State: s.state.String(), LastSeq: new(s.inSeq),
 	}
 	if s.state == match.Chatting {
@@ -222,7 +222,8 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 		if common == nil {
 			common = []string{}
 		}
-		w.Chat = &protocol.ChatInfo{Room: string(s.chat.room), Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common}
+		w.Chat = &protocol.ChatInfo{Room: string(s.chat.room), Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common,
+			ICEServers: h.iceServers(s.id)} // renewed TURN credentials for an ICE restart
 	}
 	h.registerToken(tok, s)
 	if old == nil {
@@ -360,11 +361,34 @@ func (h *Hub) endAsync(s *session, reason match.Reason, cause string) {
 	go h.end(s, reason, cause)
 }
 
+// iceServers is a chat's list: matched.iceServers and the chat of a resumed
+// welcome, with TURN credentials minted for the session now.
 func (h *Hub) iceServers(id ids.SessionID) []protocol.ICEServer {
 	if h.opts.ICEServers == nil {
 		return nil
 	}
 	return h.opts.ICEServers(id, h.clock.Now())
+}
+
+// welcomeICE is welcome.iceServers: only the entries without credentials
+// (protocol 1.1), so a session that is never matched never holds a TURN
+// credential however often it reconnects.
+func (h *Hub) welcomeICE(id ids.SessionID) []protocol.ICEServer {
+	all := h.iceServers(id)
+	public := make([]protocol.ICEServer, 0, len(all))
+	for _, s := range all {
+		if s.Username == "" && s.Credential == "" {
+			public = append(public, s)
+		}
+	}
+	return public
+}
+
+// Alive reports whether session id is held by this node and has not ended:
+// the embedded TURN relay's check on one node (turnserver.Sessions).
+func (h *Hub) Alive(_ context.Context, id ids.SessionID) (bool, error) {
+	s := h.lookup(id)
+	return s != nil && !s.currentPhase().gone(), nil
 }
 
 // onlineCount is welcome.online: the whole deployment's live connections.
