@@ -74,9 +74,9 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 	}
 	closeRedis := func() error { return nil }
 	if cfg.Redis != "" {
-		// The nodes' session records: credentials of ended sessions are
-		// refused. Without --redis the relay cannot know and accepts them
-		// until they expire.
+		// The nodes' session records: credentials of sessions that ended,
+		// or whose chat ended, are refused. Without --redis the relay
+		// cannot know and accepts them until they expire.
 		rdb, err := cluster.NewClient(cfg.Redis)
 		if err != nil {
 			return nil, fmt.Errorf("--redis: %w", err)
@@ -84,7 +84,7 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 		tc.Sessions = cluster.SessionRecords{Client: rdb}
 		closeRedis = rdb.Close
 	} else {
-		log.Warn("no --redis: the relay cannot tell ended sessions and accepts their credentials until they expire")
+		log.Warn("no --redis: the relay cannot tell ended chats and accepts their credentials until they expire")
 	}
 	t, err := turnserver.Start(ctx, tc, log)
 	if err != nil {

@@ -16,21 +16,26 @@ func TestSessionRecords(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
 	r := SessionRecords{Client: rdb}
-	if err := rdb.HSet(ctx, SessionKey(DefaultPrefix, "s_live"), "st", 2).Err(); err != nil {
+	key := SessionKey(DefaultPrefix, "s_live")
+	if err := rdb.HSet(ctx, key, "st", 2, "nd", "n1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := r.Alive(ctx, "s_live"); !ok || err != nil {
-		t.Fatalf("Alive(recorded) = %v, %v", ok, err)
+	if ok, err := r.Chatting(ctx, "s_live"); !ok || err != nil {
+		t.Fatalf("Chatting(chatting) = %v, %v", ok, err)
 	}
-	if ok, err := (SessionRecords{Client: rdb, Prefix: "other:"}).Alive(ctx, "s_live"); ok || err != nil {
-		t.Fatalf("Alive under another prefix = %v, %v", ok, err)
+	if ok, err := (SessionRecords{Client: rdb, Prefix: "other:"}).Chatting(ctx, "s_live"); ok || err != nil {
+		t.Fatalf("Chatting under another prefix = %v, %v", ok, err)
 	}
-	rdb.Del(ctx, SessionKey(DefaultPrefix, "s_live"))
-	if ok, err := r.Alive(ctx, "s_live"); ok || err != nil {
-		t.Fatalf("Alive(ended) = %v, %v", ok, err)
+	rdb.HSet(ctx, key, "st", 0) // the chat ended; the session goes on
+	if ok, err := r.Chatting(ctx, "s_live"); ok || err != nil {
+		t.Fatalf("Chatting(idle) = %v, %v", ok, err)
+	}
+	rdb.Del(ctx, key)
+	if ok, err := r.Chatting(ctx, "s_live"); ok || err != nil {
+		t.Fatalf("Chatting(ended) = %v, %v", ok, err)
 	}
 	srv.Stop()
-	if _, err := r.Alive(ctx, "s_live"); err == nil {
-		t.Fatal("Alive with Redis away: no error")
+	if _, err := r.Chatting(ctx, "s_live"); err == nil {
+		t.Fatal("Chatting with Redis away: no error")
 	}
 }

@@ -275,7 +275,7 @@ func turnAbuseFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.TURNMaxTCPPerIP, "turn-max-tcp-per-ip", c.TURNMaxTCPPerIP, "open TCP and TLS connections to the embedded TURN per client IP (IPv6: per /64) (0: no cap)")
 	fs.DurationVar(&c.TURNAuthTimeout, "turn-auth-timeout", c.TURNAuthTimeout, "a TCP or TLS TURN connection that has not authenticated a request within this is closed (0: never)")
 	if c.Role == RoleRelay {
-		fs.StringVar(&c.Redis, "redis", c.Redis, "the nodes' Redis URL: the relay then refuses credentials of sessions that have ended (empty: it cannot tell and accepts every unexpired credential)")
+		fs.StringVar(&c.Redis, "redis", c.Redis, "the nodes' Redis URL: the relay then refuses credentials of chats that have ended (empty: it cannot tell and accepts every unexpired credential)")
 	}
 }
 

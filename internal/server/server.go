@@ -277,7 +277,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if s.cfg.TURNListen != "" {
 		tc := s.cfg.TURNServer()
-		tc.Sessions = s.hub // one node: the hub knows its sessions
+		tc.Sessions = s.hub // one node: the hub knows its sessions and their chats
 		if s.backend != nil {
 			tc.Sessions = s.backend.SessionRecords() // any node's session
 		}

@@ -88,31 +88,51 @@ func TestTURNCredentialsOnlyWhenMatched(t *testing.T) {
 	}
 }
 
-// TestHubAlive: the embedded relay's session check on one node.
-func TestHubAlive(t *testing.T) {
+// TestHubChatting: the embedded relay's session check on one node is true
+// only while the session is in a chat.
+func TestHubChatting(t *testing.T) {
 	h := iceHub()
 	_, dial := serve(t, h)
-	ws := dial("")
-	w := readType(t, ws, "welcome")
-	id := ids.SessionID(w["session"].(string))
 	ctx := context.Background()
-	if ok, err := h.Alive(ctx, id); !ok || err != nil {
-		t.Fatalf("Alive(connected session) = %v, %v", ok, err)
-	}
-	if ok, _ := h.Alive(ctx, "s_never"); ok {
-		t.Fatal("Alive(unknown session) = true")
-	}
-	_ = ws.WriteJSON(map[string]any{"type": "leave"})
-	_ = ws.WriteMessage(8, []byte{0x03, 0xe8}) // close 1000: the session ends at once
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		ok, _ := h.Alive(ctx, id)
-		if !ok {
-			break
+	chatting := func(id ids.SessionID) bool {
+		t.Helper()
+		ok, err := h.Chatting(ctx, id)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("session still alive after a client close")
+		return ok
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	a, b := dial(""), dial("")
+	ida := ids.SessionID(readType(t, a, "welcome")["session"].(string))
+	idb := ids.SessionID(readType(t, b, "welcome")["session"].(string))
+	if chatting(ida) || chatting("s_never") {
+		t.Fatal("Chatting before any match, or of an unknown session")
+	}
+	_ = a.WriteJSON(map[string]any{"type": "join"})
+	readType(t, a, "waiting")
+	if chatting(ida) {
+		t.Fatal("Chatting while waiting")
+	}
+	_ = b.WriteJSON(map[string]any{"type": "join"})
+	readType(t, b, "waiting")
+	readType(t, a, "matched")
+	readType(t, b, "matched")
+	if !chatting(ida) || !chatting(idb) {
+		t.Fatal("not Chatting after matched")
+	}
+	_ = a.WriteJSON(map[string]any{"type": "leave"})
+	readType(t, b, "peer_left")
+	eventually("Chatting after the chat ended", func() bool { return !chatting(ida) && !chatting(idb) })
+	_ = b.Close() // b's session ends after its grace; a's goes on, idle
+	if chatting(ida) {
+		t.Fatal("idle session Chatting")
 	}
 }

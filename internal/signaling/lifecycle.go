@@ -384,11 +384,17 @@ func (h *Hub) welcomeICE(id ids.SessionID) []protocol.ICEServer {
 	return public
 }
 
-// Alive reports whether session id is held by this node and has not ended:
-// the embedded TURN relay's check on one node (turnserver.Sessions).
-func (h *Hub) Alive(_ context.Context, id ids.SessionID) (bool, error) {
+// Chatting reports whether session id is held by this node, has not ended
+// and is in a chat: the embedded TURN relay's check on one node
+// (turnserver.Sessions), so TURN credentials work only for a chat.
+func (h *Hub) Chatting(_ context.Context, id ids.SessionID) (bool, error) {
 	s := h.lookup(id)
-	return s != nil && !s.currentPhase().gone(), nil
+	if s == nil {
+		return false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.phase.gone() && s.state == match.Chatting, nil
 }
 
 // onlineCount is welcome.online: the whole deployment's live connections.

@@ -27,7 +27,7 @@ type fakeSessions struct {
 	asked int
 }
 
-func (f *fakeSessions) Alive(_ context.Context, id ids.SessionID) (bool, error) {
+func (f *fakeSessions) Chatting(_ context.Context, id ids.SessionID) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked++
@@ -49,10 +49,11 @@ func turnCode(err error) int {
 	return 0
 }
 
-// TestEndedSessionRefused: a credential is good only while its session
-// exists. A new allocation and the requests of an existing one (here a
+// TestEndedSessionRefused: a credential is good only while its session is
+// in a chat. A new allocation and the requests of an existing one (here a
 // CreatePermission; a Refresh goes through the same check) are refused
-// once the session has ended and the cached answer has run out.
+// once the chat has ended and the cached answer has run out; the session's
+// next chat, with a newly minted credential, is served at once.
 func TestEndedSessionRefused(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	sessions := &fakeSessions{alive: map[ids.SessionID]bool{"s_live": true}}
@@ -95,7 +96,7 @@ func TestEndedSessionRefused(t *testing.T) {
 	}
 
 	sessions.set("s_live", false, nil)
-	clk.Advance(aliveFor + time.Second)
+	clk.Advance(answerFor + time.Second)
 	if _, err := client(t, s, live).Allocate(); turnCode(err) != int(stun.CodeUnauthorized) {
 		t.Fatalf("after the session ended: Allocate err = %v, want 401", err)
 	}
@@ -104,6 +105,13 @@ func TestEndedSessionRefused(t *testing.T) {
 	}
 	if st := s.Stats(); st.EndedRefused < 3 || st.AllocationsTotal != 1 {
 		t.Errorf("stats %+v: want EndedRefused >= 3, one allocation", st)
+	}
+	// The next chat of the same session: a new credential, not held back
+	// by the cached "no" about the last one.
+	sessions.set("s_live", true, nil)
+	clk.Advance(time.Second)
+	if _, err := client(t, s, mint("s_live")).Allocate(); err != nil {
+		t.Fatalf("the session's next chat: %v", err)
 	}
 }
 

@@ -97,9 +97,10 @@ type Config struct {
 	Clock clock.Clock
 
 	// Sessions, if not nil, is asked whether the session of a credential
-	// still exists; requests with a credential of an ended session are
-	// refused (401). Nil: every unexpired credential is accepted (a relay
-	// that cannot see the sessions, `stranger turn` without --redis).
+	// is in a chat; requests with a credential of a session that ended, or
+	// whose chat ended, are refused (401). Nil: every unexpired credential
+	// is accepted (a relay that cannot see the sessions, `stranger turn`
+	// without --redis).
 	Sessions Sessions
 	// MaxAllocationsPerIP caps live allocations per client identity: the
 	// source IPv4 address or IPv6 /64 (--turn-max-allocs-per-ip); 0 means

@@ -11,7 +11,7 @@ var (
 	descRelayed  = prometheus.NewDesc("stranger_turn_relayed_bytes_total", "Payload bytes relayed, both directions.", nil, nil)
 	descDropped  = prometheus.NewDesc("stranger_turn_bandwidth_dropped_packets_total", "Datagrams dropped by the per-allocation bandwidth cap.", nil, nil)
 	descQuotaIP  = prometheus.NewDesc("stranger_turn_quota_refused_ip_total", "TURN allocations refused by the per-IP cap (--turn-max-allocs-per-ip); also counted in stranger_turn_quota_refused_total.", nil, nil)
-	descEnded    = prometheus.NewDesc("stranger_turn_ended_session_refused_total", "TURN requests refused because the credential's session has ended.", nil, nil)
+	descEnded    = prometheus.NewDesc("stranger_turn_ended_session_refused_total", "TURN requests refused because the credential's session has ended or is no longer in a chat.", nil, nil)
 	descAliveErr = prometheus.NewDesc("stranger_turn_session_check_errors_total", "Session checks that failed (the request was let through).", nil, nil)
 	descTCPRef   = prometheus.NewDesc("stranger_turn_tcp_refused_total", "TCP and TLS TURN connections refused at accept, by cap.", []string{"cap"}, nil)
 	descTCPTO    = prometheus.NewDesc("stranger_turn_tcp_auth_timeouts_total", "TCP and TLS TURN connections closed for not authenticating within --turn-auth-timeout.", nil, nil)

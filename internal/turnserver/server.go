@@ -26,7 +26,7 @@ type Server struct {
 	policy  PeerPolicy
 	quota   quota
 	guard   *tcpGuard
-	alive   *aliveCache // nil without Config.Sessions
+	chats   *sessionCache // nil without Config.Sessions
 	turn    *turn.Server
 	port    int
 	tlsPort int // 0: no TURN over TLS
@@ -38,8 +38,8 @@ type Server struct {
 	quotaRefused      atomic.Uint64 // all caps together (Stats.QuotaRefused)
 	quotaRefusedIP    atomic.Uint64 // of those, by MaxAllocationsPerIP
 	authRefused       atomic.Uint64
-	endedRefused      atomic.Uint64 // credentials of ended sessions
-	aliveErrors       atomic.Uint64 // Sessions.Alive failed; request let through
+	endedRefused      atomic.Uint64 // credentials of sessions no longer in a chat
+	checkErrors       atomic.Uint64 // Sessions.Chatting failed; request let through
 	relayedBytes      atomic.Uint64
 	dropped           atomic.Uint64
 }
@@ -65,7 +65,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		s.clock = clock.Real{}
 	}
 	if cfg.Sessions != nil {
-		s.alive = &aliveCache{sessions: cfg.Sessions, clock: s.clock, answers: map[ids.SessionID]aliveAnswer{}}
+		s.chats = &sessionCache{sessions: cfg.Sessions, clock: s.clock, answers: map[string]cachedAnswer{}}
 	}
 
 	publicIP := net.ParseIP(cfg.PublicIP)
@@ -292,8 +292,8 @@ type Stats struct {
 	QuotaRefused      uint64 // Allocate refused by a quota
 	QuotaRefusedIP    uint64 // of QuotaRefused, by the per-IP cap
 	AuthRefused       uint64 // requests with expired, malformed, other-realm or forged credentials
-	EndedRefused      uint64 // requests with a credential of an ended session
-	SessionCheckErrs  uint64 // Sessions.Alive failed (the request was let through)
+	EndedRefused      uint64 // requests with a credential of a session no longer in a chat
+	SessionCheckErrs  uint64 // Sessions.Chatting failed (the request was let through)
 	TCPRefusedIP      uint64 // TCP/TLS connections refused by the per-IP cap
 	TCPRefusedTotal   uint64 // TCP/TLS connections refused by the total cap
 	TCPAuthTimeouts   uint64 // TCP/TLS connections closed for not authenticating in time
@@ -311,7 +311,7 @@ func (s *Server) Stats() Stats {
 		QuotaRefusedIP:    s.quotaRefusedIP.Load(),
 		AuthRefused:       s.authRefused.Load(),
 		EndedRefused:      s.endedRefused.Load(),
-		SessionCheckErrs:  s.aliveErrors.Load(),
+		SessionCheckErrs:  s.checkErrors.Load(),
 		TCPRefusedIP:      s.guard.refusedIdentity.Load(),
 		TCPRefusedTotal:   s.guard.refusedTotal.Load(),
 		TCPAuthTimeouts:   s.guard.timedOut.Load(),
@@ -328,23 +328,23 @@ func (s *Server) countQuotaRefusal(which string) {
 }
 
 // authHandler adds to the credential check what needs the request: the
-// session must still exist (Config.Sessions), and the user id pion keeps
-// for the allocation carries the client's identity for the quota.
+// session must still be in a chat (Config.Sessions), and the user id pion
+// keeps for the allocation carries the client's identity for the quota.
 func (s *Server) authHandler(check turn.AuthHandler) turn.AuthHandler {
 	return func(ra *turn.RequestAttributes) (string, []byte, bool) {
 		session, key, ok := check(ra)
 		if !ok {
 			return "", nil, false
 		}
-		if s.alive != nil {
-			alive, err := s.alive.check(ids.SessionID(session))
+		if s.chats != nil {
+			chatting, err := s.chats.check(ra.Username, ids.SessionID(session))
 			if err != nil {
-				s.aliveErrors.Add(1)
-				s.log.Warn("turn: cannot tell whether a session is alive; letting the request through", "session", session, "err", err)
+				s.checkErrors.Add(1)
+				s.log.Warn("turn: cannot tell whether a session is in a chat; letting the request through", "session", session, "err", err)
 			}
-			if !alive {
+			if !chatting {
 				s.endedRefused.Add(1)
-				s.log.Debug("turn credential of an ended session refused", "user", ra.Username, "client", ra.SrcAddr)
+				s.log.Debug("turn credential of a session no longer in a chat refused", "user", ra.Username, "client", ra.SrcAddr)
 				return "", nil, false
 			}
 		}

@@ -10,66 +10,64 @@ import (
 )
 
 // Sessions tells the relay whether the signaling session a credential was
-// minted for still exists. A node answers from its hub (one node) or from
-// the session records in Redis; `stranger turn` with --redis from Redis.
+// minted for is in a chat now. Credentials are handed out only with a match
+// (protocol 1.1), so a credential is honoured only while that holds: once
+// the session ended, or its chat did, it is refused; the next match mints
+// a new one. A node answers from its hub (one node) or from the session
+// records in Redis; `stranger turn` with --redis from Redis.
 type Sessions interface {
-	Alive(ctx context.Context, session ids.SessionID) (bool, error)
+	Chatting(ctx context.Context, session ids.SessionID) (bool, error)
 }
 
-// Cache lifetimes of Alive answers. Every authenticated TURN request
-// (Allocate, Refresh, CreatePermission, ChannelBind) asks, and a browser
-// sends a burst of them when ICE starts, so answers are kept briefly. A
-// session that ended never comes back (ids are not reused), so "ended" is
-// kept longer than "alive".
+// Every authenticated TURN request (Allocate, Refresh, CreatePermission,
+// ChannelBind) asks, and a browser sends a burst of them when ICE starts,
+// so answers are kept briefly, per username. The username holds the
+// credential's expiry, which differs for every match of a session (unless
+// two are minted within one second), so a "no" about a chat that ended
+// never stands in the way of the session's next chat.
 const (
-	aliveFor      = 5 * time.Second
-	endedFor      = time.Minute
-	aliveTimeout  = 250 * time.Millisecond // pion's UDP read loop waits for the answer
-	aliveCacheMax = 50_000                 // entries; past it the cache starts over
+	answerFor    = 5 * time.Second
+	checkTimeout = 250 * time.Millisecond // pion's UDP read loop waits for the answer
+	answersMax   = 50_000                 // entries; past it the cache starts over
 )
 
-// aliveCache answers "is this session alive" from Sessions with a short
-// memory.
-type aliveCache struct {
+// sessionCache answers from Sessions with a short memory.
+type sessionCache struct {
 	sessions Sessions
 	clock    clock.Clock
 
 	mu      sync.Mutex
-	answers map[ids.SessionID]aliveAnswer
+	answers map[string]cachedAnswer // by username
 }
 
-type aliveAnswer struct {
-	alive bool
-	until time.Time
+type cachedAnswer struct {
+	chatting bool
+	until    time.Time
 }
 
-// check reports whether session may use the relay. An error from Sessions
-// (Redis away) lets the request through: refusing would cut off every call
-// in progress at its next refresh, which a Redis blip must not do. err is
-// returned for counting and logging.
-func (c *aliveCache) check(session ids.SessionID) (ok bool, err error) {
+// check reports whether the credential username of session may use the
+// relay. An error from Sessions (Redis away) lets the request through:
+// refusing would cut off every call in progress at its next refresh, which
+// a Redis blip must not do. err is returned for counting and logging.
+func (c *sessionCache) check(username string, session ids.SessionID) (ok bool, err error) {
 	now := c.clock.Now()
 	c.mu.Lock()
-	a, hit := c.answers[session]
+	a, hit := c.answers[username]
 	c.mu.Unlock()
 	if hit && now.Before(a.until) {
-		return a.alive, nil
+		return a.chatting, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), aliveTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	alive, err := c.sessions.Alive(ctx, session)
+	chatting, err := c.sessions.Chatting(ctx, session)
 	if err != nil {
 		return true, err
 	}
-	a = aliveAnswer{alive: alive, until: now.Add(endedFor)}
-	if alive {
-		a.until = now.Add(aliveFor)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.answers) >= aliveCacheMax {
+	if len(c.answers) >= answersMax {
 		clear(c.answers)
 	}
-	c.answers[session] = a
-	return alive, nil
+	c.answers[username] = cachedAnswer{chatting: chatting, until: now.Add(answerFor)}
+	return chatting, nil
 }
