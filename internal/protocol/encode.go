@@ -33,7 +33,11 @@ type Welcome struct {
 	ResumeToken string      `json:"resumeToken"`
 	Resumed     bool        `json:"resumed"`
 	ICEServers  []ICEServer `json:"iceServers"`
-	Online      int         `json:"online"`
+	// TURN says the deployment offers a TURN relay whose credentials come
+	// with matched (protocol 1.1), so a client can offer relay-only calls
+	// before it is matched.
+	TURN   bool `json:"turn,omitempty"`
+	Online int  `json:"online"`
 	// On a resume only:
 	State   string    `json:"state,omitempty"`
 	Chat    *ChatInfo `json:"chat,omitempty"`

@@ -365,7 +365,10 @@ func TestAppendMatchedICE(t *testing.T) {
 
 func TestEncodeWelcomeChatICE(t *testing.T) {
 	chat := &ChatInfo{Room: "r_1", Mode: "video", ICEServers: []ICEServer{{URLs: []string{"turn:h:3478"}, Username: "1:s", Credential: "c"}}}
-	got := parseFrame(t, EncodeWelcome(Welcome{Resumed: true, State: "chatting", Chat: chat}))
+	got := parseFrame(t, EncodeWelcome(Welcome{Resumed: true, TURN: true, State: "chatting", Chat: chat}))
+	if got["turn"] != true {
+		t.Errorf("welcome.turn = %v, want true", got["turn"])
+	}
 	want := []any{map[string]any{"urls": []any{"turn:h:3478"}, "username": "1:s", "credential": "c"}}
 	if !reflect.DeepEqual(got["chat"].(map[string]any)["iceServers"], want) {
 		t.Fatalf("chat.iceServers: %#v", got["chat"])

@@ -60,6 +60,9 @@ func TestTURNCredentialsOnlyWhenMatched(t *testing.T) {
 	if list := iceList(t, wa["iceServers"]); len(list) != 1 || list[0]["urls"].([]any)[0] != "stun:stun.test:3478" {
 		t.Fatalf("welcome.iceServers = %v, want the STUN entry", wa["iceServers"])
 	}
+	if wa["turn"] != true {
+		t.Fatalf("welcome.turn = %v, want true (TURN comes with matched)", wa["turn"])
+	}
 	_ = a.WriteJSON(map[string]any{"type": "join"})
 	readType(t, a, "waiting")
 	_ = b.WriteJSON(map[string]any{"type": "join"})
@@ -74,7 +77,7 @@ func TestTURNCredentialsOnlyWhenMatched(t *testing.T) {
 	_ = a.Close()
 	ws := dial("?resume=" + token)
 	w := readType(t, ws, "welcome")
-	if w["resumed"] != true {
+	if w["resumed"] != true || w["turn"] != true {
 		t.Fatalf("resume: %v", w)
 	}
 	for _, s := range iceList(t, w["iceServers"]) {

@@ -120,8 +120,9 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	s.connectLocked(c)
 	h.register(s, tok)
 	h.addOnline(1)
+	public, turn := h.welcomeICE(s.id)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, ICEServers: h.welcomeICE(s.id), Online: h.onlineCount(),
+		Session: string(s.id), ResumeToken: tok, ICEServers: public, TURN: turn, Online: h.onlineCount(),
 	})
 	c.kickLocked()
 }
@@ -213,8 +214,9 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	s.token = tok
 	c.written = n
 	s.ip = c.ip
+	public, turn := h.welcomeICE(s.id)
 	w := protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.welcomeICE(s.id),
+		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: public, TURN: turn,
 		State: s.state.String(), LastSeq: new(s.inSeq),
 	}
 	if s.state == match.Chatting {
@@ -372,16 +374,17 @@ func (h *Hub) iceServers(id ids.SessionID) []protocol.ICEServer {
 
 // welcomeICE is welcome.iceServers: only the entries without credentials
 // (protocol 1.1), so a session that is never matched never holds a TURN
-// credential however often it reconnects.
-func (h *Hub) welcomeICE(id ids.SessionID) []protocol.ICEServer {
+// credential however often it reconnects; turn (welcome.turn) says entries
+// with credentials will come with matched.
+func (h *Hub) welcomeICE(id ids.SessionID) (public []protocol.ICEServer, turn bool) {
 	all := h.iceServers(id)
-	public := make([]protocol.ICEServer, 0, len(all))
+	public = make([]protocol.ICEServer, 0, len(all))
 	for _, s := range all {
 		if s.Username == "" && s.Credential == "" {
 			public = append(public, s)
 		}
 	}
-	return public
+	return public, len(public) < len(all)
 }
 
 // Chatting reports whether session id is held by this node, has not ended

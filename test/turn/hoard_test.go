@@ -150,6 +150,9 @@ func TestCredentialHoarding(t *testing.T) {
 		if len(servers) != 1 {
 			t.Fatalf("welcome.iceServers = %+v, want the STUN entry only", servers)
 		}
+		if turn, _ := w.Bool("turn"); !turn {
+			t.Fatalf("welcome.turn missing: %s", w)
+		}
 	}
 
 	// 2. Credentials of chats that ended: the attacker matches two of its
