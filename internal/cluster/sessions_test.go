@@ -39,3 +39,22 @@ func TestSessionRecords(t *testing.T) {
 		t.Fatal("Chatting with Redis away: no error")
 	}
 }
+
+// BenchmarkSessionRecords is the cost of the TURN relay's session check
+// when its cache misses: one HGET.
+func BenchmarkSessionRecords(b *testing.B) {
+	srv := redistest.StartServer(b)
+	rdb, err := NewClient(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	rdb.HSet(ctx, SessionKey(DefaultPrefix, "s_live"), "st", 2)
+	r := SessionRecords{Client: rdb}
+	for b.Loop() {
+		if ok, err := r.Chatting(ctx, "s_live"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}

@@ -280,3 +280,14 @@ func TestTCPIdleSockets(t *testing.T) {
 	// The places are given back: the address may connect again.
 	bindingOverTCP(t, dialFrom(t, "127.0.0.1", addr))
 }
+
+// BenchmarkSessionCacheHit is the cost of the session check on a cached
+// answer: what a burst of requests at ICE start pays after the first.
+func BenchmarkSessionCacheHit(b *testing.B) {
+	c := &sessionCache{sessions: &fakeSessions{alive: map[ids.SessionID]bool{"s": true}}, clock: clock.Real{}, answers: map[string]cachedAnswer{}}
+	for b.Loop() {
+		if ok, _ := c.check("1700000000:s", "s"); !ok {
+			b.Fatal("refused")
+		}
+	}
+}
