@@ -94,7 +94,7 @@ func New(o Options) (*Backend, error) {
 	return b, nil
 }
 
-// SessionRecords tells whether a session of the deployment still exists,
+// SessionRecords tells whether a session of the deployment is in a chat,
 // for the embedded TURN relay.
 func (b *Backend) SessionRecords() cluster.SessionRecords {
 	return cluster.SessionRecords{Client: b.rdb, Prefix: b.node.Prefix()}
