@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -289,5 +290,42 @@ func BenchmarkSessionCacheHit(b *testing.B) {
 		if ok, _ := c.check("1700000000:s", "s"); !ok {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// TestTLSIdleSockets: the TURN-over-TLS listener has the same guard. A
+// socket that never starts its handshake is closed after the auth timeout,
+// the per-IP cap counts TLS connections too, and an authenticated TLS
+// client keeps its connection.
+func TestTLSIdleSockets(t *testing.T) {
+	cert, roots := testCert(t)
+	cfg := testConfig()
+	cfg.TLSListen = "127.0.0.1:0"
+	cfg.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}
+	cfg.MaxTCPPerIP = 2
+	cfg.AuthTimeout = 700 * time.Millisecond
+	s := startServer(t, cfg)
+	addr := "127.0.0.1:" + strconv.Itoa(s.TLSPort())
+
+	c, err := tlsClient(t, s, roots, fresh("s_tls_user")) // from 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Allocate(); err != nil {
+		t.Fatalf("Allocate over TLS: %v", err)
+	}
+	idle := dialFrom(t, "127.0.0.1", addr)
+	if !closedWithin(dialFrom(t, "127.0.0.1", addr), 300*time.Millisecond) {
+		t.Fatal("a third TLS connection from one IP past a cap of 2 was not refused")
+	}
+	if !closedWithin(idle, 3*time.Second) {
+		t.Fatal("a TLS socket without a handshake is still open after the auth timeout")
+	}
+	time.Sleep(cfg.AuthTimeout)
+	if _, err := c.SendBindingRequest(); err != nil {
+		t.Errorf("the authenticated TLS client lost its connection: %v", err)
+	}
+	if st := s.Stats(); st.TCPRefusedIP != 1 || st.TCPAuthTimeouts != 1 {
+		t.Errorf("stats %+v: want one refusal by the per-IP cap and one auth timeout", st)
 	}
 }
