@@ -38,6 +38,10 @@ func suiteConfig(o conformance.Options) config.Config {
 	if o.MaxWaiting > 0 {
 		cfg.MaxWaiting = o.MaxWaiting
 	}
+	// An external TURN server (never contacted): matched carries its
+	// credentials (protocol 1.1).
+	cfg.TURNURLs = []string{"turn:127.0.0.1:3478?transport=udp"}
+	cfg.TURNSecret = "conformance-secret-0123456789"
 	return cfg
 }
 

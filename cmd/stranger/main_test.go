@@ -45,7 +45,9 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"turn", "--check-config"}, nil, 2, "--turn-listen"},
 		// A node-only flag is not a relay flag: the compose file cannot
 		// give a relay what it ignores.
-		{[]string{"turn", "--check-config", "--redis", "redis://r:6379/0"}, nil, 2, "flag provided but not defined"},
+		{[]string{"turn", "--check-config", "--max-waiting", "5"}, nil, 2, "flag provided but not defined"},
+		// --redis is a relay flag too: the relay checks sessions there.
+		{[]string{"turn", "--check-config", "--turn-listen", ":3478", "--turn-public-ip", "203.0.113.10", "--turn-secret", secret, "--redis", "redis://r:6379/0"}, nil, 0, "configuration valid (relay)"},
 		{[]string{"--check-config", "--tls-domain", "chat.example.org", "--tls-cert", "x.pem", "--tls-key", "y.pem"}, nil, 2, "not both"},
 	} {
 		var out, errOut bytes.Buffer

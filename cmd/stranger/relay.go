@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strangerchat/stranger/internal/certs"
+	"github.com/strangerchat/stranger/internal/cluster"
 	"github.com/strangerchat/stranger/internal/config"
 	"github.com/strangerchat/stranger/internal/turnserver"
 )
@@ -71,11 +72,26 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 			}
 		}()
 	}
+	closeRedis := func() error { return nil }
+	if cfg.Redis != "" {
+		// The nodes' session records: credentials of sessions that ended,
+		// or whose chat ended, are refused. Without --redis the relay
+		// cannot know and accepts them until they expire.
+		rdb, err := cluster.NewClient(cfg.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		tc.Sessions = cluster.SessionRecords{Client: rdb}
+		closeRedis = rdb.Close
+	} else {
+		log.Warn("no --redis: the relay cannot tell ended chats and accepts their credentials until they expire")
+	}
 	t, err := turnserver.Start(ctx, tc, log)
 	if err != nil {
+		_ = closeRedis()
 		return nil, err
 	}
-	r := &relay{turn: t, close: t.Close}
+	r := &relay{turn: t, close: func() error { return errors.Join(t.Close(), closeRedis()) }}
 
 	if cfg.AdminAddr != "" {
 		reg := prometheus.NewRegistry()
@@ -84,7 +100,7 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		ln, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
-			_ = t.Close()
+			_ = r.close()
 			return nil, fmt.Errorf("--admin-addr %s: %w", cfg.AdminAddr, err)
 		}
 		r.admin = ln
@@ -94,7 +110,8 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 				log.Error("admin server stopped", "err", err)
 			}
 		}()
-		r.close = func() error { return errors.Join(hs.Close(), t.Close()) }
+		closeTURN := r.close
+		r.close = func() error { return errors.Join(hs.Close(), closeTURN()) }
 	}
 	log.Info("relay running", "gomaxprocs", runtime.GOMAXPROCS(0), "turn_port", t.Port(), "turn_tls_port", t.TLSPort())
 	return r, nil

@@ -87,6 +87,10 @@ type Config struct {
 	TURNMaxAllocs          int
 	TURNAllocationLifetime time.Duration
 	TURNBandwidth          int64
+	// Abuse limits of the embedded relay (turnAbuseFlags).
+	TURNMaxAllocsPerIP int
+	TURNMaxTCPPerIP    int
+	TURNAuthTimeout    time.Duration
 	// TURNTLSListen is the embedded relay's TURN-over-TLS (turns:) address;
 	// it defaults to :5349 when TLS is on and the relay is.
 	TURNTLSListen string
@@ -179,11 +183,14 @@ func Default() Config {
 		LogLevel:               "info",
 		TURNRealm:              "stranger",
 		TURNRelayPorts:         "49152-65535",
-		TURNTTL:                6 * time.Hour,
+		TURNTTL:                turnserver.DefaultCredentialTTL,
 		TURNMaxAllocsPerUser:   10,
 		TURNMaxAllocs:          10000,
 		TURNAllocationLifetime: 4 * time.Hour,
 		TURNBandwidth:          1_000_000,
+		TURNMaxAllocsPerIP:     turnserver.DefaultMaxAllocationsPerIP,
+		TURNMaxTCPPerIP:        turnserver.DefaultMaxTCPPerIP,
+		TURNAuthTimeout:        turnserver.DefaultAuthTimeout,
 		ACMECA:                 LetsEncrypt,
 		Moderation:             defaultModeration(),
 		ConnRate:               5,
@@ -238,6 +245,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	fs.SetOutput(out)
 	commonFlags(fs, &c)
 	turnFlags(fs, &c)
+	turnAbuseFlags(fs, &c)
 	tlsFlags(fs, &c)
 	secrets := hardenFlags(fs, &c)
 	if c.Role == RoleNode {
@@ -335,6 +343,18 @@ func commonFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty: off)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// turnAbuseFlags are the relay's limits against one client hoarding it
+// (docs/security.md, "TURN relay"), shared by a node's embedded relay and
+// `stranger turn`; the relay alone also takes --redis, to check sessions.
+func turnAbuseFlags(fs *flag.FlagSet, c *Config) {
+	fs.IntVar(&c.TURNMaxAllocsPerIP, "turn-max-allocs-per-ip", c.TURNMaxAllocsPerIP, "embedded TURN allocations per client IP (IPv6: per /64), however many credentials it holds (0: no cap)")
+	fs.IntVar(&c.TURNMaxTCPPerIP, "turn-max-tcp-per-ip", c.TURNMaxTCPPerIP, "open TCP and TLS connections to the embedded TURN per client IP (IPv6: per /64) (0: no cap)")
+	fs.DurationVar(&c.TURNAuthTimeout, "turn-auth-timeout", c.TURNAuthTimeout, "a TCP or TLS TURN connection that has not authenticated a request within this is closed (0: never)")
+	if c.Role == RoleRelay {
+		fs.StringVar(&c.Redis, "redis", c.Redis, "the nodes' Redis URL: the relay then refuses credentials of chats that have ended (empty: it cannot tell and accepts every unexpired credential)")
+	}
 }
 
 // turnFlags are the relay's, shared by a node's embedded relay and
@@ -538,6 +558,15 @@ func (c Config) Validate() error {
 	if c.TURNBandwidth < 0 {
 		bad("turn-bandwidth", "must not be negative")
 	}
+	if c.TURNMaxAllocsPerIP < 0 {
+		bad("turn-max-allocs-per-ip", "must not be negative")
+	}
+	if c.TURNMaxTCPPerIP < 0 {
+		bad("turn-max-tcp-per-ip", "must not be negative")
+	}
+	if c.TURNAuthTimeout < 0 {
+		bad("turn-auth-timeout", "must not be negative")
+	}
 	if c.TURNTTL < time.Minute {
 		bad("turn-ttl", "must be at least 1m")
 	}
@@ -655,5 +684,8 @@ func (c Config) TURNServer() turnserver.Config {
 		MaxAllocations:         c.TURNMaxAllocs,
 		AllocationLifetime:     c.TURNAllocationLifetime,
 		BandwidthPerAllocation: c.TURNBandwidth,
+		MaxAllocationsPerIP:    c.TURNMaxAllocsPerIP,
+		MaxTCPPerIP:            c.TURNMaxTCPPerIP,
+		AuthTimeout:            c.TURNAuthTimeout,
 	}
 }

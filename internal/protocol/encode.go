@@ -33,7 +33,11 @@ type Welcome struct {
 	ResumeToken string      `json:"resumeToken"`
 	Resumed     bool        `json:"resumed"`
 	ICEServers  []ICEServer `json:"iceServers"`
-	Online      int         `json:"online"`
+	// TURN says the deployment offers a TURN relay whose credentials come
+	// with matched (protocol 1.1), so a client can offer relay-only calls
+	// before it is matched.
+	TURN   bool `json:"turn,omitempty"`
+	Online int  `json:"online"`
 	// On a resume only:
 	State   string    `json:"state,omitempty"`
 	Chat    *ChatInfo `json:"chat,omitempty"`
@@ -46,6 +50,10 @@ type ChatInfo struct {
 	Initiator       bool     `json:"initiator"`
 	Mode            string   `json:"mode"`
 	CommonInterests []string `json:"commonInterests"`
+	// ICEServers is the chat's list as in matched.iceServers, with freshly
+	// minted TURN credentials (protocol 1.1), for a client that resumed
+	// mid-call and restarts ICE. Omitted by a hub without ICE servers.
+	ICEServers []ICEServer `json:"iceServers,omitempty"`
 }
 
 // EncodeWelcome encodes a welcome frame.
@@ -94,8 +102,15 @@ func AppendWaiting(dst []byte, seq int64) []byte {
 	return append(head(dst, "waiting", seq), '}')
 }
 
-// AppendMatched appends a matched frame.
+// AppendMatched appends a matched frame without iceServers (protocol 1.0).
 func AppendMatched(dst []byte, seq int64, room string, initiator bool, mode Mode, common []string) []byte {
+	return AppendMatchedICE(dst, seq, room, initiator, mode, common, nil)
+}
+
+// AppendMatchedICE appends a matched frame carrying the chat's ICE servers
+// (protocol 1.1: TURN credentials come with the match). A nil ice omits the
+// field; an empty one encodes as [].
+func AppendMatchedICE(dst []byte, seq int64, room string, initiator bool, mode Mode, common []string, ice []ICEServer) []byte {
 	dst = head(dst, "matched", seq)
 	dst = append(dst, `,"room":`...)
 	dst = AppendString(dst, room)
@@ -110,7 +125,42 @@ func AppendMatched(dst []byte, seq int64, room string, initiator bool, mode Mode
 		}
 		dst = AppendString(dst, s)
 	}
-	return append(dst, "]}"...)
+	dst = append(dst, ']')
+	if ice != nil {
+		dst = append(dst, `,"iceServers":`...)
+		dst = appendICEServers(dst, ice)
+	}
+	return append(dst, '}')
+}
+
+// appendICEServers appends servers as a JSON array of RTCIceServer
+// dictionaries, empty username and credential omitted as in ICEServer's
+// JSON encoding.
+func appendICEServers(dst []byte, servers []ICEServer) []byte {
+	dst = append(dst, '[')
+	for i, s := range servers {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"urls":[`...)
+		for j, u := range s.URLs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, u)
+		}
+		dst = append(dst, ']')
+		if s.Username != "" {
+			dst = append(dst, `,"username":`...)
+			dst = AppendString(dst, s.Username)
+		}
+		if s.Credential != "" {
+			dst = append(dst, `,"credential":`...)
+			dst = AppendString(dst, s.Credential)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }
 
 // AppendSignal appends a signal frame; data is the partner's raw JSON value,

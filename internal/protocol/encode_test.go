@@ -322,3 +322,57 @@ func TestCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendMatchedICE: protocol 1.1 matched carries the chat's ICE servers
+// in the shape of welcome.iceServers (RTCIceServer dictionaries); strings
+// that need escaping stay valid JSON; nil omits the field (1.0 frame).
+func TestAppendMatchedICE(t *testing.T) {
+	ice := []ICEServer{
+		{URLs: []string{"stun:127.0.0.1:3478"}},
+		{URLs: []string{"turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"}, Username: "1700000000:s_1", Credential: "r/2S+c="},
+	}
+	got := parseFrame(t, AppendMatchedICE(nil, 2, "r_1", true, ModeVideo, []string{"go"}, ice))
+	want := map[string]any{"type": "matched", "seq": json.Number("2"), "room": "r_1", "initiator": true, "mode": "video",
+		"commonInterests": []any{"go"},
+		"iceServers": []any{
+			map[string]any{"urls": []any{"stun:127.0.0.1:3478"}},
+			map[string]any{"urls": []any{"turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"},
+				"username": "1700000000:s_1", "credential": "r/2S+c="},
+		}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %#v\nwant %#v", got, want)
+	}
+	// The same bytes as encoding/json gives the welcome's list.
+	b, err := json.Marshal(ice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(appendICEServers(nil, ice)); s != string(b) {
+		t.Errorf("appendICEServers = %s, encoding/json = %s", s, b)
+	}
+	if s := string(AppendMatchedICE(nil, 4, "r", false, ModeText, nil, []ICEServer{})); s != `{"type":"matched","seq":4,"room":"r","initiator":false,"mode":"text","commonInterests":[],"iceServers":[]}` {
+		t.Errorf("empty list: %s", s)
+	}
+	if s := string(AppendMatchedICE(nil, 4, "r", false, ModeText, nil, nil)); strings.Contains(s, "iceServers") {
+		t.Errorf("nil list: %s, want no iceServers", s)
+	}
+	for _, s := range append(append([]string{}, trickyStrings...), invalidUTF8...) {
+		m := parseFrame(t, AppendMatchedICE(nil, 1, "r", true, ModeVideo, nil, []ICEServer{{URLs: []string{s}, Username: s, Credential: s}}))
+		srv := m["iceServers"].([]any)[0].(map[string]any)
+		if w := replaceInvalid(s); srv["urls"].([]any)[0] != w || (s != "" && srv["username"] != w) {
+			t.Errorf("iceServers with %q: %#v", s, srv)
+		}
+	}
+}
+
+func TestEncodeWelcomeChatICE(t *testing.T) {
+	chat := &ChatInfo{Room: "r_1", Mode: "video", ICEServers: []ICEServer{{URLs: []string{"turn:h:3478"}, Username: "1:s", Credential: "c"}}}
+	got := parseFrame(t, EncodeWelcome(Welcome{Resumed: true, TURN: true, State: "chatting", Chat: chat}))
+	if got["turn"] != true {
+		t.Errorf("welcome.turn = %v, want true", got["turn"])
+	}
+	want := []any{map[string]any{"urls": []any{"turn:h:3478"}, "username": "1:s", "credential": "c"}}
+	if !reflect.DeepEqual(got["chat"].(map[string]any)["iceServers"], want) {
+		t.Fatalf("chat.iceServers: %#v", got["chat"])
+	}
+}

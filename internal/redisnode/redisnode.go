@@ -94,6 +94,12 @@ func New(o Options) (*Backend, error) {
 	return b, nil
 }
 
+// SessionRecords tells whether a session of the deployment is in a chat,
+// for the embedded TURN relay.
+func (b *Backend) SessionRecords() cluster.SessionRecords {
+	return cluster.SessionRecords{Client: b.rdb, Prefix: b.node.Prefix()}
+}
+
 // Start joins the deployment with the node's sessions: it subscribes to the
 // node's channel, writes the first heartbeat and starts the engine's
 // sweeper. If it fails, Close still releases what was built.

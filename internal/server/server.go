@@ -330,6 +330,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if s.cfg.TURNListen != "" {
 		tc := s.cfg.TURNServer()
+		tc.Sessions = s.hub // one node: the hub knows its sessions and their chats
+		if s.backend != nil {
+			tc.Sessions = s.backend.SessionRecords() // any node's session
+		}
 		switch {
 		case shared != nil:
 			tc.TLSListen, tc.TLSListener = "", shared.TURN()

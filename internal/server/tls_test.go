@@ -30,7 +30,6 @@ import (
 	"github.com/strangerchat/stranger/internal/freeport"
 	"github.com/strangerchat/stranger/internal/pgtest"
 	"github.com/strangerchat/stranger/internal/redistest"
-	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
 const domain = "chat.stranger.test"
@@ -105,30 +104,16 @@ func TestAutomaticHTTPS(t *testing.T) {
 	}
 
 	// The WebSocket over wss://, and the relay URLs it is offered.
+	// (TURN URLs come with matched, protocol 1.1.)
 	d := websocket.Dialer{NetDialContext: dial, TLSClientConfig: trust, HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("wss://"+domain+":"+strconv.Itoa(httpsPort)+"/ws", nil)
-	if err != nil {
-		t.Fatalf("wss://: %v", err)
-	}
-	defer ws.Close()
-	var welcome struct {
-		Type       string `json:"type"`
-		ICEServers []struct {
-			URLs []string `json:"urls"`
-		} `json:"iceServers"`
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != "welcome" {
-		t.Fatalf("welcome over wss: %+v %v", welcome, err)
-	}
+	m := matchedICE(t, func() (*websocket.Conn, error) {
+		ws, _, err := d.Dial("wss://"+domain+":"+strconv.Itoa(httpsPort)+"/ws", nil)
+		return ws, err
+	})
 	hp := "127.0.0.1:" + strconv.Itoa(s.TURNPort())
 	want := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp",
 		"turns:" + domain + ":" + strconv.Itoa(s.TURNTLSPort()) + "?transport=tcp"}
-	var got []string
-	for _, is := range welcome.ICEServers {
-		got = append(got, is.URLs...)
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got := m.urls; !reflect.DeepEqual(got, want) {
 		t.Errorf("ICE server URLs %q, want %q", got, want)
 	}
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(s.TURNTLSPort()),
@@ -219,14 +204,18 @@ func TestTURNSharesTheHTTPSPort(t *testing.T) {
 		t.Fatalf("HTTPS on the shared port: %s", resp.Status)
 	}
 
+	// The relay honours credentials of a chat in progress (protocol 1.1).
+	m := matchedICE(t, func() (*websocket.Conn, error) {
+		ws, _, err := (&websocket.Dialer{TLSClientConfig: insecure}).Dial("wss://"+s.Addr()+"/ws", nil)
+		return ws, err
+	})
 	conn, err := tls.Dial("tcp", s.Addr(), insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	user, pass := turnserver.Mint(c.TURNSecret, "s_shared", time.Now().Add(time.Hour))
 	tc, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.Addr(), TURNServerAddr: s.Addr(),
-		Username: user, Password: pass, Conn: turn.NewSTUNConn(conn), RTO: 200 * time.Millisecond})
+		Username: m.user, Password: m.pass, Conn: turn.NewSTUNConn(conn), RTO: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,27 +229,64 @@ func TestTURNSharesTheHTTPSPort(t *testing.T) {
 	}
 	_ = alloc.Close()
 
-	ws, _, err := (&websocket.Dialer{TLSClientConfig: insecure}).Dial("wss://"+s.Addr()+"/ws", nil)
-	if err != nil {
-		t.Fatalf("wss on the shared port: %v", err)
-	}
-	defer ws.Close()
-	var welcome struct {
-		ICEServers []struct {
-			URLs []string `json:"urls"`
-		} `json:"iceServers"`
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.ReadJSON(&welcome); err != nil {
-		t.Fatal(err)
-	}
 	want := "turns:shared.stranger.test:" + strconv.Itoa(port(t, s.Addr())) + "?transport=tcp"
-	var urls []string
-	for _, is := range welcome.ICEServers {
-		urls = append(urls, is.URLs...)
-	}
-	if len(urls) != 3 || urls[2] != want {
+	if urls := m.urls; len(urls) != 3 || urls[2] != want {
 		t.Fatalf("URLs %q, want the third %q", urls, want)
+	}
+}
+
+// callICE is what matched carries for one side of a chat: the URLs of its
+// iceServers and the TURN credential.
+type callICE struct {
+	urls       []string
+	user, pass string
+}
+
+// matchedICE opens two sessions with dial, matches them and returns the
+// first one's matched.iceServers (protocol 1.1: TURN comes with the match).
+// The connections stay open, so the chat lasts, until the test ends.
+func matchedICE(t *testing.T, dial func() (*websocket.Conn, error)) callICE {
+	t.Helper()
+	var conns []*websocket.Conn
+	for range 2 {
+		ws, err := dial()
+		if err != nil {
+			t.Fatalf("wss: %v", err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var w struct{ Type string }
+		if err := ws.ReadJSON(&w); err != nil || w.Type != "welcome" {
+			t.Fatalf("welcome over wss: %+v %v", w, err)
+		}
+		if err := ws.WriteJSON(map[string]any{"type": "join", "seq": 1}); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, ws)
+	}
+	for {
+		var m struct {
+			Type       string
+			ICEServers []struct {
+				URLs       []string `json:"urls"`
+				Username   string   `json:"username"`
+				Credential string   `json:"credential"`
+			} `json:"iceServers"`
+		}
+		if err := conns[0].ReadJSON(&m); err != nil {
+			t.Fatalf("waiting for matched: %v", err)
+		}
+		if m.Type != "matched" {
+			continue
+		}
+		var c callICE
+		for _, is := range m.ICEServers {
+			c.urls = append(c.urls, is.URLs...)
+			if is.Username != "" {
+				c.user, c.pass = is.Username, is.Credential
+			}
+		}
+		return c
 	}
 }
 

@@ -40,8 +40,10 @@ type Options struct {
 	// address it cannot parse: the session has no identity, and no report
 	// about it or by it is recorded.
 	Identify func(ip string) identity.Hash
-	// ICEServers returns welcome.iceServers for a session (fresh TURN
-	// credentials on every welcome). Nil: none.
+	// ICEServers returns a chat's ICE servers for a session, TURN entries
+	// with credentials minted at now: sent in matched and in the chat of a
+	// resumed welcome. welcome.iceServers carries only its entries without
+	// credentials. Nil: none.
 	ICEServers func(session ids.SessionID, now time.Time) []protocol.ICEServer
 
 	ResumeGrace    time.Duration // default 15 s

@@ -130,8 +130,9 @@ func (h *Hub) attach(c *conn, cl claim, lastParam string, hasLast bool) bool {
 	s.connectLocked(c)
 	h.register(s, tok, c.id)
 	h.addOnline(1)
+	public, turn := h.welcomeICE(s.id)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
+		Session: string(s.id), ResumeToken: tok, ICEServers: public, TURN: turn, Online: h.onlineCount(),
 	})
 	c.kickLocked()
 	return true
@@ -220,8 +221,9 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	s.token = tok
 	c.written = n
 	s.ip = c.ip
+	public, turn := h.welcomeICE(s.id)
 	w := protocol.Welcome{
-		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
+		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: public, TURN: turn,
 		State: s.state.String(), LastSeq: new(s.inSeq),
 	}
 	if s.state == match.Chatting {
@@ -229,7 +231,8 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 		if common == nil {
 			common = []string{}
 		}
-		w.Chat = &protocol.ChatInfo{Room: string(s.chat.room), Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common}
+		w.Chat = &protocol.ChatInfo{Room: string(s.chat.room), Initiator: s.chat.initiator, Mode: s.chat.mode.String(), CommonInterests: common,
+			ICEServers: h.iceServers(s.id)} // renewed TURN credentials for an ICE restart
 	}
 	h.registerToken(tok, s)
 	if old == nil {
@@ -369,11 +372,41 @@ func (h *Hub) endAsync(s *session, reason match.Reason, cause string) {
 	go h.end(s, reason, cause)
 }
 
+// iceServers is a chat's list: matched.iceServers and the chat of a resumed
+// welcome, with TURN credentials minted for the session now.
 func (h *Hub) iceServers(id ids.SessionID) []protocol.ICEServer {
 	if h.opts.ICEServers == nil {
 		return nil
 	}
 	return h.opts.ICEServers(id, h.clock.Now())
+}
+
+// welcomeICE is welcome.iceServers: only the entries without credentials
+// (protocol 1.1), so a session that is never matched never holds a TURN
+// credential however often it reconnects; turn (welcome.turn) says entries
+// with credentials will come with matched.
+func (h *Hub) welcomeICE(id ids.SessionID) (public []protocol.ICEServer, turn bool) {
+	all := h.iceServers(id)
+	public = make([]protocol.ICEServer, 0, len(all))
+	for _, s := range all {
+		if s.Username == "" && s.Credential == "" {
+			public = append(public, s)
+		}
+	}
+	return public, len(public) < len(all)
+}
+
+// Chatting reports whether session id is held by this node, has not ended
+// and is in a chat: the embedded TURN relay's check on one node
+// (turnserver.Sessions), so TURN credentials work only for a chat.
+func (h *Hub) Chatting(_ context.Context, id ids.SessionID) (bool, error) {
+	s := h.lookup(id)
+	if s == nil {
+		return false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.phase.gone() && s.state == match.Chatting, nil
 }
 
 // onlineCount is welcome.online: the whole deployment's live connections.

@@ -171,9 +171,10 @@ func (s *session) applyEventLocked(ev match.Event) {
 		s.state = match.Chatting
 		s.lines = transcript{Room: ev.Room} // the last chat's lines go unless it was reported
 		s.chat = chatView{room: ev.Room, partner: ev.Partner, initiator: ev.Initiator, mode: ev.Mode, common: ev.Common}
+		ice := s.hub.iceServers(s.id) // TURN credentials only with a match (protocol 1.1)
 		s.emitLocked(func(dst []byte, seq int64) []byte {
-			return protocol.AppendMatched(dst, seq, string(ev.Room), ev.Initiator, ev.Mode, ev.Common)
-		}, 128)
+			return protocol.AppendMatchedICE(dst, seq, string(ev.Room), ev.Initiator, ev.Mode, ev.Common, ice)
+		}, 512)
 	case match.EventPeerLeft:
 		if s.state != match.Chatting || (ev.Room != "" && ev.Room != s.chat.room) {
 			return // a stale event of a chat this session already left

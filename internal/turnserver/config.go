@@ -20,7 +20,10 @@ const (
 	DefaultMaxAllocations         = 10000
 	DefaultAllocationLifetime     = 4 * time.Hour
 	DefaultBandwidthPerAllocation = 1_000_000 // bytes/s each way, 8 Mbit/s
-	DefaultCredentialTTL          = 6 * time.Hour
+	DefaultCredentialTTL          = 4 * time.Hour
+	DefaultMaxAllocationsPerIP    = 10
+	DefaultMaxTCPPerIP            = 16
+	DefaultAuthTimeout            = 5 * time.Second
 
 	// MinSecretLength guards the shared secret: every user receives a
 	// (username, HMAC) pair, so a short secret can be brute-forced offline
@@ -92,6 +95,24 @@ type Config struct {
 	// Clock drives credential expiry and the lifetime cap; nil is the wall
 	// clock.
 	Clock clock.Clock
+
+	// Sessions, if not nil, is asked whether the session of a credential
+	// is in a chat; requests with a credential of a session that ended, or
+	// whose chat ended, are refused (401). Nil: every unexpired credential
+	// is accepted (a relay that cannot see the sessions, `stranger turn`
+	// without --redis).
+	Sessions Sessions
+	// MaxAllocationsPerIP caps live allocations per client identity: the
+	// source IPv4 address or IPv6 /64 (--turn-max-allocs-per-ip); 0 means
+	// no cap.
+	MaxAllocationsPerIP int
+	// MaxTCPPerIP caps open TCP and TLS TURN connections per client
+	// identity (--turn-max-tcp-per-ip); 0 means no cap.
+	MaxTCPPerIP int
+	// AuthTimeout closes a TCP or TLS TURN connection that has not completed
+	// an authenticated request this long after it was accepted
+	// (--turn-auth-timeout); 0 means no deadline.
+	AuthTimeout time.Duration
 }
 
 // Validate reports the first invalid setting, naming its flag.
@@ -144,6 +165,15 @@ func (c Config) Validate() error {
 	}
 	if c.TLSListener != nil && c.TLSListen != "" {
 		return errors.New("turn: TLSListen and TLSListener exclude each other")
+	}
+	if c.MaxAllocationsPerIP < 0 {
+		return fmt.Errorf("turn-max-allocs-per-ip %d must not be negative", c.MaxAllocationsPerIP)
+	}
+	if c.MaxTCPPerIP < 0 {
+		return fmt.Errorf("turn-max-tcp-per-ip %d must not be negative", c.MaxTCPPerIP)
+	}
+	if c.AuthTimeout < 0 {
+		return fmt.Errorf("turn-auth-timeout %v must not be negative", c.AuthTimeout)
 	}
 	if c.Sockets < 0 {
 		return fmt.Errorf("turn sockets %d must not be negative", c.Sockets)

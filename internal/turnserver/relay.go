@@ -19,42 +19,65 @@ var (
 	errWrongFamily = errors.New("turn relay address family not offered")
 )
 
-// quota counts live allocations per user id and in total. The count is
-// taken when the relay socket is created and released when it closes, so it
-// cannot drift from what pion holds, and a burst of concurrent Allocate
-// requests cannot slip past the check (pion's QuotaHandler alone is a
-// check-then-act).
+// quota counts live allocations per session (the credential's user), per
+// client identity (identity) and in total. The count is taken when the
+// relay socket is created and released when it closes, so it cannot drift
+// from what pion holds, and a burst of concurrent Allocate requests cannot
+// slip past the check (pion's QuotaHandler alone is a check-then-act). user
+// is pion's user id, userID(session, identity).
 type quota struct {
-	perUser, total int
+	perUser, perIdentity, total int
 
-	mu     sync.Mutex
-	byUser map[string]int
-	live   int
+	mu      sync.Mutex
+	byUser  map[string]int
+	byIdent map[string]int
+	live    int
 }
 
-func (q *quota) allows(user string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return (q.total == 0 || q.live < q.total) && (q.perUser == 0 || q.byUser[user] < q.perUser)
-}
-
-func (q *quota) take(user string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if (q.total != 0 && q.live >= q.total) || (q.perUser != 0 && q.byUser[user] >= q.perUser) {
-		return false
+// refusal names the cap that refuses one more allocation for user, or ""
+// if none does.
+func (q *quota) refusal(user string) string {
+	session, ident := splitUser(user)
+	switch {
+	case q.total != 0 && q.live >= q.total:
+		return "total"
+	case q.perUser != 0 && q.byUser[session] >= q.perUser:
+		return "credential"
+	case q.perIdentity != 0 && q.byIdent[ident] >= q.perIdentity:
+		return "ip"
 	}
+	return ""
+}
+
+func (q *quota) allows(user string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.refusal(user)
+}
+
+func (q *quota) take(user string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if r := q.refusal(user); r != "" {
+		return r
+	}
+	session, ident := splitUser(user)
 	q.live++
-	q.byUser[user]++
-	return true
+	q.byUser[session]++
+	q.byIdent[ident]++
+	return ""
 }
 
 func (q *quota) release(user string) {
+	session, ident := splitUser(user)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.live--
-	if q.byUser[user]--; q.byUser[user] <= 0 {
-		delete(q.byUser, user)
+	if q.byUser[session]--; q.byUser[session] <= 0 {
+		delete(q.byUser, session)
+	}
+	if q.byIdent[ident]--; q.byIdent[ident] <= 0 {
+		delete(q.byIdent, ident)
 	}
 }
 
@@ -80,9 +103,9 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		return nil, nil, fmt.Errorf("%w: %s", errWrongFamily, conf.Network)
 	}
 	s := g.srv
-	if !s.quota.take(conf.UserID) {
-		s.quotaRefused.Add(1)
-		return nil, nil, fmt.Errorf("%w for %q", errQuota, conf.UserID)
+	if which := s.quota.take(conf.UserID); which != "" {
+		s.countQuotaRefusal(which)
+		return nil, nil, fmt.Errorf("%w (%s) for %q", errQuota, which, conf.UserID)
 	}
 	conn, addr, err := g.inner.AllocatePacketConn(conf)
 	if err != nil {

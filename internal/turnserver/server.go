@@ -13,9 +13,9 @@ import (
 
 	"github.com/pion/transport/v5/reuseport"
 	"github.com/pion/turn/v5"
-	"golang.org/x/net/netutil"
 
 	"github.com/strangerchat/stranger/internal/clock"
+	"github.com/strangerchat/stranger/internal/ids"
 )
 
 // Server is a running embedded TURN server.
@@ -25,6 +25,8 @@ type Server struct {
 	clock   clock.Clock
 	policy  PeerPolicy
 	quota   quota
+	guard   *tcpGuard
+	chats   *sessionCache // nil without Config.Sessions
 	turn    *turn.Server
 	port    int
 	tlsPort int // 0: no TURN over TLS
@@ -33,8 +35,11 @@ type Server struct {
 
 	allocationsTotal  atomic.Uint64
 	permissionsDenied atomic.Uint64
-	quotaRefused      atomic.Uint64
+	quotaRefused      atomic.Uint64 // all caps together (Stats.QuotaRefused)
+	quotaRefusedIP    atomic.Uint64 // of those, by MaxAllocationsPerIP
 	authRefused       atomic.Uint64
+	endedRefused      atomic.Uint64 // credentials of sessions no longer in a chat
+	checkErrors       atomic.Uint64 // Sessions.Chatting failed; request let through
 	relayedBytes      atomic.Uint64
 	dropped           atomic.Uint64
 }
@@ -53,10 +58,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		log:    log.With("component", "turn"),
 		clock:  cfg.Clock,
 		policy: PeerPolicy{AllowLoopback: cfg.AllowLoopback},
-		quota:  quota{perUser: cfg.MaxAllocationsPerUser, total: cfg.MaxAllocations, byUser: map[string]int{}},
+		quota: quota{perUser: cfg.MaxAllocationsPerUser, perIdentity: cfg.MaxAllocationsPerIP, total: cfg.MaxAllocations,
+			byUser: map[string]int{}, byIdent: map[string]int{}},
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
+	}
+	if cfg.Sessions != nil {
+		s.chats = &sessionCache{sessions: cfg.Sessions, clock: s.clock, answers: map[string]cachedAnswer{}}
 	}
 
 	publicIP := net.ParseIP(cfg.PublicIP)
@@ -106,19 +115,26 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return true
 	}
 	ver := Verifier{Secret: cfg.Secret, Realm: cfg.Realm, Clock: s.clock}
+	// The guard's total bounds the file descriptors TCP clients hold; it
+	// follows a raised allocation cap but does not shrink with a lowered one,
+	// which would let a few idle connections lock everyone out (issue 12,
+	// row 5: six of them with --turn-max-allocs 6).
+	maxTCP := max(cfg.MaxAllocations, DefaultMaxAllocations)
+	s.guard = newTCPGuard(cfg.MaxTCPPerIP, maxTCP, cfg.AuthTimeout, s.clock)
 	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
 		LoggerFactory: slogFactory{log: s.log},
-		AuthHandler: ver.AuthHandler(func(user string, err error) {
+		AuthHandler: s.authHandler(ver.AuthHandler(func(user string, err error) {
 			s.authRefused.Add(1)
 			s.log.Debug("turn credential refused", "user", user, "err", err)
-		}),
+		})),
 		QuotaHandler: func(user, _ string, src net.Addr) bool {
-			if s.quota.allows(user) {
+			which := s.quota.allows(user)
+			if which == "" {
 				return true
 			}
-			s.quotaRefused.Add(1)
-			s.log.Debug("turn allocation quota reached", "user", user, "client", src)
+			s.countQuotaRefusal(which)
+			s.log.Debug("turn allocation quota reached", "user", user, "client", src, "cap", which)
 			return false
 		},
 		EventHandler: turn.EventHandler{
@@ -128,7 +144,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 				if !ok {
 					s.authRefused.Add(1)
 					s.log.Debug("turn message integrity failed", "user", user, "client", src, "method", method)
+					return
 				}
+				s.guard.authenticated(src)
 			},
 			OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
 				s.allocationsTotal.Add(1)
@@ -141,14 +159,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		})
 	}
 	// pion serves every TCP connection on its own goroutine with no idle
-	// timeout; bound them so idle connections cannot use up the process's
-	// file descriptors (Accept waits at the limit).
-	maxTCP := cfg.MaxAllocations
-	if maxTCP == 0 {
-		maxTCP = DefaultMaxAllocations
-	}
+	// timeout; the guard bounds them per client and in total, refusing at
+	// accept (so one client cannot make Accept wait for everyone), and
+	// closes those that do not authenticate in time.
 	sc.ListenerConfigs = []turn.ListenerConfig{{
-		Listener: netutil.LimitListener(tcp, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
+		Listener: s.guard.listener(tcp), RelayAddressGenerator: gen, PermissionHandler: permit,
 	}}
 	closeListeners := func() {
 		for _, c := range udp {
@@ -164,9 +179,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.tlsPort = tl.Addr().(*net.TCPAddr).Port
 		// The handshake runs on pion's goroutine for the connection, at
-		// its first read; the limit counts TLS and plain TCP apart, each
-		// bounded like the other.
-		tlsLn := tls.NewListener(netutil.LimitListener(tl, maxTCP), cfg.TLS)
+		// its first read, within the guard's auth deadline.
+		tlsLn := tls.NewListener(s.guard.listener(tl), cfg.TLS)
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener: tlsLn, RelayAddressGenerator: gen, PermissionHandler: permit,
 		})
@@ -178,7 +192,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			s.tlsPort = a.Port
 		}
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: netutil.LimitListener(cfg.TLSListener, maxTCP), RelayAddressGenerator: gen, PermissionHandler: permit,
+			Listener: s.guard.listener(cfg.TLSListener), RelayAddressGenerator: gen, PermissionHandler: permit,
 		})
 	}
 	ts, err := turn.NewServer(sc)
@@ -276,7 +290,13 @@ type Stats struct {
 	AllocationsTotal  uint64 // allocations created since start
 	PermissionsDenied uint64 // CreatePermission/ChannelBind refused by PeerPolicy
 	QuotaRefused      uint64 // Allocate refused by a quota
+	QuotaRefusedIP    uint64 // of QuotaRefused, by the per-IP cap
 	AuthRefused       uint64 // requests with expired, malformed, other-realm or forged credentials
+	EndedRefused      uint64 // requests with a credential of a session no longer in a chat
+	SessionCheckErrs  uint64 // Sessions.Chatting failed (the request was let through)
+	TCPRefusedIP      uint64 // TCP/TLS connections refused by the per-IP cap
+	TCPRefusedTotal   uint64 // TCP/TLS connections refused by the total cap
+	TCPAuthTimeouts   uint64 // TCP/TLS connections closed for not authenticating in time
 	RelayedBytes      uint64 // payload bytes relayed, both directions
 	DroppedPackets    uint64 // datagrams dropped by the bandwidth cap
 }
@@ -288,8 +308,46 @@ func (s *Server) Stats() Stats {
 		AllocationsTotal:  s.allocationsTotal.Load(),
 		PermissionsDenied: s.permissionsDenied.Load(),
 		QuotaRefused:      s.quotaRefused.Load(),
+		QuotaRefusedIP:    s.quotaRefusedIP.Load(),
 		AuthRefused:       s.authRefused.Load(),
+		EndedRefused:      s.endedRefused.Load(),
+		SessionCheckErrs:  s.checkErrors.Load(),
+		TCPRefusedIP:      s.guard.refusedIdentity.Load(),
+		TCPRefusedTotal:   s.guard.refusedTotal.Load(),
+		TCPAuthTimeouts:   s.guard.timedOut.Load(),
 		RelayedBytes:      s.relayedBytes.Load(),
 		DroppedPackets:    s.dropped.Load(),
+	}
+}
+
+func (s *Server) countQuotaRefusal(which string) {
+	s.quotaRefused.Add(1)
+	if which == "ip" {
+		s.quotaRefusedIP.Add(1)
+	}
+}
+
+// authHandler adds to the credential check what needs the request: the
+// session must still be in a chat (Config.Sessions), and the user id pion
+// keeps for the allocation carries the client's identity for the quota.
+func (s *Server) authHandler(check turn.AuthHandler) turn.AuthHandler {
+	return func(ra *turn.RequestAttributes) (string, []byte, bool) {
+		session, key, ok := check(ra)
+		if !ok {
+			return "", nil, false
+		}
+		if s.chats != nil {
+			chatting, err := s.chats.check(ra.Username, ids.SessionID(session))
+			if err != nil {
+				s.checkErrors.Add(1)
+				s.log.Warn("turn: cannot tell whether a session is in a chat; letting the request through", "session", session, "err", err)
+			}
+			if !chatting {
+				s.endedRefused.Add(1)
+				s.log.Debug("turn credential of a session no longer in a chat refused", "user", ra.Username, "client", ra.SrcAddr)
+				return "", nil, false
+			}
+		}
+		return userID(session, identity(ra.SrcAddr)), key, true
 	}
 }

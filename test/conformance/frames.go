@@ -17,6 +17,7 @@ func frameCases() []testCase {
 		{name: "join/waiting_bad_state", run: testJoinWaiting},
 		{name: "join/chatting_bad_state", run: testJoinChatting},
 		{name: "matched/fields_one_initiator", run: testMatchedFields},
+		{name: "matched/turn_credentials_only_with_the_match", run: testTURNOnlyMatched},
 		{name: "next/idle_enters_queue_with_defaults", run: testNextIdleDefaults},
 		{name: "next/idle_uses_last_join_prefs", run: testNextIdleLastPrefs},
 		{name: "next/waiting_no_reply_nothing_changes", run: testNextWaiting},
@@ -116,6 +117,47 @@ func checkICEServer(t *testing.T, v any) {
 			if _, ok := x.(string); !ok {
 				t.Errorf("iceServers entry %v: %s is not a string", s, k)
 			}
+		}
+	}
+}
+
+// testTURNOnlyMatched: protocol 1.1. No welcome carries a credential;
+// matched carries iceServers, and when welcome.turn says a relay is offered,
+// a TURN entry with a credential naming the session.
+func testTURNOnlyMatched(t *testing.T, e *env) {
+	a, b := e.client(t), e.client(t)
+	for _, c := range []*Client{a, b} {
+		ice, _ := c.Welcome["iceServers"].([]any)
+		for _, s := range ice {
+			if m, ok := s.(map[string]any); ok && (m["username"] != nil || m["credential"] != nil) {
+				t.Fatalf("welcome carries a credential: %s", c.Welcome)
+			}
+		}
+	}
+	join(t, a, "video")
+	mb := joinMatched(t, b, "video")
+	ma := a.Expect(t, "matched")
+	for _, x := range []struct {
+		c *Client
+		m Frame
+	}{{a, ma}, {b, mb}} {
+		ice, ok := x.m["iceServers"].([]any)
+		if !ok {
+			t.Fatalf("matched.iceServers = %v, want an array", x.m["iceServers"])
+		}
+		withCredential := false
+		for _, s := range ice {
+			checkICEServer(t, s)
+			m, _ := s.(map[string]any)
+			if u, ok := m["username"].(string); ok {
+				withCredential = true
+				if !strings.HasSuffix(u, ":"+x.c.Session) || m["credential"] == "" {
+					t.Errorf("matched TURN entry %v: want a credential for session %s", m, x.c.Session)
+				}
+			}
+		}
+		if turn, _ := x.c.Welcome.Bool("turn"); turn && !withCredential {
+			t.Errorf("welcome.turn but matched has no TURN credential: %s", x.m)
 		}
 	}
 }

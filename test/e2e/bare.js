@@ -78,6 +78,8 @@
             out.matched = now() - t0;
             room = m.room;
             initiator = m.initiator;
+            // Protocol 1.1: TURN credentials come with the match (as the app does).
+            if (m.iceServers) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: m.iceServers });
             if (initiator) {
               pc.addTransceiver('audio', { direction: 'sendrecv' });
               pc.addTransceiver('video', { direction: 'sendrecv' });

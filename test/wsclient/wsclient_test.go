@@ -208,3 +208,25 @@ func TestClientResumeRefused(t *testing.T) {
 		t.Fatalf("resume into a fresh session: %v, want resume refused", err)
 	}
 }
+
+func TestCallICEServers(t *testing.T) {
+	welcome := Frame{"iceServers": []any{map[string]any{"urls": "stun:a"}}}
+	matched := Frame{"iceServers": []any{
+		map[string]any{"urls": []any{"stun:a"}},
+		map[string]any{"urls": []any{"turn:b?transport=udp", "turn:b?transport=tcp"}, "username": "1:s", "credential": "c"},
+	}}
+	got, err := CallICEServers(matched, welcome)
+	if err != nil || len(got) != 2 || got[1].Username != "1:s" || got[1].Credential != "c" || len(got[1].URLs) != 2 {
+		t.Fatalf("1.1 matched: %+v, %v", got, err)
+	}
+	got, err = CallICEServers(Frame{"type": "matched"}, welcome)
+	if err != nil || len(got) != 1 || got[0].URLs[0] != "stun:a" {
+		t.Fatalf("1.0 matched falls back to welcome: %+v, %v", got, err)
+	}
+	if _, err := CallICEServers(Frame{"iceServers": "x"}, welcome); err == nil {
+		t.Fatal("malformed iceServers: no error")
+	}
+	if _, err := CallICEServers(Frame{"iceServers": []any{map[string]any{"urls": 3}}}, welcome); err == nil {
+		t.Fatal("urls not a string: no error")
+	}
+}

@@ -39,8 +39,8 @@ type Options struct {
 	Name string
 	// Header is sent with the WebSocket handshake (e.g. an Origin).
 	Header http.Header
-	// ICEServers, when non-nil, replace welcome.iceServers in the peer
-	// connection's configuration.
+	// ICEServers, when non-nil, replace the servers of matched (or, from a
+	// 1.0 server, of welcome) in the peer connection's configuration.
 	ICEServers []webrtc.ICEServer
 	// RelayOnly sets iceTransportPolicy "relay": only relay candidates are
 	// gathered and paired, so the call must go through a TURN server.
@@ -99,6 +99,9 @@ type Chat struct {
 	Initiator       bool     `json:"initiator"`
 	Mode            string   `json:"mode"`
 	CommonInterests []string `json:"commonInterests"`
+	// ICEServers is the chat's list, TURN credentials included (protocol
+	// 1.1); nil from a 1.0 server, whose welcome carries them.
+	ICEServers []ICEServer `json:"iceServers"`
 }
 
 // Welcome is the first frame of every connection.
@@ -114,9 +117,11 @@ type Welcome struct {
 }
 
 // WebRTC converts the servers for a pion configuration.
-func (w Welcome) WebRTC() []webrtc.ICEServer {
-	out := make([]webrtc.ICEServer, 0, len(w.ICEServers))
-	for _, s := range w.ICEServers {
+func (w Welcome) WebRTC() []webrtc.ICEServer { return toWebRTC(w.ICEServers) }
+
+func toWebRTC(servers []ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(servers))
+	for _, s := range servers {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	return out
@@ -319,7 +324,11 @@ func (p *Peer) startCall(c Chat) error {
 	}
 	p.chat = &c
 	servers := p.opts.ICEServers
-	if servers == nil {
+	switch {
+	case servers != nil:
+	case c.ICEServers != nil: // protocol 1.1: the credentials come with the match
+		servers = toWebRTC(c.ICEServers)
+	default: // a 1.0 server
 		servers = p.welcome.WebRTC()
 	}
 	p.mu.Unlock()

@@ -925,3 +925,72 @@ describe('CallController: counts, mode switch, remembered privacy', () => {
   });
 });
 });
+
+describe('CallController: ICE servers of protocol 1.1 (TURN credentials come with matched)', () => {
+  const stun = { urls: 'stun:127.0.0.1:3478' };
+  const turn = { urls: ['turn:127.0.0.1:3478?transport=udp'], username: '1700000000:s_1', credential: 'c1' };
+
+  it('offers privacy mode from welcome.turn and calls with matched.iceServers, set before the offer', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome({ iceServers: [stun], turn: true }));
+    expect(ctl.getView().turnAvailable).toBe(true);
+    ctl.setPrivacy(true);
+    ctl.start('video', []);
+    await flush();
+    const pc = FakePeerConnection.last();
+    // Made while waiting, with what the welcome had: no credential yet.
+    expect(pc.config.iceServers).toEqual([stun]);
+    expect(pc.config.iceTransportPolicy).toBe('relay');
+    const configAtOffer: RTCConfiguration[] = [];
+    const createOffer = pc.createOffer.bind(pc);
+    pc.createOffer = (opts?: RTCOfferOptions) => {
+      configAtOffer.push(pc.getConfiguration());
+      return createOffer(opts);
+    };
+    srv(sock, { type: 'matched', room: 'room1', initiator: true, mode: 'video', commonInterests: [], iceServers: [stun, turn] });
+    await flush();
+    expect(configAtOffer).toHaveLength(1);
+    expect(configAtOffer[0]?.iceServers).toEqual([stun, turn]);
+    expect(configAtOffer[0]?.iceTransportPolicy).toBe('relay');
+  });
+
+  it('a 1.0 server: matched without iceServers keeps the welcome list and its credentials', async () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome({ iceServers: [stun, turn] }));
+    expect(ctl.getView().turnAvailable).toBe(true);
+    ctl.start('video', []);
+    await flush();
+    matched(sock, true);
+    await flush();
+    const pc = FakePeerConnection.last();
+    expect(pc.config.iceServers).toEqual([stun, turn]);
+    expect(pc.offers).toHaveLength(1);
+  });
+
+  it('a resume mid-call takes the renewed credentials of the resumed chat, not the welcome list', async () => {
+    const { sock, pc } = await videoCall(true);
+    sock.drop();
+    vi.advanceTimersByTime(1000);
+    const s2 = FakeSocket.last();
+    s2.open();
+    const renewed = { ...turn, username: '1700003600:s_1', credential: 'c2' };
+    s2.receive(
+      welcome({
+        resumed: true,
+        resumeToken: 'tok2',
+        state: 'chatting',
+        lastSeq: 1,
+        iceServers: [stun],
+        turn: true,
+        chat: { room: 'room1', initiator: true, mode: 'video', commonInterests: [], iceServers: [stun, renewed] },
+      }),
+    );
+    expect(pc.config.iceServers).toEqual([stun, renewed]);
+  });
+
+  it('without a TURN relay (no welcome.turn, no TURN entry) privacy mode stays off', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome({ iceServers: [stun] }));
+    expect(ctl.getView().turnAvailable).toBe(false);
+  });
+});

@@ -428,7 +428,7 @@ export class CallController {
 
   private onWelcome(m: WelcomeMsg, lostSession: boolean): void {
     this.iceServers = m.iceServers;
-    const turnAvailable = hasTurn(m.iceServers);
+    const turnAvailable = m.turn || hasTurn(m.iceServers);
     this.update({
       session: m.session,
       online: m.online,
@@ -438,7 +438,9 @@ export class CallController {
     // Counts for the landing page and the search; the subscription does not
     // survive a new session or a resume on another node, so ask every time.
     if (this.view.phase !== 'chatting') this.watchCounts(true, true);
-    this.peer?.setIceServers(this.iceServers);
+    // Renewed TURN credentials for the call: a 1.1 server sends them in the
+    // resumed chat, a 1.0 server in the welcome itself.
+    this.peer?.setIceServers(m.chat?.iceServers ?? this.iceServers);
     // The partner heard nothing from us while we were away, and we nothing
     // from them: their silence so far is ours, not theirs.
     this.presence.heardNow();
@@ -563,6 +565,10 @@ export class CallController {
     });
     if (!video) return;
     if (!this.peer) this.preparePeer();
+    // Protocol 1.1: TURN credentials come with the match. The connection
+    // made while waiting gathered with the welcome's servers (STUN); with
+    // these the offer (or the answer) gathers relay candidates too.
+    if (m.iceServers) this.peer?.setIceServers(m.iceServers);
     this.peer?.matched(m.initiator);
   }
 

@@ -76,8 +76,9 @@ export class PeerLink {
       iceServers: iceServers as RTCIceServer[],
       iceTransportPolicy: relayOnly ? 'relay' : 'all',
       bundlePolicy: 'max-bundle',
-      // Gather candidates (and allocate the TURN relay) now, while waiting,
-      // rather than after the match: the pool is what the offer then uses.
+      // Gather candidates now, while waiting, rather than after the match:
+      // the pool is what the offer then uses. The relay is allocated at the
+      // match, which brings the TURN credentials (protocol 1.1).
       iceCandidatePoolSize: 1,
     };
   }
@@ -88,7 +89,7 @@ export class PeerLink {
     if (initiator) this.offer(false);
   }
 
-  /** Fresh TURN credentials (they are short-lived) for the current connection. */
+  /** The chat's TURN credentials (protocol 1.1: from `matched`), or renewed ones after a resume. */
   setIceServers(iceServers: readonly IceServer[]): void {
     try {
       this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: iceServers as RTCIceServer[] });

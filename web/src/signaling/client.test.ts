@@ -259,6 +259,30 @@ describe('protocol helpers', () => {
       commonInterests: [],
     });
   });
+
+  it('parses the ICE servers of protocol 1.1: matched.iceServers, welcome.turn, a resumed chat', () => {
+    const turn = { urls: ['turn:a:3478'], username: '1:s', credential: 'c' };
+    const m = parseServerMsg(
+      JSON.stringify({ type: 'matched', seq: 1, room: 'r', initiator: true, mode: 'video', commonInterests: [], iceServers: [turn, 7] }),
+    );
+    expect(m).toMatchObject({ type: 'matched', iceServers: [turn] });
+    const w = parseServerMsg(
+      JSON.stringify({
+        type: 'welcome',
+        session: 's',
+        resumeToken: 't',
+        resumed: true,
+        iceServers: [],
+        turn: true,
+        state: 'chatting',
+        chat: { room: 'r', initiator: false, mode: 'video', commonInterests: [], iceServers: [turn] },
+      }),
+    );
+    expect(w).toMatchObject({ type: 'welcome', turn: true, chat: { iceServers: [turn] } });
+    expect(parseServerMsg(JSON.stringify({ type: 'welcome', session: 's', resumeToken: 't', iceServers: [] }))).toMatchObject({
+      turn: false,
+    });
+  });
 });
 
 describe('SignalingClient heartbeat', () => {

@@ -37,6 +37,12 @@ export interface ChatInfo {
   initiator: boolean;
   mode: Mode;
   commonInterests: string[];
+  /**
+   * Protocol 1.1: the chat's ICE servers, TURN credentials included (in
+   * `matched`, and in a resumed welcome's chat). Absent from a 1.0 server,
+   * whose welcome.iceServers carries them.
+   */
+  iceServers?: IceServer[];
 }
 
 // ---- server -> client ----
@@ -47,6 +53,8 @@ export interface WelcomeMsg {
   resumeToken: string;
   resumed: boolean;
   iceServers: IceServer[];
+  /** Protocol 1.1: TURN is offered; its credentials come with `matched`. */
+  turn: boolean;
   online: number;
   /** Only on a resume. */
   state?: SessionState;
@@ -169,7 +177,13 @@ function parseChatInfo(o: Record<string, unknown>): ChatInfo | null {
   }
   const common = o.commonInterests == null ? [] : o.commonInterests;
   if (!isStringArray(common)) return null;
-  return { room: o.room, initiator: o.initiator, mode: o.mode, commonInterests: common };
+  const chat: ChatInfo = { room: o.room, initiator: o.initiator, mode: o.mode, commonInterests: common };
+  if (Array.isArray(o.iceServers)) chat.iceServers = parseIceServers(o.iceServers);
+  return chat;
+}
+
+function parseIceServers(v: unknown[]): IceServer[] {
+  return v.filter(isObject) as unknown as IceServer[];
 }
 
 /**
@@ -187,13 +201,14 @@ export function parseServerMsg(raw: string): ServerMsg | null {
   if (!isObject(v) || typeof v.type !== 'string') return null;
   if (v.type === 'welcome') {
     if (typeof v.session !== 'string' || typeof v.resumeToken !== 'string') return null;
-    const iceServers = Array.isArray(v.iceServers) ? (v.iceServers.filter(isObject) as unknown as IceServer[]) : [];
+    const iceServers = Array.isArray(v.iceServers) ? parseIceServers(v.iceServers) : [];
     const msg: WelcomeMsg = {
       type: 'welcome',
       session: v.session,
       resumeToken: v.resumeToken,
       resumed: v.resumed === true,
       iceServers,
+      turn: v.turn === true,
       online: typeof v.online === 'number' ? v.online : 0,
     };
     if (v.state === 'idle' || v.state === 'waiting' || v.state === 'chatting') msg.state = v.state;
