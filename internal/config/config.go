@@ -110,6 +110,11 @@ type Config struct {
 	// DataDir holds what a node keeps across restarts: ACME account and
 	// certificates.
 	DataDir string
+
+	// PowDifficulty is ALTCHA's maxnumber for the proof of work a new
+	// session gives before its first join or next (docs/security.md,
+	// "Proof of work"); 0 turns it off.
+	PowDifficulty int64
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -144,6 +149,7 @@ func Default() Config {
 		TURNBandwidth:          1_000_000,
 		ACMECA:                 LetsEncrypt,
 		DataDir:                "/var/lib/stranger",
+		PowDifficulty:          DefaultPowDifficulty,
 	}
 }
 
@@ -193,6 +199,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	tlsFlags(fs, &c)
 	if c.Role == RoleNode {
 		nodeFlags(fs, &c)
+		powFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -427,6 +434,7 @@ func (c Config) Validate() error {
 		bad("turn-allocation-lifetime", "must be 0 (no cap) or at least 1m")
 	}
 	c.validateTLS(bad)
+	c.validatePow(bad)
 	if c.Role == RoleRelay {
 		if c.TURNListen == "" {
 			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")
@@ -527,5 +535,24 @@ func (c Config) TURNServer() turnserver.Config {
 		MaxAllocations:         c.TURNMaxAllocs,
 		AllocationLifetime:     c.TURNAllocationLifetime,
 		BandwidthPerAllocation: c.TURNBandwidth,
+	}
+}
+
+// DefaultPowDifficulty is --pow-difficulty's default: on average 25 000
+// SHA-256 hashes in the browser's WebCrypto, about 60 ms on this project's
+// benchmark machine in headless Chromium and so, at 3–5 times slower, under
+// 300 ms on a phone (docs/benchmarks.md, "Proof of work").
+const DefaultPowDifficulty = 50_000
+
+// maxPowDifficulty: beyond it a phone would take many seconds.
+const maxPowDifficulty = 10_000_000
+
+func powFlags(fs *flag.FlagSet, c *Config) {
+	fs.Int64Var(&c.PowDifficulty, "pow-difficulty", c.PowDifficulty, "proof of work asked of every new session before its first join or next: ALTCHA maxnumber, a client tries half of it on average (0: off)")
+}
+
+func (c Config) validatePow(bad func(flag, format string, args ...any)) {
+	if c.PowDifficulty < 0 || c.PowDifficulty > maxPowDifficulty {
+		bad("pow-difficulty", "must be 0 (off) or 1..%d", maxPowDifficulty)
 	}
 }

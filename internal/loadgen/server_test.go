@@ -40,6 +40,7 @@ func startNode(t *testing.T) string {
 	cfg.STUN = nil
 	cfg.MaxConnsPerIP = 0
 	cfg.MsgRate, cfg.MsgBurst = 10000, 10000
+	cfg.PowDifficulty = 0
 	logs := &syncBuffer{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), server.Options{})
 	if err != nil {

@@ -92,11 +92,12 @@ func Reason(err error) string {
 // Reasons lists every Reason label, so metrics can start them at zero.
 var Reasons = []string{"missing", "malformed", "wrong", "expired", "used", "error"}
 
-// Replay remembers used solutions. Use records key until the given time
-// and reports whether it was new; every node of a deployment must share
-// one (RedisReplay), or a solution could be spent once per node.
+// Replay remembers used solutions. Use records key for ttl (the time its
+// challenge has left, by the verifier's clock) and reports whether it was
+// new; every node of a deployment must share one (RedisReplay), or a
+// solution could be spent once per node.
 type Replay interface {
-	Use(ctx context.Context, key string, until time.Time) (fresh bool, err error)
+	Use(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }
 
 // Options configure a Verifier.
@@ -168,7 +169,7 @@ func (v *Verifier) Verify(ctx context.Context, payload string, now time.Time) er
 	if err != nil {
 		return err
 	}
-	fresh, err := v.replay.Use(ctx, s.Challenge, exp)
+	fresh, err := v.replay.Use(ctx, s.Challenge, exp.Sub(now))
 	switch {
 	case err != nil:
 		return fmt.Errorf("pow: replay store: %w", err)

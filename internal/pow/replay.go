@@ -36,8 +36,9 @@ func NewMemoryReplay(max int) *MemoryReplay {
 // Use implements Replay. Expired entries are swept when the map has grown
 // to twice its size after the last sweep, so a sweep costs O(1) per Use
 // amortised.
-func (m *MemoryReplay) Use(_ context.Context, key string, until time.Time) (bool, error) {
+func (m *MemoryReplay) Use(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	now := time.Now()
+	until := now.Add(ttl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if exp, ok := m.used[key]; ok && now.Before(exp) {
@@ -87,13 +88,12 @@ func NewRedisReplay(rdb setNX, prefix string) *RedisReplay {
 	return &RedisReplay{rdb: rdb, prefix: prefix}
 }
 
-// Use implements Replay with SET key 1 NX PX <until-now>: atomic on the
-// server, so two nodes racing with the same solution cannot both win, and
-// the key expires with the challenge.
-func (r *RedisReplay) Use(ctx context.Context, key string, until time.Time) (bool, error) {
-	ttl := time.Until(until)
+// Use implements Replay with SET key 1 NX PX ttl: atomic on the server, so
+// two nodes racing with the same solution cannot both win, and the key
+// expires with the challenge.
+func (r *RedisReplay) Use(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl < time.Millisecond {
-		ttl = time.Millisecond // expired meanwhile: still answer atomically
+		ttl = time.Millisecond // PX needs a positive time; Verify refused expired ones
 	}
 	return r.rdb.SetNX(ctx, r.prefix+key, 1, ttl).Result()
 }

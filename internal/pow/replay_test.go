@@ -16,7 +16,7 @@ import (
 func TestMemoryReplay(t *testing.T) {
 	m := NewMemoryReplay(3)
 	ctx := context.Background()
-	later := time.Now().Add(time.Hour)
+	later := time.Hour
 	if ok, err := m.Use(ctx, "a", later); !ok || err != nil {
 		t.Fatalf("first use: %v %v", ok, err)
 	}
@@ -24,7 +24,7 @@ func TestMemoryReplay(t *testing.T) {
 		t.Fatalf("second use: %v %v, want refused", ok, err)
 	}
 	// Expired entries make room; unexpired ones never are forgotten.
-	if ok, _ := m.Use(ctx, "old", time.Now().Add(-time.Second)); !ok {
+	if ok, _ := m.Use(ctx, "old", -time.Second); !ok {
 		t.Fatal("old")
 	}
 	if ok, _ := m.Use(ctx, "b", later); !ok {
@@ -118,5 +118,25 @@ func TestRedisReplayDown(t *testing.T) {
 	err := v.Verify(context.Background(), p, now)
 	if err == nil || Reason(err) != "error" {
 		t.Fatalf("Verify with Redis down: %v (%s), want a store error", err, Reason(err))
+	}
+}
+
+// The replay key's lifetime follows the verifier's clock, not the Redis
+// host's: a verifier on a fake clock far in the past still finds reuse.
+func TestRedisReplayFakeClock(t *testing.T) {
+	url, _ := redistest.Start(t)
+	opt, _ := redis.ParseURL(url)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	v, _ := New(Options{Key: []byte("shared-deployment-key"), MaxNumber: 50, Replay: NewRedisReplay(rdb, "")})
+	past := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	c, _ := v.Challenge(past)
+	p, _, _ := Solve(context.Background(), c)
+	if err := v.Verify(context.Background(), p, past); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := v.Verify(context.Background(), p, past.Add(time.Second)); !errors.Is(err, ErrUsed) {
+		t.Fatalf("reuse on a fake clock: %v, want ErrUsed", err)
 	}
 }

@@ -94,6 +94,10 @@ func New(o Options) (*Backend, error) {
 	return b, nil
 }
 
+// Client is the backend's Redis connection pool, for other state the
+// deployment shares through the same Redis (used proof-of-work solutions).
+func (b *Backend) Client() *redis.Client { return b.rdb }
+
 // Start joins the deployment with the node's sessions: it subscribes to the
 // node's channel, writes the first heartbeat and starts the engine's
 // sweeper. If it fails, Close still releases what was built.

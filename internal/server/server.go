@@ -133,6 +133,10 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		s.backend, s.engine, cl = b, b.Engine, b.Cluster
 		s.cleanup.add(func(context.Context) error { b.Close(); return nil })
 	}
+	pw, err := newPow(cfg, s.backend)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
 	hub := signaling.New(signaling.Options{
 		Clock:      opt.Clock,
 		Log:        log,
@@ -151,6 +155,7 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MsgBurst:       cfg.MsgBurst,
 		Cluster:        cl,
 		Poller:         s.poller,
+		Pow:            pw,
 	})
 	s.hub = hub
 	registerHubGauges(reg, hub)

@@ -61,4 +61,5 @@ type Transfer struct {
 	Held      [][]byte      `json:"held,omitempty"` // frames acked+1 … outSeq
 	IP        string        `json:"ip,omitempty"`
 	Budget    float64       `json:"budget"`
+	PowOwed   bool          `json:"powOwed,omitempty"` // the session has not yet given its proof of work
 }

@@ -68,7 +68,8 @@ func (s *session) handOver() (Transfer, departure, bool) {
 func (s *session) transferLocked() Transfer {
 	t := Transfer{Found: true, Live: true, State: s.state, Room: s.chat.room, Partner: s.chat.partner,
 		Initiator: s.chat.initiator, Mode: s.chat.mode, Common: s.chat.common, Prefs: s.prefs,
-		LastChat: s.lastChat, InSeq: s.inSeq, OutSeq: s.outSeq, Acked: s.acked, IP: s.ip, Budget: s.budget.tokens}
+		LastChat: s.lastChat, InSeq: s.inSeq, OutSeq: s.outSeq, Acked: s.acked, IP: s.ip, Budget: s.budget.tokens,
+		PowOwed: s.pow == powOwed}
 	for _, f := range s.held {
 		t.Held = append(t.Held, f.data)
 	}
@@ -137,6 +138,9 @@ func (s *session) arrive(c *conn, t Transfer, token, lastParam string) bool {
 	}
 	s.ip, s.state, s.prefs, s.lastChat, s.inSeq = c.ip, t.State, t.Prefs, t.LastChat, t.InSeq
 	s.budget.tokens = t.Budget
+	if t.PowOwed {
+		s.pow = powOwed
+	}
 	if t.State == match.Chatting {
 		s.chat = chatView{room: t.Room, partner: t.Partner, initiator: t.Initiator, mode: t.Mode, common: t.Common}
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	// Poller drives reads, so idle connections hold no goroutine; nil: one
 	// reading goroutine per connection.
 	Poller *netpoll.Poller
+	// Pow asks every new session for a proof of work before its first join
+	// or next (pow.go); nil: off.
+	Pow ProofOfWork
 }
 
 // Hub holds the sessions of this node.

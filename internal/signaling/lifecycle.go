@@ -117,11 +117,15 @@ func (h *Hub) attach(c *conn, token, lastParam string, hasLast bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ip, s.token = c.ip, tok
+	if h.opts.Pow != nil {
+		s.pow = powOwed
+	}
 	s.connectLocked(c)
 	h.register(s, tok)
 	h.addOnline(1)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
 		Session: string(s.id), ResumeToken: tok, ICEServers: h.iceServers(s.id), Online: h.onlineCount(),
+		Pow: h.powChallengeLocked(s),
 	})
 	c.kickLocked()
 }
@@ -215,7 +219,7 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	s.ip = c.ip
 	w := protocol.Welcome{
 		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: h.iceServers(s.id),
-		State: s.state.String(), LastSeq: new(s.inSeq),
+		State: s.state.String(), LastSeq: new(s.inSeq), Pow: h.powChallengeLocked(s),
 	}
 	if s.state == match.Chatting {
 		common := s.chat.common

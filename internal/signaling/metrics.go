@@ -19,6 +19,7 @@ type Metrics struct {
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
+	pow     *powMetrics
 }
 
 // NewMetrics registers the collectors with reg (a fresh registry in tests).
@@ -40,6 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stranger_reports_total", Help: "Reports recorded."}),
 		errors: map[protocol.Code]prometheus.Counter{},
+		pow:    newPowMetrics(reg),
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stranger_messages_relayed_total", Help: "Client messages relayed to a partner, by type."}, []string{"type"})

@@ -78,6 +78,7 @@ type session struct {
 	heldBytes int
 	inSeq     int64 // highest client seq processed
 	budget    bucket
+	pow       powState
 	abuse     abuse
 	// watchCounts: the client asked for pushed counts (counts.go).
 	watchCounts bool

@@ -130,6 +130,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--redis", redisURL,
 			"--max-conns-per-ip", "0",
 			"--stun", "",
+			"--pow-difficulty", "0",
 			"--resume-grace", "5s",
 			"--log-format", "json",
 			"--log-level", "debug",

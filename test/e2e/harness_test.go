@@ -93,6 +93,8 @@ type nodeOptions struct {
 	turn bool
 	// resumeGrace overrides the grace period of a dropped session.
 	resumeGrace time.Duration
+	// pow is --pow-difficulty (0: off, as in every test that does not test it).
+	pow int64
 }
 
 func startNode(t *testing.T, o nodeOptions) *node {
@@ -106,6 +108,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	if o.resumeGrace > 0 {
 		cfg.ResumeGrace = o.resumeGrace
 	}
+	cfg.PowDifficulty = o.pow
 	if o.turn {
 		cfg.TURNListen = "127.0.0.1:0"
 		cfg.TURNPublicIP = "127.0.0.1"

@@ -37,6 +37,9 @@ type DialOptions struct {
 	IgnorePings bool
 	// HandshakeTimeout bounds the dial and upgrade (default Timeout).
 	HandshakeTimeout time.Duration
+	// ManualPow turns off the proof-of-work solver (pow.go): the test sends
+	// pow itself, or none.
+	ManualPow bool
 }
 
 // event is what the reader goroutine hands over: a frame, or the end of the
@@ -66,6 +69,10 @@ type Conn struct {
 
 	closeOnce   sync.Once
 	releaseOnce sync.Once
+
+	manualPow bool
+	powMu     sync.Mutex
+	pow       string // the solution of the last challenge received (pow.go)
 }
 
 // Dial connects to rawURL (ws://host/ws, optionally with a query) and
@@ -81,7 +88,7 @@ func Dial(ctx context.Context, rawURL string, o DialOptions) (*Conn, *http.Respo
 		}
 		return nil, resp, fmt.Errorf("dial %s: %w", rawURL, err)
 	}
-	c := &Conn{ws: ws, events: make(chan event, 4096), release: make(chan struct{}), done: make(chan struct{})}
+	c := &Conn{ws: ws, events: make(chan event, 4096), release: make(chan struct{}), done: make(chan struct{}), manualPow: o.ManualPow}
 	ws.SetPingHandler(func(data string) error {
 		c.pings.Add(1)
 		if o.IgnorePings {
@@ -106,6 +113,8 @@ func (c *Conn) read() {
 		ev := c.readOne()
 		if ev.err != nil {
 			c.readErr = ev.err
+		} else {
+			c.solve(ev.frame)
 		}
 		select {
 		case c.events <- ev:
@@ -293,7 +302,7 @@ func (c *Conn) Send(v any) error {
 			return fmt.Errorf("marshal: %w", err)
 		}
 	}
-	return c.write(websocket.TextMessage, b)
+	return c.write(websocket.TextMessage, c.withPow(b))
 }
 
 // SendBinary writes a binary frame.
