@@ -20,7 +20,9 @@ else
   go build -o "$B/stranger-load" ./cmd/stranger-load
 fi
 RPORT=16399
-FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
+# POW=N asks every new session for proof of work of difficulty N (default 0: off,
+# so the figures compare with the earlier ones); the load generator solves it.
+FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "" --pow-difficulty "${POW:-0}")
 
 waitready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "node $1 not ready" >&2; return 1; }
 
