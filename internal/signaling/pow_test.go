@@ -172,3 +172,22 @@ func value(c prometheus.Counter) float64 {
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// Whether a session owes its proof of work moves with it to another node.
+func TestPowOwedMovesWithHandover(t *testing.T) {
+	h := powHub(t, Options{})
+	for _, owed := range []powState{powOwed, powSettled} {
+		s := &session{id: "s_x", hub: h, phase: phaseConnected, pow: owed}
+		tr, err := DecodeTransfer(EncodeTransfer(s.transferLocked()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := &session{id: "s_x", hub: h, phase: phaseArriving}
+		if !moved.arrive(&conn{ip: "127.0.0.1"}, tr, "tok", "0") {
+			t.Fatal("arrive refused")
+		}
+		if moved.pow != owed {
+			t.Errorf("owed %v arrived as %v", owed, moved.pow)
+		}
+	}
+}

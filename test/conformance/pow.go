@@ -16,6 +16,7 @@ func powCases() []testCase {
 		{name: "pow/first_join_or_next_needs_a_solution", run: testPowRequired},
 		{name: "pow/a_solution_works_once", run: testPowOnce},
 		{name: "pow/later_frames_and_resumes_need_none", run: testPowOnlyFirst},
+		{name: "pow/resume_before_first_join_still_owes", run: testPowResumeOwes},
 	}
 }
 
@@ -92,5 +93,21 @@ func testPowOnlyFirst(t *testing.T, e *env) {
 	n.SetLast(a.Last())
 	n.Send(t, M{"type": "leave", "seq": 10})
 	n.Send(t, M{"type": "next", "seq": 11})
+	n.Expect(t, "waiting")
+}
+
+// A session resumed (on the next node, so over several nodes it moves)
+// before its first join still owes the proof of work: the resumed welcome
+// brings a challenge, a join without a solution gets pow_required, and one
+// with the solution of that challenge is accepted.
+func testPowResumeOwes(t *testing.T, e *env) {
+	a := e.manualPowClient(t)
+	n := e.connectAt(t, e.node(), "?resume="+a.Token+"&last=0", DialOptions{ManualPow: true})
+	if r, _ := n.Welcome.Bool("resumed"); !r || n.Welcome["pow"] == nil {
+		t.Fatalf("resumed welcome %s, want resumed with a fresh pow", n.Welcome)
+	}
+	n.Send(t, M{"type": "join", "mode": "text", "seq": 1})
+	n.ExpectError(t, "pow_required")
+	n.Send(t, M{"type": "join", "mode": "text", "seq": 2, "pow": solvePow(t, n.Welcome)})
 	n.Expect(t, "waiting")
 }
