@@ -24,7 +24,7 @@ type stats struct {
 	errors        atomic.Uint64 // error frames + error kinds
 
 	timeToMatch, signalLatency, chatLatency, connectLatency *Histogram
-	powSolve                                                *Histogram    // wall time of one proof-of-work solve
+	powSolve                                                *Histogram   // wall time of one proof-of-work solve
 	powCPU                                                  atomic.Int64 // CPU ns spent solving
 
 	mu      sync.Mutex
