@@ -13,8 +13,9 @@ const challenge = (n: number): PowChallenge => ({
 
 /** A solver the test answers by hand: solutions are "sol:<challenge>". */
 function manualSolver() {
-  const pending: { c: PowChallenge; resolve: (p: string) => void; reject: (e: Error) => void }[] = [];
-  const solve = (c: PowChallenge) => new Promise<string>((resolve, reject) => pending.push({ c, resolve, reject }));
+  const pending: { c: PowChallenge; signal: AbortSignal; resolve: (p: string) => void; reject: (e: Error) => void }[] = [];
+  const solve = (c: PowChallenge, signal: AbortSignal) =>
+    new Promise<string>((resolve, reject) => pending.push({ c, signal, resolve, reject }));
   const finish = async (i = pending.length - 1) => {
     const p = pending[i];
     if (!p) throw new Error('no solve pending');
@@ -124,12 +125,31 @@ describe('proof of work', () => {
     expect(messages).toEqual([]);
   });
 
-  it('ignores a solution that arrives after dispose', async () => {
+  it('stops the solve on dispose and ignores a solution that arrives after it', async () => {
     const { client, s, solver } = setup();
     s.receive(welcome({ pow: challenge(1) }));
     client.send({ type: 'join', mode: 'text' });
+    expect(solver.pending[0]?.signal.aborted).toBe(false);
     client.dispose();
+    expect(solver.pending[0]?.signal.aborted).toBe(true);
     await solver.finish();
     expect(s.sent).toEqual([]);
+  });
+
+  it('stops a solve that a fresh challenge replaces', async () => {
+    const { client, s, solver } = setup();
+    s.receive(welcome({ pow: challenge(1) }));
+    await solver.finish();
+    client.send({ type: 'join', mode: 'text' });
+    s.receive({ type: 'error', seq: 1, code: 'pow_required', message: 'used', pow: challenge(2) });
+    s.drop();
+    vi.runOnlyPendingTimers();
+    const s2 = FakeSocket.last();
+    s2.open();
+    s2.receive(welcome({ resumed: true, lastSeq: 1, pow: challenge(3) }));
+    expect(solver.pending[1]?.signal.aborted).toBe(true);
+    expect(solver.pending[2]?.signal.aborted).toBe(false);
+    await solver.finish();
+    expect(s2.sent).toEqual([{ type: 'join', mode: 'text', seq: 2, pow: 'sol:c3' }]);
   });
 });

@@ -7,8 +7,12 @@
 
 import type { PowChallenge } from './protocol';
 
-/** Solves a challenge; resolves to the payload to send (base64 of the solution's JSON). */
-export type PowSolver = (challenge: PowChallenge) => Promise<string>;
+/**
+ * Solves a challenge; resolves to the payload to send (base64 of the
+ * solution's JSON). An aborted signal stops the work (the promise may then
+ * never settle).
+ */
+export type PowSolver = (challenge: PowChallenge, signal: AbortSignal) => Promise<string>;
 
 /** What a join or next about to be sent should carry. */
 export type PowAttach =
@@ -24,6 +28,8 @@ export class PowGate {
   private generation = 0;
   private retried = false;
   private disposed = false;
+  /** Stops the solve in progress: a new challenge or dispose makes it useless. */
+  private abort: AbortController | null = null;
 
   /** onReady runs when a solution a held frame waits for is ready. */
   constructor(
@@ -40,6 +46,7 @@ export class PowGate {
       this.owed = false;
       this.payload = null;
       this.generation++;
+      this.stop();
     }
   }
 
@@ -70,20 +77,30 @@ export class PowGate {
   dispose(): void {
     this.disposed = true;
     this.generation++;
+    this.stop();
+  }
+
+  private stop(): void {
+    this.abort?.abort();
+    this.abort = null;
   }
 
   private start(challenge: PowChallenge): void {
+    this.stop();
     this.owed = true;
     this.payload = null;
     const gen = ++this.generation;
+    const abort = new AbortController();
+    this.abort = abort;
     const done = (payload: string): void => {
       if (gen !== this.generation || this.disposed) return;
+      this.abort = null;
       this.payload = payload;
       this.onReady();
     };
     // A solver that fails (no worker, an impossible challenge) sends the
     // frame without a solution: the server's pow_required then says why.
-    this.solve(challenge).then(done, () => done(''));
+    this.solve(challenge, abort.signal).then(done, () => done(''));
   }
 }
 
@@ -92,10 +109,18 @@ export class PowGate {
  * challenge arrives, so the landing page's script does not grow and the
  * page stays responsive while it runs.
  */
-export const workerSolver: PowSolver = (challenge) =>
+export const workerSolver: PowSolver = (challenge, signal) =>
   new Promise<string>((resolve, reject) => {
     const worker = new Worker(new URL('./pow.worker.ts', import.meta.url), { type: 'module' });
-    const finish = (): void => worker.terminate();
+    const finish = (): void => {
+      worker.terminate();
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      finish();
+      reject(new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort);
     worker.onmessage = (ev: MessageEvent<{ payload?: string; error?: string }>) => {
       finish();
       if (typeof ev.data.payload === 'string') resolve(ev.data.payload);
