@@ -540,10 +540,10 @@ func (c Config) TURNServer() turnserver.Config {
 
 // DefaultPowDifficulty is --pow-difficulty's default: on average 2 500
 // SHA-256 hashes. The web client hashes with WebCrypto one awaited digest at
-// a time (altcha-lib's solver), about 58 hashes per ms in headless Chromium
-// on this project's (loaded) benchmark machine: a median solve of some 50 ms
-// here, and so, on a phone 3–5 times slower, 130–220 ms on average
-// (docs/benchmarks.md, "Proof of work").
+// a time (altcha-lib's solver); in headless Chromium on this project's 2-core
+// benchmark machine, loaded, a solve in the worker took a median of 64–98 ms,
+// most of it the worker's start, so some 190–330 ms on a phone 3–5 times
+// slower (docs/benchmarks.md, "Proof of work").
 const DefaultPowDifficulty = 5_000
 
 // maxPowDifficulty: beyond it a phone would take many seconds.
