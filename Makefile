@@ -16,7 +16,7 @@ DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE ?= localhost/stranger:$(VERSION)
 HOST_ARCH := $(shell $(GO) env GOARCH)
 
-.PHONY: run build web test test-unit test-web test-go test-fuzz test-e2e test-tls test-deploy test-netsim dist image deps lint bench load clean
+.PHONY: run build web test test-unit test-web test-go test-conformance-pow test-fuzz test-e2e test-tls test-deploy test-netsim dist image deps lint bench load clean
 
 run: $(BIN)
 	./$(BIN) $(RUN_FLAGS)
@@ -68,6 +68,15 @@ test-web: web/node_modules/.package-lock.json
 test-go: $(WEB_DIST)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	# The conformance suite again with proof of work on (its clients solve
+	# it): the in-memory node here (about 25 s); all three backends in
+	# test-conformance-pow (about 90 s).
+	CONFORMANCE_POW=1000 $(GO) test -race -count=1 -run TestConformanceMemory ./test/
+
+## test-conformance-pow: the conformance suite on all three backends with
+## proof of work on.
+test-conformance-pow: $(WEB_DIST)
+	CONFORMANCE_POW=1000 $(GO) test -race -count=1 -run TestConformance ./test/
 
 test-fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/protocol

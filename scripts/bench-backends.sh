@@ -20,6 +20,8 @@ else
   go build -o "$B/stranger-load" ./cmd/stranger-load
 fi
 RPORT=16399
+# POW=N asks every new session for proof of work of difficulty N (default 0: off,
+# so the figures compare with the earlier ones); the load generator solves it.
 FLAGS=(--admin-addr "" --max-conns-per-ip 0 --msg-rate 100000 --msg-burst 100000 --log-level warn --stun "")
 # Builds with moderation keep reports and bans in --data-dir (a temporary
 # one here), and several nodes on one Redis must share a PostgreSQL: a
@@ -31,6 +33,9 @@ if "$B/stranger" --help 2>&1 | grep -q -- '-database'; then
   coproc PG { "$B/pgrun"; }
   read -r DATABASE <&"${PG[0]}"
   DB_FLAGS=(--database "$DATABASE")
+fi
+if "$B/stranger" --help 2>&1 | grep -q -- '-pow-difficulty'; then
+  FLAGS+=(--pow-difficulty "${POW:-0}")
 fi
 # Builds with per-identity quotas: off, every client is 127.0.0.1.
 if "$B/stranger" --help 2>&1 | grep -q -- '-conn-rate'; then

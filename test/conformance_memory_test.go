@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -42,7 +44,24 @@ func suiteConfig(o conformance.Options) config.Config {
 	// credentials (protocol 1.1).
 	cfg.TURNURLs = []string{"turn:127.0.0.1:3478?transport=udp"}
 	cfg.TURNSecret = "conformance-secret-0123456789"
+	cfg.PowDifficulty = conformancePow()
 	return cfg
+}
+
+// conformancePow is --pow-difficulty for the suite: 0 (off), or the value
+// of CONFORMANCE_POW for the second run with proof of work on, in which
+// the suite's clients (test/wsclient) solve every challenge by themselves
+// and every test must pass unchanged.
+func conformancePow() int64 {
+	s := os.Getenv("CONFORMANCE_POW")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		panic("CONFORMANCE_POW must be a difficulty (ALTCHA maxnumber), not " + strconv.Quote(s))
+	}
+	return n
 }
 
 // memoryDeployment is one node with the in-memory engine on a fake clock.

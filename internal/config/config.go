@@ -155,6 +155,10 @@ type Config struct {
 	// Warnings are logged once at start: deprecated flags, secret files
 	// others may read.
 	Warnings []string
+	// PowDifficulty is ALTCHA's maxnumber for the proof of work a new
+	// session gives before its first join or next (docs/security.md,
+	// "Proof of work"); 0 turns it off.
+	PowDifficulty int64
 }
 
 // TLS reports whether the node serves HTTPS itself.
@@ -199,6 +203,7 @@ func Default() Config {
 		NextRate:               0.5,
 		NextBurst:              5,
 		HTTPIdleTimeout:        DefaultHTTPIdleTimeout,
+		PowDifficulty:          DefaultPowDifficulty,
 	}
 }
 
@@ -254,6 +259,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		moderationFlags(fs, &c)
 		engineFlags(fs, &c)
 		quotaFlags(fs, &c)
+		powFlags(fs, &c)
 	} else {
 		fs.IntVar(&c.GOMAXPROCS, "gomaxprocs", 1, "OS threads running Go code at once (0: one per core); 1 relayed the most bytes per CPU-second in docs/benchmarks.md")
 	}
@@ -584,6 +590,7 @@ func (c Config) Validate() error {
 		c.validateModeration(bad)
 	}
 	c.validateHardening(bad)
+	c.validatePow(bad)
 	if c.Role == RoleRelay {
 		if c.TURNListen == "" {
 			bad("turn-listen", "required by stranger turn (the relay's UDP and TCP address, e.g. :3478)")
@@ -687,5 +694,26 @@ func (c Config) TURNServer() turnserver.Config {
 		MaxAllocationsPerIP:    c.TURNMaxAllocsPerIP,
 		MaxTCPPerIP:            c.TURNMaxTCPPerIP,
 		AuthTimeout:            c.TURNAuthTimeout,
+	}
+}
+
+// DefaultPowDifficulty is --pow-difficulty's default: on average 2 500
+// SHA-256 hashes. The web client hashes with WebCrypto one awaited digest at
+// a time (altcha-lib's solver); in headless Chromium on this project's 2-core
+// benchmark machine, loaded, a solve in the worker took a median of 64–98 ms,
+// most of it the worker's start, so some 190–330 ms on a phone 3–5 times
+// slower (docs/benchmarks.md, "Proof of work").
+const DefaultPowDifficulty = 5_000
+
+// maxPowDifficulty: beyond it a phone would take many seconds.
+const maxPowDifficulty = 10_000_000
+
+func powFlags(fs *flag.FlagSet, c *Config) {
+	fs.Int64Var(&c.PowDifficulty, "pow-difficulty", c.PowDifficulty, "proof of work asked of every new session before its first join or next: ALTCHA maxnumber, a client tries half of it on average (0: off)")
+}
+
+func (c Config) validatePow(bad func(flag, format string, args ...any)) {
+	if c.PowDifficulty < 0 || c.PowDifficulty > maxPowDifficulty {
+		bad("pow-difficulty", "must be 0 (off) or 1..%d", maxPowDifficulty)
 	}
 }

@@ -57,6 +57,7 @@ type client struct {
 	exchangeEnd bool // done: waiting for --chat-duration
 	timer       *time.Timer
 	buf         *[]byte // frame being built, from writePool; nil between sends
+	pow         string  // proof-of-work solution for the next join or next; "" once sent
 }
 
 // newClient picks the client's preferences.
@@ -119,6 +120,9 @@ func (c *client) session(ctx context.Context, url string) error {
 	if err := c.readFrame(func(f *serverFrame) error {
 		if string(f.typ) != "welcome" {
 			return fmt.Errorf("%w: got %q", errNoWelcome, f.typ)
+		}
+		if f.pow != nil && !r.cfg.Idle {
+			c.pow = r.solvePow(f.pow) // before joining, as the web client does
 		}
 		return nil
 	}); err != nil {
@@ -385,6 +389,12 @@ func (c *client) handle(f *serverFrame) (err error) {
 		// arrives after the peer_left, when we are no longer chatting.
 		// That is the protocol working, not an error.
 		r.stats.errorCode(f.code, c.state != stChatting && string(f.code) == "not_chatting")
+		if c.state == stWaiting && string(f.code) == "pow_required" && f.pow != nil {
+			// Our solution came too late (expired) or was refused: solve
+			// the fresh challenge and ask again, as the web client does.
+			c.pow = r.solvePow(f.pow)
+			return c.send(append(c.appendPow(c.frame("next")), '}'))
+		}
 		if c.state == stWaiting && string(f.code) == "overloaded" {
 			// The join was refused (queue full): ask again soon. next is
 			// valid in every state and does nothing if we got in after
@@ -488,7 +498,7 @@ func (c *client) moveOn() error {
 
 func (c *client) sendJoin() error {
 	c.queuedAt = time.Now()
-	if err := c.send(append(c.frame("join"), c.join...)); err != nil {
+	if err := c.send(append(c.appendPow(c.frame("join")), c.join...)); err != nil {
 		return err
 	}
 	c.setState(stWaiting)

@@ -157,6 +157,7 @@ type serverFrame struct {
 	text      []byte // raw, quotes included
 	code      []byte // without quotes
 	reason    []byte // without quotes
+	pow       []byte // raw JSON value: a proof-of-work challenge (welcome, pow_required)
 }
 
 func unquoted(v []byte) []byte {
@@ -191,6 +192,8 @@ func parseServerFrame(b []byte, f *serverFrame) error {
 			f.code = unquoted(v)
 		case "reason":
 			f.reason = unquoted(v)
+		case "pow":
+			f.pow = v
 		}
 	})
 	if err != nil {

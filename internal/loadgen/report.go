@@ -94,6 +94,13 @@ func writeReport(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "connections    peak %d, end %d, sessions opened %d, source addresses %d, fd limit %d\n",
 		r.PeakConns, r.EndConns, r.Total.Connects, r.Sources, r.FDLimit)
 	fmt.Fprintf(w, "connect        %s\n", fmtHist(r.ConnectLatency, 0.5, 0.99))
+	if r.PowSolve.Count > 0 {
+		share := 0.0
+		if r.LoadCPU > 0 {
+			share = 100 * r.PowCPU / r.LoadCPU
+		}
+		fmt.Fprintf(w, "proof of work  %s; %.2fs CPU, %.0f%% of the load generator's\n", fmtHist(r.PowSolve, 0.5, 0.99), r.PowCPU, share)
+	}
 	if !r.Idle {
 		fmt.Fprintf(w, "matches        %.0f total, %.1f/s (steady window)\n", r.Total.Matches(), r.MatchesPerSec())
 		fmt.Fprintf(w, "time to match  %s\n", fmtHist(r.TimeToMatch, 0.5, 0.9, 0.99))

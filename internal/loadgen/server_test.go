@@ -32,7 +32,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 // startNode runs a real node on a free loopback port, configured as for a
 // benchmark: no per-IP cap, a message budget no load client reaches.
-func startNode(t *testing.T) string {
+func startNode(t *testing.T) string { return startNodePow(t, 0) }
+
+// startNodePow is startNode asking for proof of work of difficulty pow (0: off).
+func startNodePow(t *testing.T, pow int64) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
@@ -41,6 +44,7 @@ func startNode(t *testing.T) string {
 	cfg.MaxConnsPerIP = 0
 	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0 // no quota: one address is everyone
 	cfg.MsgRate, cfg.MsgBurst = 10000, 10000
+	cfg.PowDifficulty = pow
 	logs := &syncBuffer{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), server.Options{})
 	if err != nil {

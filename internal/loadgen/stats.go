@@ -24,6 +24,8 @@ type stats struct {
 	errors        atomic.Uint64 // error frames + error kinds
 
 	timeToMatch, signalLatency, chatLatency, connectLatency *Histogram
+	powSolve                                                *Histogram   // wall time of one proof-of-work solve
+	powCPU                                                  atomic.Int64 // CPU ns spent solving
 
 	mu      sync.Mutex
 	codes   map[string]uint64 // error frames by code
@@ -36,7 +38,7 @@ type stats struct {
 func newStats() *stats {
 	return &stats{
 		timeToMatch: NewHistogram(), signalLatency: NewHistogram(),
-		chatLatency: NewHistogram(), connectLatency: NewHistogram(),
+		chatLatency: NewHistogram(), connectLatency: NewHistogram(), powSolve: NewHistogram(),
 		codes: map[string]uint64{}, kinds: map[string]uint64{}, reason: map[string]uint64{}, crossed: map[string]uint64{}, events: map[string]uint64{},
 	}
 }
@@ -190,6 +192,10 @@ type Result struct {
 	SignalLatency  HistSnapshot `json:"signal_latency"`
 	ChatLatency    HistSnapshot `json:"chat_latency"`
 	ConnectLatency HistSnapshot `json:"connect_latency"`
+	// Proof of work the server asked for: each solve's time, and the CPU
+	// time all solves took (compare with LoadCPU).
+	PowSolve HistSnapshot `json:"pow_solve"`
+	PowCPU   float64      `json:"pow_cpu_s"`
 
 	ErrorCodes map[string]uint64 `json:"error_codes"`
 	ErrorKinds map[string]uint64 `json:"error_kinds"`
@@ -220,6 +226,8 @@ func (s *stats) result() *Result {
 		SignalLatency:  s.signalLatency.Snapshot(),
 		ChatLatency:    s.chatLatency.Snapshot(),
 		ConnectLatency: s.connectLatency.Snapshot(),
+		PowSolve:       s.powSolve.Snapshot(),
+		PowCPU:         float64(s.powCPU.Load()) / 1e9,
 		ErrorCodes:     maps.Clone(s.codes),
 		ErrorKinds:     maps.Clone(s.kinds),
 		PeerLeft:       maps.Clone(s.reason),
@@ -253,6 +261,8 @@ func (r *Result) Merge(o *Result) {
 	r.SignalLatency = r.SignalLatency.Merge(o.SignalLatency)
 	r.ChatLatency = r.ChatLatency.Merge(o.ChatLatency)
 	r.ConnectLatency = r.ConnectLatency.Merge(o.ConnectLatency)
+	r.PowSolve = r.PowSolve.Merge(o.PowSolve)
+	r.PowCPU += o.PowCPU
 	r.ErrorCodes = mergeMaps(r.ErrorCodes, o.ErrorCodes)
 	r.ErrorKinds = mergeMaps(r.ErrorKinds, o.ErrorKinds)
 	r.PeerLeft = mergeMaps(r.PeerLeft, o.PeerLeft)

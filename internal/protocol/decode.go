@@ -77,6 +77,10 @@ const (
 	MaxReasonRunes   = 500      // report.reason
 	MaxInterests     = 10       // kept after normalisation
 	MaxInterestRunes = 32       // longer interests are dropped
+	// MaxPowBytes bounds join.pow and next.pow (1.1, "Proof of work"): a
+	// solution payload is about 330 bytes of base64, so a longer value is
+	// not one and is refused as bad_message before anything hashes it.
+	MaxPowBytes = 1024
 )
 
 // CheckLimits is step 5 of "Checking a client frame": it returns too_long
@@ -111,6 +115,7 @@ type Frame struct {
 	Typing    bool   // typing
 	Reason    string // report: after text hygiene
 	Counts    bool   // watch
+	Pow       string // join, next: the proof-of-work solution payload, as sent ("" when absent)
 }
 
 // Error is a refusal of a client frame, sent back as an `error` frame.
@@ -152,7 +157,7 @@ func Decode(b []byte, f *Frame) *Error {
 	var (
 		typeRaw                                      []byte
 		modeV, interestsV, dataV, roomV, textV, typV jsontext.Value
-		reasonV, countsV                             jsontext.Value
+		reasonV, countsV, powV                       jsontext.Value
 		seqErr, shapeErr                             *Error
 	)
 	tok, err := d.dec.ReadToken()
@@ -212,6 +217,8 @@ func Decode(b []byte, f *Frame) *Error {
 			reasonV = v
 		case `"counts"`:
 			countsV = v
+		case `"pow"`:
+			powV = v
 		}
 	}
 	if _, err := d.dec.ReadToken(); err != nil {
@@ -244,6 +251,11 @@ func Decode(b []byte, f *Frame) *Error {
 		return seqErr
 	}
 
+	if f.Type == TypeJoin || f.Type == TypeNext {
+		if err := decodePow(f, powV); err != nil {
+			return err
+		}
+	}
 	switch f.Type {
 	case TypeJoin:
 		f.Mode = ModeVideo
@@ -312,6 +324,24 @@ func Decode(b []byte, f *Frame) *Error {
 			return badMessage("watch: field counts must be a boolean")
 		}
 	}
+	return nil
+}
+
+// decodePow reads the optional pow field of join and next: a string of at
+// most MaxPowBytes bytes. Whether it is a good solution is for the server to
+// judge (step 4), not the decoder.
+func decodePow(f *Frame, v jsontext.Value) *Error {
+	if isNull(v) {
+		return nil
+	}
+	s, ok := str(v)
+	if !ok {
+		return badMessage("%s: pow must be a string", f.Type)
+	}
+	if len(s) > MaxPowBytes {
+		return badMessage("%s: pow is over %d bytes; a solution is a few hundred", f.Type, MaxPowBytes)
+	}
+	f.Pow = s
 	return nil
 }
 

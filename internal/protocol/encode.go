@@ -20,11 +20,14 @@ const (
 	CodeRateLimited Code = "rate_limited"
 	CodeBanned      Code = "banned"
 	CodeOverloaded  Code = "overloaded"
+	// CodePowRequired (1.1): the session's first join or next lacked a good
+	// proof-of-work solution; the error frame carries a fresh challenge.
+	CodePowRequired Code = "pow_required"
 )
 
 // Codes lists every code, for metrics.
 var Codes = [...]Code{CodeBadMessage, CodeUnknownType, CodeBadState, CodeNotChatting,
-	CodeTooLong, CodeRateLimited, CodeBanned, CodeOverloaded}
+	CodeTooLong, CodeRateLimited, CodeBanned, CodeOverloaded, CodePowRequired}
 
 // Welcome is the first frame on every connection. It carries no seq.
 type Welcome struct {
@@ -38,10 +41,22 @@ type Welcome struct {
 	// before it is matched.
 	TURN   bool `json:"turn,omitempty"`
 	Online int  `json:"online"`
+	// Pow is the proof-of-work challenge (1.1) when the deployment asks
+	// for one and the session has not yet given a solution.
+	Pow *PowChallenge `json:"pow,omitempty"`
 	// On a resume only:
 	State   string    `json:"state,omitempty"`
 	Chat    *ChatInfo `json:"chat,omitempty"`
 	LastSeq *int64    `json:"lastSeq,omitempty"`
+}
+
+// PowChallenge is an ALTCHA challenge object (1.1, "Proof of work").
+type PowChallenge struct {
+	Algorithm string `json:"algorithm"`
+	Challenge string `json:"challenge"`
+	MaxNumber int64  `json:"maxnumber"`
+	Salt      string `json:"salt"`
+	Signature string `json:"signature"`
 }
 
 // ChatInfo describes the current chat in a resumed welcome.
@@ -251,4 +266,23 @@ func AppendError(dst []byte, seq int64, code Code, message string) []byte {
 	dst = append(dst, `,"message":`...)
 	dst = AppendString(dst, message)
 	return append(dst, '}')
+}
+
+// AppendPowRequired appends error pow_required with the fresh challenge the
+// client is to solve before it tries again.
+func AppendPowRequired(dst []byte, seq int64, message string, c PowChallenge) []byte {
+	dst = head(dst, "error", seq)
+	dst = append(dst, `,"code":"pow_required","message":`...)
+	dst = AppendString(dst, message)
+	dst = append(dst, `,"pow":{"algorithm":`...)
+	dst = AppendString(dst, c.Algorithm)
+	dst = append(dst, `,"challenge":`...)
+	dst = AppendString(dst, c.Challenge)
+	dst = append(dst, `,"maxnumber":`...)
+	dst = strconv.AppendInt(dst, c.MaxNumber, 10)
+	dst = append(dst, `,"salt":`...)
+	dst = AppendString(dst, c.Salt)
+	dst = append(dst, `,"signature":`...)
+	dst = AppendString(dst, c.Signature)
+	return append(dst, "}}"...)
 }

@@ -23,6 +23,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"chat","text":"\u00a0 hi \u3000","seq":3.0}`))
 	f.Add([]byte(`{"type":"chat","text":"\u0000e\u0301\u202e\n\tx\r"}`))
 	f.Add([]byte(`{"type":"report","reason":"\u001b\u2066spam\u0308"}`))
+	f.Add([]byte(`{"type":"next","pow":"eyJhIjoxfQ==","seq":4}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := bytes.Clone(in)
 		var fr Frame
@@ -188,6 +189,15 @@ func oracle(in []byte) (want Frame, code Code, validJSON bool) {
 	}
 	if !seqOK {
 		return fail(CodeBadMessage)
+	}
+	if want.Type == TypeJoin || want.Type == TypeNext {
+		if raw := obj["pow"]; !isNull(raw) {
+			s, ok := str(raw)
+			if !ok || len(s) > MaxPowBytes {
+				return fail(CodeBadMessage)
+			}
+			want.Pow = s
+		}
 	}
 	switch want.Type {
 	case TypeJoin:

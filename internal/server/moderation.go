@@ -94,15 +94,19 @@ func identify(k *identity.Keyer) func(ip string) identity.Hash {
 
 // identityKeyer is the deployment's identity keyer, with the key kept in
 // the moderation store (made there by the first node that asks).
-func (s *Server) identityKeyer(ctx context.Context, st *modstore.Store) (*identity.Keyer, error) {
-	if len(s.cfg.IdentityKey) > 0 { // --identity-key-file: the operator's own
-		return identity.NewKeyer(s.cfg.IdentityKey)
+// deploymentKey is the key every node of the deployment shares: the
+// operator's (--identity-key-file), else the one kept in the moderation
+// store (made there by the first node that asks). Identities are hashed
+// with it, and other keys (proof of work) are derived from it.
+func (s *Server) deploymentKey(ctx context.Context, st *modstore.Store) ([]byte, error) {
+	if len(s.cfg.IdentityKey) > 0 {
+		return s.cfg.IdentityKey, nil
 	}
 	key, err := st.Key(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("identity key: %w", err)
+		return nil, fmt.Errorf("deployment key: %w", err)
 	}
-	return identity.NewKeyer(key)
+	return key, nil
 }
 
 // refuseSharedRedisWithoutDatabase stops a node from joining a Redis that

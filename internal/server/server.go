@@ -24,6 +24,7 @@ import (
 	"github.com/strangerchat/stranger/internal/clientip"
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/identity"
 	"github.com/strangerchat/stranger/internal/ids"
 	"github.com/strangerchat/stranger/internal/match"
 	"github.com/strangerchat/stranger/internal/moderation"
@@ -145,11 +146,19 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, s.abandon(err)
 	}
-	keyer, err := s.identityKeyer(octx, store)
+	key, err := s.deploymentKey(octx, store)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
+	keyer, err := identity.NewKeyer(key)
 	if err != nil {
 		return nil, s.abandon(err)
 	}
 	s.moderation, err = s.newModeration(octx, store, reg, opt.Clock)
+	if err != nil {
+		return nil, s.abandon(err)
+	}
+	pw, err := newPow(cfg, s.backend, key)
 	if err != nil {
 		return nil, s.abandon(err)
 	}
@@ -178,7 +187,8 @@ func New(cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
 		MaxWaitingPerIP: cfg.MaxWaitingPerIP,
 		NextRate:        cfg.NextRate,
 		NextBurst:       cfg.NextBurst,
-		ClientIP:       clientip.New(cfg.TrustedProxies, reg).IP,
+		ClientIP:        clientip.New(cfg.TrustedProxies, reg).IP,
+		Pow:             pw,
 	})
 	s.hub = hub
 	registerHubGauges(reg, hub)

@@ -22,6 +22,7 @@ func testConfig() config.Config {
 	c.Addr = "127.0.0.1:0"
 	c.AdminAddr = "127.0.0.1:0"
 	c.STUN = nil
+	c.PowDifficulty = 0
 	return c
 }
 

@@ -70,4 +70,5 @@ type Transfer struct {
 	// another node does not refill it; nil from a node that does not limit
 	// join/next (or predates the budget): a full budget.
 	Requeue *float64 `json:"requeue,omitempty"`
+	PowOwed bool     `json:"powOwed,omitempty"` // the session has not yet given its proof of work
 }

@@ -81,7 +81,11 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 	if !s.accept(&f, protocol.Decode(b, &f)) {
 		return
 	}
-	// 4. State and 5. limits, per type.
+	// 4. State and 5. limits, per type; for join and next the proof of
+	// work first (pow.go: why it may come before join's bad_state).
+	if (f.Type == protocol.TypeJoin || f.Type == protocol.TypeNext) && !h.powPaid(s, &f) {
+		return
+	}
 	switch f.Type {
 	case protocol.TypeSignal, protocol.TypeChat, protocol.TypeTyping:
 		h.relay(s, &f)

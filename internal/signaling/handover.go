@@ -71,7 +71,7 @@ func (s *session) transferLocked() Transfer {
 	t := Transfer{Found: true, Live: true, State: s.state, Room: s.chat.room, Partner: s.chat.partner,
 		Initiator: s.chat.initiator, Mode: s.chat.mode, Common: s.chat.common, Prefs: s.prefs,
 		LastChat: s.lastChat, InSeq: s.inSeq, OutSeq: s.outSeq, Acked: s.acked, IP: s.ip, Budget: s.budget.tokens,
-		Who: s.who, Lines: s.lines}
+		Who: s.who, Lines: s.lines, PowOwed: s.pow == powOwed}
 	if o.NextRate > 0 {
 		s.requeue.refill(now, o.NextRate, o.NextBurst)
 		t.Requeue = new(s.requeue.tokens)
@@ -150,6 +150,9 @@ func (s *session) arrive(c *conn, t Transfer, token, lastParam string) bool {
 	}
 	if s.who == "" && s.hub.opts.Identify != nil {
 		s.who = s.hub.opts.Identify(c.ip)
+	}
+	if t.PowOwed {
+		s.pow = powOwed
 	}
 	if t.State == match.Chatting {
 		s.chat = chatView{room: t.Room, partner: t.Partner, initiator: t.Initiator, mode: t.Mode, common: t.Common}

@@ -70,6 +70,9 @@ type Options struct {
 	// ClientIP is the address a request counts against (per-IP cap,
 	// bans); nil: the TCP peer's.
 	ClientIP func(*http.Request) string
+	// Pow asks every new session for a proof of work before its first join
+	// or next (pow.go); nil: off.
+	Pow ProofOfWork
 }
 
 // Hub holds the sessions of this node.

@@ -127,12 +127,16 @@ func (h *Hub) attach(c *conn, cl claim, lastParam string, hasLast bool) bool {
 	if h.opts.Identify != nil {
 		s.who = h.opts.Identify(c.ip)
 	}
+	if h.opts.Pow != nil {
+		s.pow = powOwed
+	}
 	s.connectLocked(c)
 	h.register(s, tok, c.id)
 	h.addOnline(1)
 	public, turn := h.welcomeICE(s.id)
 	c.welcome = protocol.EncodeWelcome(protocol.Welcome{
 		Session: string(s.id), ResumeToken: tok, ICEServers: public, TURN: turn, Online: h.onlineCount(),
+		Pow: h.powChallengeLocked(s),
 	})
 	c.kickLocked()
 	return true
@@ -224,7 +228,7 @@ func (h *Hub) reattach(s *session, c *conn, tok, lastParam string, hasLast bool)
 	public, turn := h.welcomeICE(s.id)
 	w := protocol.Welcome{
 		Session: string(s.id), ResumeToken: tok, Resumed: true, ICEServers: public, TURN: turn,
-		State: s.state.String(), LastSeq: new(s.inSeq),
+		State: s.state.String(), LastSeq: new(s.inSeq), Pow: h.powChallengeLocked(s),
 	}
 	if s.state == match.Chatting {
 		common := s.chat.common

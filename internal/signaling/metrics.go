@@ -25,6 +25,7 @@ type Metrics struct {
 
 	relayed [8]prometheus.Counter // by protocol.Type
 	errors  map[protocol.Code]prometheus.Counter
+	pow     *powMetrics
 }
 
 // NewMetrics registers the collectors with reg (a fresh registry in tests).
@@ -52,6 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: map[protocol.Code]prometheus.Counter{},
 		MessageTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "stranger_ws_message_timeouts_total", Help: "Connections closed (1008) because a message was not complete within 10 s of its first frame."}),
+		pow: newPowMetrics(reg),
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stranger_messages_relayed_total", Help: "Client messages relayed to a partner, by type."}, []string{"type"})

@@ -81,6 +81,7 @@ type session struct {
 	inSeq     int64      // highest client seq processed
 	lines     transcript // the chat messages of the current or last chat
 	budget    bucket
+	pow       powState
 	abuse     abuse
 	requeue   bucket // join/next budget (quota.go)
 	// quotaID is the identity s counts against (quota.go); guarded by

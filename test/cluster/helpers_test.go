@@ -137,6 +137,7 @@ func startNode(t *testing.T, name, redisURL string, extra ...string) *node {
 			"--conn-rate", "0", "--max-waiting-per-ip", "0", "--next-rate", "0",
 			"--public-metrics", // connected() reads the gauge on the node's own port
 			"--stun", "",
+			"--pow-difficulty", "0",
 			"--resume-grace", "5s",
 			"--log-format", "json",
 			"--log-level", "debug",

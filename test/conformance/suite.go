@@ -103,7 +103,7 @@ type testCase struct {
 func Run(t *testing.T, newDeployment NewDeployment) {
 	var cases []testCase
 	for _, group := range [][]testCase{
-		transportCases(), checkCases(), frameCases(), matchingCases(), resumeCases(),
+		transportCases(), checkCases(), frameCases(), matchingCases(), resumeCases(), powCases(),
 	} {
 		cases = append(cases, group...)
 	}

@@ -99,6 +99,8 @@ type nodeOptions struct {
 	admin bool
 	// trustLoopbackProxy honours X-Forwarded-For from 127.0.0.1 (asPerson).
 	trustLoopbackProxy bool
+	// pow is --pow-difficulty (0: off, as in every test that does not test it).
+	pow int64
 }
 
 func startNode(t *testing.T, o nodeOptions) *node {
@@ -119,6 +121,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 	if o.trustLoopbackProxy {
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	}
+	cfg.PowDifficulty = o.pow
 	if o.turn {
 		cfg.TURNListen = "127.0.0.1:0"
 		cfg.TURNPublicIP = "127.0.0.1"

@@ -59,6 +59,7 @@ func startServer(t *testing.T) *env {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.AdminAddr = ""
 	cfg.STUN = nil
+	cfg.PowDifficulty = 0
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, log, server.Options{})

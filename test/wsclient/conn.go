@@ -41,6 +41,9 @@ type DialOptions struct {
 	// stand in for different people with different loopback addresses.
 	// Empty: the system's choice.
 	From string
+	// ManualPow turns off the proof-of-work solver (pow.go): the test sends
+	// pow itself, or none.
+	ManualPow bool
 }
 
 // event is what the reader goroutine hands over: a frame, or the end of the
@@ -70,6 +73,10 @@ type Conn struct {
 
 	closeOnce   sync.Once
 	releaseOnce sync.Once
+
+	manualPow bool
+	powMu     sync.Mutex
+	pow       string // the solution of the last challenge received (pow.go)
 }
 
 // Dial connects to rawURL (ws://host/ws, optionally with a query) and
@@ -93,7 +100,7 @@ func Dial(ctx context.Context, rawURL string, o DialOptions) (*Conn, *http.Respo
 		}
 		return nil, resp, fmt.Errorf("dial %s: %w", rawURL, err)
 	}
-	c := &Conn{ws: ws, events: make(chan event, 4096), release: make(chan struct{}), done: make(chan struct{})}
+	c := &Conn{ws: ws, events: make(chan event, 4096), release: make(chan struct{}), done: make(chan struct{}), manualPow: o.ManualPow}
 	ws.SetPingHandler(func(data string) error {
 		c.pings.Add(1)
 		if o.IgnorePings {
@@ -118,6 +125,8 @@ func (c *Conn) read() {
 		ev := c.readOne()
 		if ev.err != nil {
 			c.readErr = ev.err
+		} else {
+			c.solve(ev.frame)
 		}
 		select {
 		case c.events <- ev:
@@ -305,7 +314,7 @@ func (c *Conn) Send(v any) error {
 			return fmt.Errorf("marshal: %w", err)
 		}
 	}
-	return c.write(websocket.TextMessage, b)
+	return c.write(websocket.TextMessage, c.withPow(b))
 }
 
 // SendBinary writes a binary frame.

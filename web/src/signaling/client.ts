@@ -1,4 +1,5 @@
 import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff';
+import { PowGate, workerSolver, type PowSolver } from './pow';
 import {
   parseServerMsg,
   type ClientFrame,
@@ -82,6 +83,12 @@ export interface SignalingOptions {
   heartbeat?: HeartbeatOptions | null;
   /** The clock of the heartbeat. */
   now?: () => number;
+  /**
+   * Solves proof-of-work challenges (pow.ts). Default: altcha-lib's solver in
+   * a Web Worker where there are workers; null: none (a join then gets
+   * pow_required from a server that asks for proof of work).
+   */
+  solvePow?: PowSolver | null;
 }
 
 const OPEN = 1;
@@ -133,6 +140,12 @@ export class SignalingClient {
   private kept: ClientFrame[] = [];
   /** True once the current socket got its welcome: frames may be written. */
   private ready = false;
+  /** Proof of work (pow.ts); null when the client has no solver. */
+  private readonly pow: PowGate | null;
+  /** Seq of the first kept frame held back until a proof of work is solved (a join or next); Infinity: none. */
+  private heldFrom = Infinity;
+  /** The last join or next that carried a solution, to send again once after pow_required. */
+  private lastPowMsg: ClientMsg | null = null;
 
   constructor(options: SignalingOptions) {
     this.handlers = options.handlers ?? {};
@@ -145,7 +158,9 @@ export class SignalingClient {
       maxKeptFrames: options.maxKeptFrames ?? 512,
       heartbeat: options.heartbeat ?? null,
       now: options.now ?? (() => Date.now()),
+      solvePow: options.solvePow === undefined ? (typeof Worker === 'undefined' ? null : workerSolver) : options.solvePow,
     };
+    this.pow = this.opts.solvePow ? new PowGate(this.opts.solvePow, () => this.releaseHeld()) : null;
   }
 
   get status(): LinkStatus {
@@ -224,10 +239,37 @@ export class SignalingClient {
    */
   send(msg: ClientMsg): number {
     const frame: ClientFrame = { ...msg, seq: this.nextSeq++ };
+    if (this.heldFrom === Infinity) this.attachPow(frame);
     this.kept.push(frame);
     if (this.kept.length > this.opts.maxKeptFrames) this.kept.splice(0, this.kept.length - this.opts.maxKeptFrames);
-    if (this.ready) this.write(frame);
+    if (this.ready && frame.seq < this.heldFrom) this.write(frame);
     return frame.seq;
+  }
+
+  /**
+   * Gives a join or next the proof of work the session owes, or holds it (and
+   * every frame after it, to keep their order) until the solution is ready.
+   */
+  private attachPow(frame: ClientFrame): void {
+    if (!this.pow || (frame.type !== 'join' && frame.type !== 'next') || frame.pow !== undefined) return;
+    const a = this.pow.attach();
+    if (a.kind === 'wait') {
+      this.heldFrom = frame.seq;
+    } else if (a.kind === 'pow') {
+      if (a.payload !== '') frame.pow = a.payload;
+      const { seq: _seq, pow: _pow, ...msg } = frame;
+      this.lastPowMsg = msg;
+    }
+  }
+
+  /** The solution held frames waited for is ready: attach it and send them. */
+  private releaseHeld(): void {
+    if (this.heldFrom === Infinity) return;
+    const held = this.kept.filter((f) => f.seq >= this.heldFrom);
+    this.heldFrom = Infinity;
+    const first = held.find((f) => f.type === 'join' || f.type === 'next');
+    if (first) this.attachPow(first);
+    if (this.ready) for (const f of held) this.write(f);
   }
 
   /**
@@ -332,6 +374,7 @@ export class SignalingClient {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.pow?.dispose();
     this.clearReconnectTimer();
     this.stopHeartbeat();
     this.clearTimer('connectTimer');
@@ -375,6 +418,12 @@ export class SignalingClient {
     // Duplicates appear when a resume re-sends frames we already had.
     if (msg.seq <= this._lastServerSeq) return;
     this._lastServerSeq = msg.seq;
+    if (msg.type === 'error' && msg.code === 'pow_required' && this.lastPowMsg && this.pow?.refused(msg.pow)) {
+      // Solve the fresh challenge and send the join or next again, once;
+      // the person sees nothing of it.
+      this.send(this.lastPowMsg);
+      return;
+    }
     this.handlers.onMessage?.(msg);
   }
 
@@ -387,6 +436,7 @@ export class SignalingClient {
     this.ready = true;
     this.clearTimer('connectTimer');
     this.startHeartbeat();
+    this.pow?.welcome(msg.pow);
     if (msg.resumed && !lostSession) {
       const last = msg.lastSeq ?? 0;
       this.kept = this.kept.filter((f) => f.seq > last);
@@ -400,8 +450,14 @@ export class SignalingClient {
       this.acked = 0;
     }
     // else: the first welcome; frames queued before it go out now.
+    // A join or next among them that owes a proof of work holds the rest.
+    this.heldFrom = Infinity;
+    for (const f of this.kept) {
+      if (f.seq > this.acked) this.attachPow(f);
+      if (this.heldFrom !== Infinity) break;
+    }
     // Re-send before telling the handler, so frames keep their seq order.
-    for (const f of this.kept) this.write(f);
+    for (const f of this.kept) if (f.seq < this.heldFrom) this.write(f);
     this.setStatus('open');
     this.handlers.onWelcome?.(msg, lostSession);
   }

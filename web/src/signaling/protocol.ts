@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'banned'
   | 'overloaded'
+  | 'pow_required'
   // A server may add codes.
   | (string & {});
 
@@ -30,6 +31,15 @@ export interface IceServer {
   urls: string | string[];
   username?: string;
   credential?: string;
+}
+
+/** An ALTCHA challenge (protocol 1.1, "Proof of work"). */
+export interface PowChallenge {
+  algorithm: string;
+  challenge: string;
+  maxnumber: number;
+  salt: string;
+  signature: string;
 }
 
 export interface ChatInfo {
@@ -60,6 +70,8 @@ export interface WelcomeMsg {
   state?: SessionState;
   chat?: ChatInfo;
   lastSeq?: number;
+  /** A proof-of-work challenge, while the session owes one (1.1). */
+  pow?: PowChallenge;
 }
 
 export interface WaitingMsg {
@@ -126,6 +138,8 @@ export interface ErrorMsg {
   seq: number;
   code: ErrorCode;
   message: string;
+  /** With pow_required: the fresh challenge to solve. */
+  pow?: PowChallenge;
 }
 
 /** Every server frame that carries a `seq`. */
@@ -146,8 +160,8 @@ export type ServerMsg = WelcomeMsg | SequencedServerMsg | PongMsg;
 // `seq` is added by the signaling client when the frame is sent.
 
 export type ClientMsg =
-  | { type: 'join'; mode: Mode; interests?: string[] }
-  | { type: 'next' }
+  | { type: 'join'; mode: Mode; interests?: string[]; pow?: string }
+  | { type: 'next'; pow?: string }
   | { type: 'leave' }
   | { type: 'signal'; data: SignalData; room: string }
   | { type: 'chat'; text: string }
@@ -186,6 +200,21 @@ function parseIceServers(v: unknown[]): IceServer[] {
   return v.filter(isObject) as unknown as IceServer[];
 }
 
+function parsePowChallenge(v: unknown): PowChallenge | null {
+  if (!isObject(v)) return null;
+  const { algorithm, challenge, maxnumber, salt, signature } = v;
+  if (
+    typeof algorithm !== 'string' ||
+    typeof challenge !== 'string' ||
+    typeof maxnumber !== 'number' ||
+    typeof salt !== 'string' ||
+    typeof signature !== 'string'
+  ) {
+    return null;
+  }
+  return { algorithm, challenge, maxnumber, salt, signature };
+}
+
 /**
  * Parses one text frame from the server. Returns null for anything that is not
  * a well-formed message of a known type: a client must not trip over a server
@@ -217,6 +246,8 @@ export function parseServerMsg(raw: string): ServerMsg | null {
       if (chat) msg.chat = chat;
     }
     if (typeof v.lastSeq === 'number') msg.lastSeq = v.lastSeq;
+    const pow = parsePowChallenge(v.pow);
+    if (pow) msg.pow = pow;
     return msg;
   }
   if (typeof v.seq !== 'number' || !Number.isInteger(v.seq)) return null;
@@ -251,13 +282,17 @@ export function parseServerMsg(raw: string): ServerMsg | null {
     }
     case 'pong':
       return typeof v.ack === 'number' ? { type: 'pong', seq, ack: v.ack } : null;
-    case 'error':
-      return {
+    case 'error': {
+      const msg: ErrorMsg = {
         type: 'error',
         seq,
         code: typeof v.code === 'string' ? v.code : 'unknown',
         message: typeof v.message === 'string' ? v.message : '',
       };
+      const pow = parsePowChallenge(v.pow);
+      if (pow) msg.pow = pow;
+      return msg;
+    }
     default:
       return null;
   }
