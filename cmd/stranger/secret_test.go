@@ -44,13 +44,14 @@ func TestTURNSecretFromAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dataDir := t.TempDir()
 	var cmd *exec.Cmd
 	var addr string
 	var stderr bytes.Buffer
 	for attempt := 0; ; attempt++ {
 		addr = "127.0.0.1:" + strconv.Itoa(freeport.MustTCP(t))
 		stderr.Reset()
-		cmd = exec.Command(self, "--addr", addr, "--admin-addr", "", "--stun", "",
+		cmd = exec.Command(self, "--addr", addr, "--admin-addr", "", "--stun", "", "--pow-difficulty", "0", "--data-dir", dataDir,
 			"--turn-urls", "turn:127.0.0.1:3478?transport=udp", "--turn-secret-file", path)
 		cmd.Env = append(os.Environ(), "STRANGER_TEST_RUN_MAIN=1")
 		cmd.Stderr = &stderr

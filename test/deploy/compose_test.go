@@ -60,7 +60,8 @@ func TestComposeCommandsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"STRANGER_IMAGE": img, "TURN_SECRET": "compose-test-secret-0123456789", "PUBLIC_IP": "203.0.113.10"}
+	vars := map[string]string{"STRANGER_IMAGE": img, "TURN_SECRET": "compose-test-secret-0123456789", "PUBLIC_IP": "203.0.113.10",
+		"PG_PASSWORD": "compose-test-password"}
 	var cf composeFile
 	if err := yaml.Unmarshal([]byte(interpolate(t, string(raw), vars)), &cf); err != nil {
 		t.Fatalf("deploy/compose.yaml: %v", err)
@@ -103,6 +104,9 @@ func TestComposeCommandsValid(t *testing.T) {
 		}
 		if s.Environment["STRANGER_REDIS"] == "" {
 			t.Errorf("service %s has no Redis: the nodes would not share their queue", name)
+		}
+		if db := s.Environment["STRANGER_DATABASE"]; db == "" || strings.Contains(db, "compose-test-password") {
+			t.Errorf("service %s: database %q; want a shared PostgreSQL, its password not in the URL", name, db)
 		}
 	}
 

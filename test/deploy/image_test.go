@@ -110,7 +110,10 @@ func TestImageServesAMatch(t *testing.T) {
 	}
 
 	port := freeport.MustTCP(t)
-	node := chroot("--addr", "127.0.0.1:"+strconv.Itoa(port), "--admin-addr", "", "--stun", "")
+	// The image keeps its data in /data (STRANGER_DATA_DIR), which its user
+	// writes: the moderation store opens there. The raw clients below give
+	// no proof of work.
+	node := chroot("--addr", "127.0.0.1:"+strconv.Itoa(port), "--admin-addr", "", "--stun", "", "--pow-difficulty", "0")
 	var logs strings.Builder
 	node.Stdout, node.Stderr = &logs, &logs
 	if err := node.Start(); err != nil {

@@ -365,7 +365,11 @@ func traversal(t *testing.T, stranger, peer string, oneBinary bool) {
 
 	node := []string{"--addr", serverIP + ":443", "--admin-addr", "", "--stun", "stun:" + serverIP + ":3478",
 		"--turn-secret", secret, "--interest-timeout", "1m", "--max-conns-per-ip", "0",
-		"--allowed-origins", "http://127.0.0.1:8000"}
+		"--allowed-origins", "http://127.0.0.1:8000",
+		// The peer command speaks protocol 1.0 plus matched.iceServers: no
+		// proof of work (conformance tests it); reports and bans in the
+		// test's directory.
+		"--pow-difficulty", "0", "--data-dir", n.dir}
 	relay := []string{"--turn-listen", serverIP + ":3478", "--turn-public-ip", serverIP, "--turn-secret", secret,
 		"--tls-cert", certFile, "--tls-key", keyFile, "--turn-tls-listen", serverIP + ":5349",
 		"--turn-relay-ports", "40000-40999"}

@@ -382,6 +382,19 @@ describe('CallController', () => {
     expect(FakePeerConnection.last().remoteDescription).toBeNull();
   });
 
+  it('next over the server\'s join/next budget: leaves the chat the server kept going and says when to retry', () => {
+    const { ctl, sock } = setup();
+    sock.receive(welcome());
+    ctl.start('text', []);
+    matched(sock, false, 'text');
+    ctl.next();
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'next' });
+    srv(sock, { type: 'error', code: 'rate_limited', message: 'too many skips; try again in 2 s' });
+    expect(sock.sent.at(-1)).toMatchObject({ type: 'leave' });
+    expect(ctl.getView().phase).toBe('ended');
+    expect(ctl.getView().notice).toBe('too many skips; try again in 2 s');
+  });
+
   it('stop sends leave, goes back to the landing page and says so', () => {
     const { ctl, sock } = setup();
     sock.receive(welcome());

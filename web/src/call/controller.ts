@@ -536,7 +536,15 @@ export class CallController {
         this.update({ notice: 'The server is busy right now. Try again in a moment.' });
         return;
       case 'rate_limited':
-        this.update({ notice: 'Slow down a little.' });
+        if (this.view.phase === 'waiting') {
+          // A join or next over the server's join/next budget: the server
+          // did not queue this session, and a refused next left its chat
+          // going. Leave it, so that the partner is told and both sides
+          // agree that this chat has ended.
+          this.signaling.send({ type: 'leave' });
+          this.enter({ phase: 'ended', endReason: null, mediaError: null });
+        }
+        this.update({ notice: m.message || 'Slow down a little.' });
         return;
       case 'not_chatting':
         if (this.pendingReport) {
