@@ -70,7 +70,7 @@ func (h *Hub) handleFrame(c *conn, b []byte) {
 	// 1. Rate budget, before parsing anything.
 	switch s.spend(c, h.clock.Now(), h.opts.MsgRate, h.opts.MsgBurst) {
 	case budgetAbused:
-		h.log.Info("closing connection for rate abuse", "session", string(s.id), "ip", c.ip)
+		h.log.Info("closing connection for rate abuse", "session", string(s.id), "identity", s.identity())
 		c.closeWith(closePolicy, "far over the message rate")
 		return
 	case budgetRefused, budgetStale:

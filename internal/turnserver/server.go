@@ -134,7 +134,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 				return true
 			}
 			s.countQuotaRefusal(which)
-			s.log.Debug("turn allocation quota reached", "user", user, "client", src, "cap", which)
+			s.log.Debug("turn allocation quota reached", "user", user, "cap", which) // no client address: moderation.md keeps raw IPs out of logs
 			return false
 		},
 		EventHandler: turn.EventHandler{
@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 				// cannot see the password) and fails MESSAGE-INTEGRITY.
 				if !ok {
 					s.authRefused.Add(1)
-					s.log.Debug("turn message integrity failed", "user", user, "client", src, "method", method)
+					s.log.Debug("turn message integrity failed", "user", user, "method", method)
 					return
 				}
 				s.guard.authenticated(src)
@@ -344,7 +344,7 @@ func (s *Server) authHandler(check turn.AuthHandler) turn.AuthHandler {
 			}
 			if !chatting {
 				s.endedRefused.Add(1)
-				s.log.Debug("turn credential of a session no longer in a chat refused", "user", ra.Username, "client", ra.SrcAddr)
+				s.log.Debug("turn credential of a session no longer in a chat refused", "user", ra.Username)
 				return "", nil, false
 			}
 		}
