@@ -24,14 +24,13 @@ func asPerson(t *testing.T, n *node, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	director := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		director(r)
-		// ReverseProxy appends the peer (127.0.0.1) after this: the node
-		// takes the right-most address that is not a trusted proxy.
-		r.Header.Set("X-Forwarded-For", addr)
-	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // the page's origin is this proxy's address
+		// The node trusts its loopback peer (this proxy) and takes the
+		// right-most address of the header that is not a trusted proxy.
+		pr.Out.Header.Set("X-Forwarded-For", addr)
+	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
