@@ -3,7 +3,6 @@ package moderation
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,29 +17,12 @@ import (
 	"github.com/strangerchat/stranger/internal/pgtest"
 )
 
-// One PostgreSQL server for the package's tests, started by the first test
-// that needs it; each test gets its own database on it.
-var pg struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pg.srv != nil {
-		pg.srv.Stop()
-	}
-	os.Exit(code)
-}
-
+// pgURL is a fresh database on the test binary's PostgreSQL.
 func pgURL(t *testing.T) string {
 	t.Helper()
-	pg.once.Do(func() { pg.srv, pg.err = pgtest.Launch() })
-	if pg.err != nil {
-		t.Fatal(pg.err) // no silent skip: PostgreSQL is the deployment backend
-	}
-	return pg.srv.NewDatabase(t)
+	return pgtest.Shared(t).NewDatabase(t)
 }
 
 // opener opens a new store handle on one test database each time: several

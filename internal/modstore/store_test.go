@@ -17,27 +17,11 @@ import (
 
 // One PostgreSQL server for the package's tests, started by the first test
 // that needs it; each test gets its own database on it.
-var pg struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pg.srv != nil {
-		pg.srv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func pgServer(t *testing.T) *pgtest.Server {
 	t.Helper()
-	pg.once.Do(func() { pg.srv, pg.err = pgtest.Launch() })
-	if pg.err != nil {
-		t.Fatal(pg.err) // no silent skip: the PostgreSQL backend is half of what is tested
-	}
-	return pg.srv
+	return pgtest.Shared(t) // no silent skip: the PostgreSQL backend is half of what is tested
 }
 
 // opener opens a new handle on one test database each time it is called:

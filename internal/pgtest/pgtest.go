@@ -255,3 +255,11 @@ func StopShared() {
 		shared.srv.Stop()
 	}
 }
+
+// Main runs a test binary's tests (its TestMain calls it) and then stops
+// the server Shared launched.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}

@@ -1,14 +1,9 @@
 package server_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/strangerchat/stranger/internal/pgtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
