@@ -35,7 +35,8 @@ func TestComposeCoturnSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"STRANGER_IMAGE": "localhost/stranger:test", "TURN_SECRET": secret, "PUBLIC_IP": "203.0.113.10"}
+	vars := map[string]string{"STRANGER_IMAGE": "localhost/stranger:test", "TURN_SECRET": secret, "PUBLIC_IP": "203.0.113.10",
+		"PG_PASSWORD": "compose-test-password"}
 	var cf composeFile
 	if err := yaml.Unmarshal([]byte(interpolate(t, string(raw), vars)), &cf); err != nil {
 		t.Fatalf("deploy/compose.yaml: %v", err)

@@ -109,6 +109,19 @@ func TestImageServesAMatch(t *testing.T) {
 		t.Fatalf("--check-config in the image: %s %v", out, err)
 	}
 
+	// A container runtime mounts the /data volume writable for the image's
+	// user; the image's own mount here is read-only. A tmpfs owned by that
+	// user stands in for the volume (the node keeps its SQLite store there).
+	uid, gid, _ := strings.Cut(ic.Config.User, ":")
+	if gid == "" {
+		gid = uid
+	}
+	volume := filepath.Join(root, "data")
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0700,uid="+uid+",gid="+gid, "tmpfs", volume).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a tmpfs as the /data volume: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", volume).Run() }) // before the image's unmount (cleanups run last first)
+
 	port := freeport.MustTCP(t)
 	// The image keeps its data in /data (STRANGER_DATA_DIR), which its user
 	// writes: the moderation store opens there. The raw clients below give
