@@ -185,6 +185,7 @@ func (h *Hub) pingAll() {
 	now := h.clock.Now()
 	for _, s := range h.snapshot() {
 		s.mu.Lock()
+		s.lines.forgetLocked(s.state, s.lastChat, now)
 		if c := s.conn; c != nil {
 			if now.Sub(c.lastPong) > h.opts.PongTimeout {
 				c.failLocked(errPongLost)

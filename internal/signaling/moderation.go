@@ -45,9 +45,10 @@ type line struct {
 
 // transcript is the last transcriptLines chat messages of one chat: the one
 // the session is in, or the last one it was in. It is replaced by the next
-// match and goes when the session ends, so the lines of a chat nobody
-// reported live at most until then (a report may come up to 60 s after the
-// chat ended: protocol.md, report).
+// match, dropped once the chat is over for longer than a report can come
+// (60 s after it ended: protocol.md, report; checked with every ping round,
+// forgetLocked) and goes when the session ends. A report copies the lines
+// into its record; nothing else keeps them.
 type transcript struct {
 	Room  match.RoomID `json:"room"`
 	Lines []line       `json:"lines,omitempty"`
@@ -62,6 +63,16 @@ func (t *transcript) add(room match.RoomID, mine bool, text string, at time.Time
 		t.Lines = t.Lines[:transcriptLines-1]
 	}
 	t.Lines = append(t.Lines, line{Mine: mine, Text: text, At: at})
+}
+
+// forgetLocked drops the lines of a chat that ended more than reportMemory
+// before now (the session's state and last chat's end as given; called
+// with the session's lock held).
+func (t *transcript) forgetLocked(state match.State, ended, now time.Time) {
+	if len(t.Lines) == 0 || state == match.Chatting || ended.IsZero() || now.Sub(ended) <= reportMemory {
+		return
+	}
+	*t = transcript{}
 }
 
 // messages returns the lines of room as a report carries them, seen from
