@@ -329,6 +329,19 @@ describe('Console', () => {
     await waitFor(() => expect(screen.getByTestId('stat-online').textContent).toBe('40'));
   });
 
+  it('polling drops reports another moderator handled and shows new ones', { timeout: 20_000 }, async () => {
+    const server = fakeServer({ reports: [report('r2', { evidence: false }), report('r1', { evidence: false })] });
+    await mount(server, memoryStorage(), 40);
+    await waitFor(() => expect(within(screen.getByTestId('queue')).getAllByRole('listitem')).toHaveLength(2));
+    server.s.reports[0]!.status = 'dismissed'; // r2, dismissed elsewhere
+    server.s.reports.unshift(report('r3', { evidence: false }));
+    await screen.findByTestId('queue-r3');
+    expect(within(screen.getByTestId('queue')).getAllByRole('listitem')).toHaveLength(2);
+    expect(screen.queryByTestId('queue-r2')).toBeNull();
+    expect(screen.getByTestId('queue-r3')).toBeTruthy();
+    expect(screen.getByTestId('queue-r1')).toBeTruthy();
+  });
+
   it('passes axe', async () => {
     const server = fakeServer();
     const { container } = await mount(server);

@@ -32,10 +32,19 @@ type Notice = { kind: 'done' | 'failed'; text: string } | null;
 
 const durationLabel = (d: BanDuration): string => BAN_DURATIONS.find((b) => b.duration === d)?.label ?? d;
 
-/** New reports (by id) go on top; the ones already listed keep their place. */
-function mergeNewest(current: Report[], page: Report[]): Report[] {
-  const known = new Set(current.map((r) => r.id));
-  return [...page.filter((r) => !known.has(r.id)), ...current];
+/**
+ * A fresh first page of the queue replaces what it covers: new reports
+ * appear on top, and reports another moderator dismissed or acted on leave
+ * the queue. Older pages loaded with "Load older" stay below it. A page
+ * that is not full holds every open report.
+ */
+function mergeNewest(current: Report[], page: Report[], full: boolean): Report[] {
+  const last = page[page.length - 1];
+  if (!full || !last) return page;
+  const inPage = new Set(page.map((r) => r.id));
+  const cut = current.findIndex((r) => r.id === last.id);
+  const older = cut >= 0 ? current.slice(cut + 1) : current.filter((r) => r.at < last.at);
+  return [...page, ...older.filter((r) => !inPage.has(r.id))];
 }
 
 function isTyping(target: EventTarget | null): boolean {
@@ -65,7 +74,7 @@ export function Console({ api, pollMs = POLL_MS }: { api: AdminApi; pollMs?: num
   // Bumped when a token is entered: every request is made again with it.
   const [generation, setGeneration] = useState(0);
   const [queue, setQueue] = useState<Queue>({ reports: [], more: false });
-  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [chosenId, setSelectedId] = useState<string | null>(null);
   const [bans, setBans] = useState<Ban[]>([]);
   const [stats, setStats] = useState<Stats | null>(null);
   const [notice, setNotice] = useState<Notice>(null);
@@ -108,8 +117,7 @@ export function Console({ api, pollMs = POLL_MS }: { api: AdminApi; pollMs?: num
       api.stats().then(guard(setStats), fail);
       api.reports().then(
         guard((page: Report[]) => {
-          setQueue((q) => ({ ...q, reports: mergeNewest(q.reports, page) }));
-          setSelectedId((id) => id ?? page[0]?.id ?? null);
+          setQueue((q) => ({ ...q, reports: mergeNewest(q.reports, page, page.length === PAGE_SIZE) }));
         }),
         fail,
       );
@@ -120,6 +128,10 @@ export function Console({ api, pollMs = POLL_MS }: { api: AdminApi; pollMs?: num
     };
   }, [api, failed, generation, pollMs]);
 
+  // The report the moderator chose, while it is in the queue; once it left
+  // (another moderator handled it), or before any choice, the newest.
+  const selectedId =
+    chosenId !== null && queue.reports.some((r) => r.id === chosenId) ? chosenId : (queue.reports[0]?.id ?? null);
   const selectedIndex = queue.reports.findIndex((r) => r.id === selectedId);
   const selected = selectedIndex >= 0 ? queue.reports[selectedIndex] : undefined;
 
