@@ -141,8 +141,9 @@ const closeBanned = 4003
 
 // EndBanned ends the sessions of who on this node: a ban has just started.
 // Each connection closes with status 4003 "banned", and its partner gets
-// `peer_left` `reported`; a new connection's join or next gets `banned`. The moderation service calls it on
-// every node of the deployment.
+// `peer_left` `reported`; a new connection's join or next gets `banned`.
+// The moderation service calls it on every node of the deployment, sessions
+// in their grace period included.
 func (h *Hub) EndBanned(who identity.Hash) {
 	if who == "" {
 		return
