@@ -577,8 +577,13 @@ func (m *Memory) enqueue(s *session, prefs Prefs, now time.Time) {
 		m.tryMatch(s, now)
 	}
 	if s.state == Waiting && len(s.interests) > 0 && !m.closed {
+		// At a deadline from the join's own time, not from whenever this
+		// line runs: the waiting event above may already have reached the
+		// client, and a test's fake clock moved on, before it does (a timer
+		// armed later fired late: TestConformanceMemory's rule3 row failed
+		// under load).
 		seq := s.seq
-		s.timer = m.clk.AfterFunc(m.interestTimeout, func() { m.interestTimeoutPassed(s, seq) })
+		s.timer = clock.AfterFuncAt(m.clk, now.Add(m.interestTimeout), func() { m.interestTimeoutPassed(s, seq) })
 	}
 }
 

@@ -847,3 +847,50 @@ func suiteReconnectKeepsPlaceAmongBlocked(t *testing.T, newHarness harnessFunc) 
 		matched("a", "room2", "c", true, video, 2*time.Second),
 		matched("c", "room2", "a", false, video, 0))
 }
+
+// advancingNotifier moves the fake clock on as soon as a session is told it
+// waits: a client that reacts to `waiting` before the engine has finished
+// its join (as a test's fake clock does, or a slow goroutine).
+type advancingNotifier struct {
+	recorder
+	clk *clock.Fake
+	by  time.Duration
+}
+
+func (n *advancingNotifier) Notify(s ids.SessionID, ev match.Event) {
+	n.recorder.Notify(s, ev)
+	if ev.Kind == match.EventWaiting {
+		n.clk.Advance(n.by) // no timer is due yet: nothing fires under the engine's lock
+	}
+}
+
+// TestInterestClockStartsAtTheJoin: the interest timeout counts from the
+// join, however late the engine arms its timer relative to the waiting
+// event (the timer was once armed from the clock's time after the event,
+// so a clock that moved in between made it fire late).
+func TestInterestClockStartsAtTheJoin(t *testing.T) {
+	clk := clock.NewFake(t0)
+	n := &advancingNotifier{clk: clk, by: 2 * time.Second}
+	m := match.NewMemory(match.MemoryConfig{Clock: clk, InterestTimeout: 5 * time.Second}, n)
+	defer m.Close()
+	if err := m.Join(ctx, "x", match.Prefs{Mode: text, Interests: []string{"cats"}}); err != nil {
+		t.Fatal(err)
+	}
+	n.by = 0
+	if err := m.Join(ctx, "y", match.Prefs{Mode: text}); err != nil { // accepts x; x does not accept y yet
+		t.Fatal(err)
+	}
+	clk.Advance(3*time.Second + time.Millisecond) // 5 s after x's join
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		for _, r := range n.take() {
+			if r.Ev.Kind == match.EventMatched {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("x was not matched with y 5 s after its join: its interest clock started late")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
