@@ -7,10 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,23 +51,13 @@ func startRelay(ctx context.Context, cfg config.Config, log *slog.Logger) (*rela
 			return nil, err
 		}
 		tc.TLS = files.TLSConfig()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		go func() {
-			defer signal.Stop(hup)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					if err := files.Reload(); err != nil {
-						log.Error("certificate reload failed; keeping the previous one", "err", err)
-					} else {
-						log.Info("certificate reloaded", "names", files.Names())
-					}
-				}
+		certs.ReloadOnHUP(ctx, log, func() error {
+			if err := files.Reload(); err != nil {
+				return err
 			}
-		}()
+			log.Info("certificate names", "names", files.Names())
+			return nil
+		})
 	}
 	closeRedis := func() error { return nil }
 	if cfg.Redis != "" {

@@ -9,26 +9,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/server"
 )
 
 var errEnough = errors.New("seen enough")
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
 
 // startNode runs a real node on a free loopback port, configured as for a
 // benchmark: no per-IP cap, a message budget no load client reaches.
@@ -45,7 +34,7 @@ func startNodePow(t *testing.T, pow int64) string {
 	cfg.ConnRate, cfg.MaxWaitingPerIP, cfg.NextRate = 0, 0, 0 // no quota: one address is everyone
 	cfg.MsgRate, cfg.MsgBurst = 10000, 10000
 	cfg.PowDifficulty = pow
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), server.Options{})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
@@ -60,9 +49,7 @@ func startNodePow(t *testing.T, pow int64) string {
 			t.Errorf("server shutdown: %v", err)
 		}
 		if t.Failed() {
-			logs.mu.Lock()
-			t.Logf("server log:\n%s", logs.b.String())
-			logs.mu.Unlock()
+			t.Logf("server log:\n%s", logs.String())
 		}
 	})
 	return "ws://" + srv.Addr() + "/ws"

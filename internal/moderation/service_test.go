@@ -1,7 +1,6 @@
 package moderation
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strangerchat/stranger/internal/identity"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/modstore"
 	"github.com/strangerchat/stranger/internal/redistest"
 )
@@ -194,30 +194,12 @@ func (f *flakyStore) ActiveBans(ctx context.Context, now time.Time) ([]modstore.
 	return bans, err
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestReloadStoreDown: an unreachable store at reload keeps the last set
 // and logs once per outage.
 func TestReloadStoreDown(t *testing.T) {
 	st, err := modstore.OpenSQLite(ctx, t.TempDir())
 	f := &flakyStore{Store: mustStore(t, st, err)}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	n := newNode(t, f, Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if _, err := n.Ban(ctx, moderatorBan(hash(1), time.Hour)); err != nil {
 		t.Fatal(err)

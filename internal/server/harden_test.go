@@ -214,32 +214,9 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 func TestUnfinishedMessageEndsTheSession(t *testing.T) {
 	t.Parallel()
 	s := start(t, testConfig())
-	var conns []*websocket.Conn
-	for range 2 {
-		_, c := dialFrom(t, s.Addr(), "127.0.0.1", "")
-		conns = append(conns, c)
-		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		if _, _, err := c.ReadMessage(); err != nil { // welcome
-			t.Fatal(err)
-		}
-	}
-	for _, c := range conns {
-		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","mode":"text"}`)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range conns {
-		for {
-			_, b, err := c.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(b), `"matched"`) {
-				break
-			}
-		}
-	}
-	a, b := conns[0], conns[1]
+	_, a := dialFrom(t, s.Addr(), "127.0.0.1", "")
+	_, b := dialFrom(t, s.Addr(), "127.0.0.1", "")
+	pairText(t, a, b)
 	// The first frame of a text message (FIN clear), masked as a client's.
 	payload := []byte(`{"type":"chat","te`)
 	frame := []byte{0x01, 0x80 | byte(len(payload)), 1, 2, 3, 4}

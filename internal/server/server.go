@@ -12,15 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/strangerchat/stranger/internal/certs"
 	"github.com/strangerchat/stranger/internal/clientip"
 	"github.com/strangerchat/stranger/internal/clock"
 	"github.com/strangerchat/stranger/internal/config"
@@ -563,23 +561,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.TLSCert != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					if err := s.ReloadCertificates(); err != nil {
-						log.Error("certificate reload failed; keeping the previous one", "err", err)
-					} else {
-						log.Info("certificate reloaded")
-					}
-				}
-			}
-		}()
+		certs.ReloadOnHUP(ctx, log, s.ReloadCertificates)
 	}
 	<-ctx.Done()
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)

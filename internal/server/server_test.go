@@ -69,27 +69,8 @@ func TestMetricsAfterAMatch(t *testing.T) {
 		}
 		defer c.Close()
 		conns = append(conns, c)
-		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		if _, _, err := c.ReadMessage(); err != nil { // welcome
-			t.Fatal(err)
-		}
 	}
-	for _, c := range conns {
-		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","mode":"text"}`)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range conns {
-		for {
-			_, b, err := c.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(b), `"matched"`) {
-				break
-			}
-		}
-	}
+	pairText(t, conns[0], conns[1])
 	if err := conns[0].WriteMessage(websocket.TextMessage, []byte(`{"type":"chat","text":"hi"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -237,4 +218,32 @@ func TestSeveralNodesOnRedisNeedADatabase(t *testing.T) {
 	c.Redis, c.Database = rs2.URL(), db
 	start(t, c)
 	start(t, c)
+}
+
+// pairText reads the welcome of two fresh connections, sends join (text) on
+// both, and reads until each is matched, within 3 s.
+func pairText(t *testing.T, conns ...*websocket.Conn) {
+	t.Helper()
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil { // welcome
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","mode":"text"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), `"matched"`) {
+				break
+			}
+		}
+	}
 }

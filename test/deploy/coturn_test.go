@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/strangerchat/stranger/internal/freeport"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/turnserver"
 	"github.com/strangerchat/stranger/internal/turnserver/relaytest"
 )
@@ -85,7 +85,7 @@ func TestComposeCoturnSecret(t *testing.T) {
 	cmd := exec.Command("/bin/sh", append([]string{"../../deploy/coturn-start.sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "TURN_SECRET_FILE="+secretFile, "COTURN_CONFIG=../../deploy/turnserver.conf", "COTURN_RUN_DIR="+dir,
 		"PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -161,21 +161,4 @@ func TestCoturnStartRefusesShortSecret(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "turnserver.conf")); err == nil {
 		t.Error("a configuration was written for a short secret")
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -7,7 +7,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/server"
 )
 
@@ -60,28 +60,6 @@ func requireLoopbackOnly(t *testing.T) {
 				"as `make test-e2e` does (unshare -n sh -c 'ip link set lo up; ...')", i.Name)
 		}
 	}
-}
-
-// syncBuffer collects server and browser logs, shown only when a test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // node is an in-process Stranger server.
@@ -129,7 +107,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 		cfg.TURNAllowLoopback = true
 		cfg.TURNRelayPorts = "40000-40999"
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := server.New(cfg, log, server.Options{})
 	if err != nil {
@@ -148,7 +126,7 @@ func startNode(t *testing.T, o nodeOptions) *node {
 			t.Errorf("server Shutdown: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.tail(6000))
+			t.Logf("server log:\n%s", logs.Tail(6000))
 		}
 	})
 	return &node{srv: s, url: "http://" + s.Addr()}
@@ -166,7 +144,7 @@ type browserOptions struct {
 // browser is one headless Chromium process.
 type browser struct {
 	ctx     context.Context // the browser's first context; pages are its children
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 	startup time.Duration
 }
 
@@ -181,7 +159,7 @@ func startBrowser(t *testing.T, o browserOptions) *browser {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", b.logs.tail(4000))
+			t.Logf("chromium output:\n%s", b.logs.Tail(4000))
 		}
 	})
 	t.Logf("chromium started in %v", b.startup)
@@ -212,7 +190,7 @@ func sharedBrowser(t *testing.T) *browser {
 	b := shared.b
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", b.logs.tail(4000))
+			t.Logf("chromium output:\n%s", b.logs.Tail(4000))
 		}
 	})
 	return b
@@ -236,7 +214,7 @@ func launchBrowser(o browserOptions) (*browser, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	opts := append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...)
 	opts = append(opts,
 		chromedp.ExecPath(chromiumPath),
@@ -272,7 +250,7 @@ func launchBrowser(o browserOptions) (*browser, func(), error) {
 	if err := chromedp.Do(ctx); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("starting %s: %w (install chromium: apt-get install -y chromium)\n%s",
-			chromiumPath, err, logs.tail(2000))
+			chromiumPath, err, logs.Tail(2000))
 	}
 	return &browser{ctx: ctx, logs: logs, startup: time.Since(start).Round(time.Millisecond)}, stop, nil
 }

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strangerchat/stranger/internal/logbuf"
 )
 
 const (
@@ -195,7 +197,7 @@ func (n *netsim) start(short string, env []string, name string, args ...string) 
 	n.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", n.name(short), name}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -216,18 +218,6 @@ func (n *netsim) start(short string, env []string, name string, args ...string) 
 	})
 	return cmd
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // build compiles the commands the namespaces run (nothing is downloaded
 // inside them).

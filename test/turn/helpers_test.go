@@ -6,7 +6,6 @@
 package turn_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,10 +14,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/turnserver"
 )
 
@@ -66,29 +65,11 @@ func relayRange() (int, int) {
 	return base, base + 199
 }
 
-// syncBuffer collects a child's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // coturn is a running turnserver child process.
 type coturn struct {
 	Port int
 	Cmd  *exec.Cmd
-	Out  *syncBuffer
+	Out  *logbuf.Buffer
 }
 
 // startCoturn runs coturn on 127.0.0.1 with the TURN REST API secret, the
@@ -117,7 +98,7 @@ func startCoturn(t testing.TB, configFile string) *coturn {
 		"--no-cli", "--no-tls", "--no-dtls",
 		"--min-port="+strconv.Itoa(lo), "--max-port="+strconv.Itoa(hi), "-m", "1",
 	)
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

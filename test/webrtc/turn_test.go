@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/server"
 	"github.com/strangerchat/stranger/test/webrtc/webrtctest"
 )
@@ -42,7 +43,7 @@ func TestRelayOnlyCallWithMatchedCredentials(t *testing.T) {
 		defer scancel()
 		_ = srv.Shutdown(sctx)
 	})
-	e := &env{t: t, wsURL: "ws://" + srv.Addr() + "/ws", logs: &syncBuffer{}}
+	e := &env{t: t, wsURL: "ws://" + srv.Addr() + "/ws", logs: &logbuf.Buffer{}}
 	a := e.peer(ctx, webrtctest.Options{Name: "A", RelayOnly: true})
 	b := e.peer(ctx, webrtctest.Options{Name: "B", RelayOnly: true})
 	for _, p := range []*webrtctest.Peer{a, b} {

@@ -4,18 +4,17 @@
 package webrtc_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/strangerchat/stranger/internal/config"
+	"github.com/strangerchat/stranger/internal/logbuf"
 	"github.com/strangerchat/stranger/internal/server"
 	"github.com/strangerchat/stranger/test/webrtc/webrtctest"
 )
@@ -24,30 +23,11 @@ import (
 // milliseconds, so anything near this is a hang.
 const testTimeout = 10 * time.Second
 
-// syncBuffer collects the server's log for failure messages; t.Log cannot
-// be used because the server may log from its goroutines during cleanup.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one test's server and peers, for failure reports.
 type env struct {
 	t     *testing.T
 	wsURL string
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 	peers []*webrtctest.Peer
 }
 
@@ -60,7 +40,7 @@ func startServer(t *testing.T) *env {
 	cfg.AdminAddr = ""
 	cfg.STUN = nil
 	cfg.PowDifficulty = 0
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, log, server.Options{})
 	if err != nil {
